@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The main job for a newcomer: set the machine up, then run the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+node dist/cli/main.js --version

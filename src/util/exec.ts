@@ -1,0 +1,105 @@
+// The one way backhaul runs a program: execa with an argument array, never a shell, always a timeout,
+// optionally inside a network namespace, with a clear message when the tool is missing.
+import { execa } from "execa";
+
+/** Debian package that provides each tool we run. */
+const PACKAGE_OF: Readonly<Record<string, string>> = {
+  ip: "iproute2",
+  tc: "iproute2",
+  nft: "nftables",
+  hostapd: "hostapd",
+  hostapd_cli: "hostapd",
+  dnsmasq: "dnsmasq-base",
+  udhcpc: "udhcpc",
+  ping: "iputils-ping",
+};
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly command: readonly string[],
+    readonly exitCode: number | undefined,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = "CommandError";
+  }
+}
+
+export interface RunOptions {
+  /** Run inside this network namespace (through `ip netns exec`). */
+  readonly netns?: string;
+  /** Written to the program's standard input. */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+  /** Do not throw on a non-zero exit; the caller inspects the result. */
+  readonly allowFailure?: boolean;
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Counts processes started, so tests and benchmarks can prove "no writing process" and batching. */
+export const processCounter = { started: 0 };
+
+export function netnsArgv(argv: readonly string[], netns?: string): string[] {
+  return netns === undefined ? [...argv] : ["ip", "netns", "exec", netns, ...argv];
+}
+
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const full = netnsArgv(argv, opts.netns);
+  const [file, ...args] = full;
+  if (file === undefined) throw new Error("run: empty command");
+  processCounter.started++;
+  const r = await execa(file, args, {
+    input: opts.input,
+    timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: "utf8",
+    env: { LC_ALL: "C" },
+  });
+  const tool = argv[0] ?? file;
+  if (r.code === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
+    const pkg = PACKAGE_OF[tool];
+    throw new CommandError(
+      `${tool} was not found${pkg ? `: install ${pkg} (apt-get install ${pkg})` : ""}`,
+      full,
+      undefined,
+      "",
+    );
+  }
+  if (r.timedOut) {
+    throw new CommandError(
+      `${full.join(" ")} timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+      full,
+      undefined,
+      String(r.stderr),
+    );
+  }
+  // `ip netns exec` reports a missing program with exit 255 and execvp's message.
+  if (
+    opts.netns !== undefined &&
+    r.exitCode === 255 &&
+    /exec of ".*" failed: No such file/.test(String(r.stderr))
+  ) {
+    const pkg = PACKAGE_OF[tool];
+    throw new CommandError(
+      `${tool} was not found${pkg ? `: install ${pkg}` : ""}`,
+      full,
+      255,
+      String(r.stderr),
+    );
+  }
+  const result = { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+  if (!opts.allowFailure && result.exitCode !== 0) {
+    const msg = result.stderr.trim() || result.stdout.trim() || `exit code ${result.exitCode}`;
+    throw new CommandError(`${full.join(" ")}: ${msg}`, full, result.exitCode, result.stderr);
+  }
+  return result;
+}
