@@ -102,3 +102,21 @@ describe("probes bound to a source address", () => {
     expect(r).toMatchObject({ ok: false, error: expect.stringContaining("EADDRNOTAVAIL") });
   });
 });
+
+describe("a probe round", () => {
+  it("asks every target and counts the answers, bytes and RTTs", async () => {
+    const { probeRound } = await import("../../src/probe/round.js");
+    const r = await probeRound(
+      [
+        { kind: "tcp", host: LO, port: tcpPort },
+        { kind: "http", host: LO, port: httpPort, path: "/generate_204", expectStatus: 204 },
+        { kind: "http", host: LO, port: httpPort, path: "/portal", expectStatus: 204 },
+      ],
+      { source: LO, timeoutMs: 1000, jitterMs: 20 },
+    );
+    expect(r.asked).toBe(3);
+    expect(r.answered).toBe(2);
+    expect(r.rttsMs).toHaveLength(2);
+    expect(r.bytes).toBe(r.results.reduce((n, x) => n + x.result.bytes, 0));
+  });
+});
