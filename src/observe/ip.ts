@@ -217,6 +217,8 @@ export function parseRules(json: unknown, family: Family): Rule[] {
   });
 }
 
+const DEVICELESS: ReadonlySet<string> = new Set(["blackhole", "unreachable", "prohibit", "throw"]);
+
 /** The family of an `ip -j route` entry: iproute2 does not print it, but IPv6 routes always carry "pref". */
 function routeFamily(o: Json): Family | undefined {
   if ("pref" in o) return 6;
@@ -281,7 +283,8 @@ export function parseRoutes(json: unknown): Route[] {
     const prefsrc = prefsrcRaw === undefined ? undefined : canonicalAddress(prefsrcRaw);
     if (dst === undefined || metric === undefined || gateway === null) return;
     if (prefsrcRaw !== undefined && prefsrc === undefined) return;
-    const dev = str(o, "dev");
+    // IPv6 attaches blackhole/unreachable/prohibit/throw routes to lo; they have no device.
+    const dev = DEVICELESS.has(type) ? undefined : str(o, "dev");
     let nexthops: Nexthop[] | undefined;
     if (o["nexthops"] !== undefined) {
       const raw = arr(o, "nexthops");

@@ -13,17 +13,20 @@ export function str(o: Json, k: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** A number, or a string holding a decimal or 0x-hex integer (iproute2 prints both). */
+/**
+ * A non-negative integer given as a number or as a string holding a decimal or 0x-hex integer
+ * (iproute2 prints both). Every count, index, priority and mark we read is one.
+ */
 export function num(o: Json, k: string): number | undefined {
   return toNumber(o[k]);
 }
 
 export function toNumber(v: unknown): number | undefined {
-  if (typeof v === "number") return Number.isFinite(v) ? v : undefined;
-  if (typeof v !== "string" || v === "") return undefined;
-  if (/^0x[0-9a-f]+$/i.test(v)) return parseInt(v.slice(2), 16);
-  if (/^\d+$/.test(v)) return Number(v);
-  return undefined;
+  let n: number | undefined;
+  if (typeof v === "number") n = v;
+  else if (typeof v === "string" && /^0x[0-9a-f]{1,12}$/i.test(v)) n = parseInt(v.slice(2), 16);
+  else if (typeof v === "string" && /^\d{1,15}$/.test(v)) n = Number(v);
+  return n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 export function obj(o: Json, k: string): Json | undefined {
