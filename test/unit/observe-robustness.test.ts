@@ -29,9 +29,16 @@ type Mutation = { at: number; op: "delete" | "replace" | "add"; value: unknown; 
 
 /** Every (container, key) pair in a JSON value, in a fixed order. */
 function slots(v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []) {
-  if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), slots(x, out)));
-  else if (v !== null && typeof v === "object") {
-    for (const [k, x] of Object.entries(v)) (out.push([v as Record<string, unknown>, k]), slots(x, out));
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      out.push([v, i]);
+      slots(x, out);
+    });
+  } else if (v !== null && typeof v === "object") {
+    for (const [k, x] of Object.entries(v)) {
+      out.push([v as Record<string, unknown>, k]);
+      slots(x, out);
+    }
   }
   return out;
 }
