@@ -77,3 +77,12 @@ export function routeType(v: unknown): RouteType | undefined {
   if (typeof v === "number") return ROUTE_TYPES[v];
   return ROUTE_TYPES.find((t) => t !== undefined && t === v);
 }
+
+const nameOf = (names: Readonly<Record<string, number>>, n: number): string | undefined =>
+  Object.entries(names).find(([, v]) => v === n)?.[0];
+
+/** "main", "local", "default", else the number. */
+export const tableName = (n: number): string => (n === 0 ? "0" : (nameOf(TABLES, n) ?? String(n)));
+/** The kernel's own protocol names; others (routing daemons, ours) show as numbers. */
+export const protocolName = (n: number): string =>
+  [0, 1, 2, 3, 4, 9, 16].includes(n) ? (nameOf(PROTOCOLS, n) ?? String(n)) : String(n);
