@@ -9,15 +9,23 @@ import { classifyLink, type LinkFacts } from "./kind.js";
 export const TABLE_LOCAL = 255;
 export const PROTO_KERNEL = 2;
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** IPv6 texts already seen: ipaddr.js is thorough but slow, and gateways and sources repeat. */
+const v6Cache = new Map<string, string | undefined>();
+
 /** Canonical text of an address of the given family, or undefined when it is not one. */
 export function canonicalAddress(a: string, family?: Family): string | undefined {
-  if (!ipaddr.isValid(a) || a.includes("%")) return undefined;
-  const p = ipaddr.parse(a);
-  const f: Family = p.kind() === "ipv6" ? 6 : 4;
-  if (family !== undefined && f !== family) return undefined;
-  // Four-part decimal only: ipaddr.js also accepts "1" or "0x7f.1" as IPv4, iproute2 never prints those.
-  if (f === 4 && !ipaddr.IPv4.isValidFourPartDecimal(a)) return undefined;
-  return p.toString();
+  // Dotted-quad IPv4 without leading zeros is already canonical (the common case, kept fast).
+  if (IPV4.test(a)) return family === 6 ? undefined : a;
+  if (family === 4 || !a.includes(":") || a.includes("%")) return undefined;
+  let c = v6Cache.get(a);
+  if (c === undefined && !v6Cache.has(a)) {
+    c = ipaddr.IPv6.isValid(a) ? ipaddr.IPv6.parse(a).toString() : undefined;
+    if (v6Cache.size >= 10_000) v6Cache.clear();
+    v6Cache.set(a, c);
+  }
+  return c;
 }
 
 export function familyOf(a: string): Family | undefined {
