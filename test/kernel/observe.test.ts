@@ -12,7 +12,7 @@ import { showText } from "../../src/cli/commands/show.js";
 import type { KernelState, Route, Rule } from "../../src/model/types.js";
 import { requireKernel } from "../helpers/kernel.js";
 
-const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc", "sysctl"]);
+const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);
 
 describe.skipIf(!kernel)("observing a real kernel", () => {
   const id = newLabId();
@@ -77,17 +77,14 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
         "table inet backhaul {\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n" +
         '  oifname "eth0" counter masquerade\n }\n}\n',
     });
-    await run(
-      [
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.ip_forward=1",
-        "net.ipv4.conf.eth0.rp_filter=2",
-        "net.ipv4.conf.wwan0.ignore_routes_with_linkdown=1",
-      ],
-      { netns: node },
-    );
+    // /proc/sys/net shows the namespace of the writing process: write from inside the node.
+    for (const [path, value] of [
+      ["ipv4/ip_forward", "1"],
+      ["ipv4/conf/eth0/rp_filter", "2"],
+      ["ipv4/conf/wwan0/ignore_routes_with_linkdown", "1"],
+    ] as const) {
+      await run(["tee", `/proc/sys/net/${path}`], { netns: node, input: `${value}\n` });
+    }
     // Services as backhaul keeps them: config, pid and control files under the state directory.
     for (const d of ["hostapd", "dnsmasq", "dhcp"]) mkdirSync(join(stateDir, d));
     writeFileSync(
