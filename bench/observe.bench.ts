@@ -64,9 +64,13 @@ async function fiveUplinks(): Promise<void> {
     });
     await measure(node, 5);
     const m = await measure(node, 50);
+    // The floor: starting one program through run() (execa) and ip netns exec, doing nothing.
+    const floor: number[] = [];
+    for (let i = 0; i < 20; i++) floor.push((await time(() => run(["true"], { netns: node })))[1]);
     process.stdout.write(
       `5 uplinks, full observation (${m.objects} objects, ${m.procs} processes):\n` +
-        `  total     ${stats(m.total)}\n  read      ${stats(m.read)}\n  normalize ${stats(m.norm)}\n`,
+        `  total     ${stats(m.total)}\n  read      ${stats(m.read)}\n  normalize ${stats(m.norm)}\n` +
+        `  one empty process in the namespace: ${stats(floor)}\n`,
     );
   } finally {
     await deleteNamespace(node);

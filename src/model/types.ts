@@ -146,7 +146,7 @@ export interface TcFilter {
   readonly flowid?: string;
   /** u32 keys, decoded; empty for other filter kinds. */
   readonly matches: readonly U32Match[];
-  /** Scalar options of filter kinds other than u32 (flattened, dotted keys). */
+  /** Other scalar options, flattened with dotted keys: actions and police of u32, everything of other kinds. */
   readonly options?: Readonly<Record<string, string | number | boolean>>;
 }
 

@@ -21,9 +21,17 @@ const VOLATILE = new Set([
   "stats",
   "stats64",
   "xstats",
+  // actions: reference counts, kernel-assigned index, timestamps
+  "ref",
+  "bind",
+  "index",
+  "installed",
+  "last_used",
+  "first_used",
+  "expires",
 ]);
 
-/** Scalar options, nested objects flattened to dotted keys, arrays as compact JSON. */
+/** Scalar options, nested objects (and arrays of them) flattened to dotted keys, other arrays as JSON. */
 export function flattenOptions(
   o: Json,
   prefix = "",
@@ -34,6 +42,8 @@ export function flattenOptions(
     const key = prefix + k;
     if (typeof v === "string" || typeof v === "boolean") out[key] = v;
     else if (typeof v === "number" && Number.isFinite(v)) out[key] = v;
+    else if (Array.isArray(v) && v.some(isObject))
+      v.forEach((x, i) => isObject(x) && flattenOptions(x, `${key}.${i}.`, out));
     else if (Array.isArray(v)) out[key] = JSON.stringify(v);
     else if (isObject(v)) flattenOptions(v, `${key}.`, out);
   }
@@ -41,6 +51,9 @@ export function flattenOptions(
 }
 
 const INGRESS_PARENT = "ffff:fff1";
+
+/** u32 fields that place a key node in the kernel's hash tables, or are read separately. */
+const U32_PLACEMENT = new Set(["fh", "flowid", "classid", "order", "key_ht", "bkt"]);
 
 /** A handle/classid as tc prints it ("1:", "1:10", ":1"). */
 const HANDLE = /^[0-9a-f]*:[0-9a-f]*$/;
@@ -173,6 +186,13 @@ export function parseFilters(json: unknown, dev: string): TcFilter[] {
     if (filterKind === "u32") {
       const keys = u32Keys(options);
       if (keys === undefined) return;
+      // What is left after the keys and u32's kernel-assigned placement (order, hash table, bucket):
+      // actions, police, links to other hash tables.
+      const extra = flattenOptions(
+        Object.fromEntries(
+          Object.entries(options).filter(([k]) => !U32_PLACEMENT.has(k) && !k.startsWith("match")),
+        ),
+      );
       return {
         kind: "filter",
         dev,
@@ -183,6 +203,7 @@ export function parseFilters(json: unknown, dev: string): TcFilter[] {
         ...(handle !== undefined ? { handle } : {}),
         ...(flowid !== undefined ? { flowid } : {}),
         matches: decodeU32(keys, protocol),
+        ...(Object.keys(extra).length > 0 ? { options: extra } : {}),
       } satisfies TcFilter;
     }
     const { fh: _fh, flowid: _f, classid: _c, ...rest } = options;

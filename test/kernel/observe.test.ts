@@ -9,7 +9,8 @@ import { observe } from "../../src/observe/index.js";
 import { sha256, digest } from "../../src/util/canonical.js";
 import { processCounter, run } from "../../src/util/exec.js";
 import { showText } from "../../src/cli/commands/show.js";
-import type { KernelState, Route, Rule } from "../../src/model/types.js";
+import type { KernelObject, KernelState, Route, Rule } from "../../src/model/types.js";
+import { keyOf } from "../../src/model/kinds.js";
 import { requireKernel } from "../helpers/kernel.js";
 
 const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);
@@ -408,4 +409,55 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toContain("not a network namespace name");
   });
+
+  it("shows each fault as the expected change and nothing else", async () => {
+    const kinds = ["address", "rule", "route"] as const;
+    const before = await observe({ netns: node, kinds: [...kinds] });
+    await run(["ip", "-batch", "-"], {
+      netns: node,
+      input:
+        "address del 203.0.113.2/24 dev wwan0\n" +
+        "route replace default via 198.51.100.9 dev eth0 table 101 proto 99 metric 10\n" +
+        "rule add pref 500 from all lookup 50\n",
+    });
+    try {
+      const after = await observe({ netns: node, kinds: [...kinds] });
+      expect(changes(before, after)).toEqual({
+        added: [
+          `rule ${keyOf({ kind: "rule", family: 4, priority: 500, action: "lookup", table: 50, protocol: 0 })}`,
+        ],
+        // Losing its last IPv4 address, wwan0 also loses the routes through it: the connected one and
+        // table 102's on-link default.
+        removed: ["address wwan0 203.0.113.2/24", "route 4 102 0.0.0.0/0 0", "route 4 254 203.0.113.0/24 0"],
+        changed: ["route 4 101 0.0.0.0/0 10"],
+      });
+      expect(after.route.find((r) => r.table === 101 && r.family === 4)?.gateway).toBe("198.51.100.9");
+    } finally {
+      await run(["ip", "-batch", "-"], {
+        netns: node,
+        input:
+          "address add 203.0.113.2/24 dev wwan0\n" +
+          "route add default via 203.0.113.1 dev wwan0 table 102 onlink\n" +
+          "route replace default via 198.51.100.1 dev eth0 table 101 proto 99 metric 10\n" +
+          "rule del pref 500\n",
+      });
+    }
+  });
 });
+
+/** Keys added, removed and changed between two states (kind-prefixed). */
+function changes(a: KernelState, b: KernelState): { added: string[]; removed: string[]; changed: string[] } {
+  const index = (s: KernelState): Map<string, string> =>
+    new Map(
+      Object.values(s).flatMap((list) =>
+        list.map((o: KernelObject) => [`${o.kind} ${keyOf(o)}`, digest(o)] as const),
+      ),
+    );
+  const ia = index(a);
+  const ib = index(b);
+  return {
+    added: [...ib.keys()].filter((k) => !ia.has(k)),
+    removed: [...ia.keys()].filter((k) => !ib.has(k)),
+    changed: [...ib.keys()].filter((k) => ia.has(k) && ia.get(k) !== ib.get(k)),
+  };
+}

@@ -8,7 +8,13 @@ import { classifyLink } from "../../src/observe/kind.js";
 import { parseRoutes, parseRules } from "../../src/observe/ip.js";
 import { factsCommand, parseFacts } from "../../src/observe/sysfs.js";
 import { decodeU32 } from "../../src/observe/u32.js";
-import { parseClassLine, parseTree, tcValue } from "../../src/observe/tc.js";
+import {
+  numberDuplicateMatches,
+  parseClassLine,
+  parseFilters,
+  parseTree,
+  tcValue,
+} from "../../src/observe/tc.js";
 import { parseNftTable } from "../../src/observe/nft.js";
 import { parseHostapd } from "../../src/observe/services.js";
 import { splitBatchOutput } from "../../src/observe/json.js";
@@ -275,5 +281,67 @@ describe("hostapd answers", () => {
     expect(
       parseHostapd("Failed to connect to hostapd - wpa_ctrl_open: No such file or directory\n", "wlan0", "h"),
     ).toBeUndefined();
+  });
+});
+
+describe("tc filters", () => {
+  it("keep a u32 filter's actions and drop the kernel's placement, counters and references", () => {
+    const raw = numberDuplicateMatches(
+      JSON.stringify([
+        { parent: "ffff:", protocol: "ip", pref: 5, kind: "u32", chain: 0 },
+        {
+          parent: "ffff:",
+          protocol: "ip",
+          pref: 5,
+          kind: "u32",
+          chain: 0,
+          options: { fh: "800:", ht_divisor: 1 },
+        },
+        {
+          parent: "ffff:",
+          protocol: "ip",
+          pref: 5,
+          kind: "u32",
+          chain: 0,
+          options: {
+            fh: "800::800",
+            order: 2048,
+            key_ht: "800",
+            bkt: "0",
+            not_in_hw: true,
+            match: { value: "35", mask: "ffff", offmask: "", off: 20 },
+            actions: [
+              {
+                order: 1,
+                kind: "gact",
+                control_action: { type: "drop" },
+                prob: { random_type: "none" },
+                index: 1,
+                ref: 1,
+                bind: 1,
+              },
+            ],
+          },
+        },
+      ]),
+    );
+    expect(parseFilters(JSON.parse(raw), "eth0")).toEqual([
+      {
+        kind: "filter",
+        dev: "eth0",
+        parent: "ffff:",
+        protocol: "ip",
+        pref: 5,
+        filterKind: "u32",
+        handle: "800::800",
+        matches: [{ field: "ip dport", value: "53" }],
+        options: {
+          "actions.0.order": 1,
+          "actions.0.kind": "gact",
+          "actions.0.control_action.type": "drop",
+          "actions.0.prob.random_type": "none",
+        },
+      },
+    ]);
   });
 });
