@@ -3,7 +3,7 @@ import type { LinkClass } from "../model/types.js";
 
 export interface LinkFacts {
   readonly name: string;
-  /** Name of the bound driver (basename of /sys/class/net/X/device/driver), when there is a device. */
+  /** The bound driver (DRIVER= in /sys/class/net/X/device/uevent), when there is a device. */
   readonly driver?: string;
   /** /sys/class/net/X/phy80211 or /sys/class/net/X/wireless exists. */
   readonly wireless: boolean;

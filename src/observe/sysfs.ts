@@ -1,8 +1,8 @@
 // Facts about interfaces (driver, wireless) and the sysctls we care about, read with ONE process.
 // /sys and /proc/sys/net show the network namespace of the reading process (and /sys only after
 // `ip netns exec` remounted it), so the read runs inside the observed namespace: one `find` that
-// follows the /sys/class/net symlinks, prints wireless markers and driver links, and hands the
-// sysctl files to a single grep.
+// follows the /sys/class/net symlinks, prints wireless markers, and hands the device uevent files
+// (DRIVER=...) and the sysctl files to a single grep.
 import { join } from "node:path";
 import type { Sysctl } from "../model/types.js";
 import type { LinkFacts } from "./kind.js";
@@ -51,20 +51,12 @@ export function factsCommand(root = ""): string[] {
     ")",
     "-o",
     "(",
-    "-path",
-    r(`${NET}/*/device/uevent`),
-    "-exec",
-    "grep",
-    "-H",
-    "^DRIVER=",
-    "{}",
-    "+",
-    ")",
-    "-o",
-    "(",
     "-type",
     "f",
     "(",
+    "-path",
+    r(`${NET}/*/device/uevent`),
+    "-o",
     ...sysctlPaths,
     ")",
     "-exec",
