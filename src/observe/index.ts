@@ -10,7 +10,7 @@
 // Reading (read) and normalizing (normalize, pure) are separate so benchmarks can time each.
 import { canonicalState } from "../model/kinds.js";
 import { emptyState, KIND_NAMES, type KernelState, type KindName, type Hostapd } from "../model/types.js";
-import { run } from "../util/exec.js";
+import { CommandError, run } from "../util/exec.js";
 import { parseAddresses, parseLinks, parseRoutes, parseRules } from "./ip.js";
 import { jsonSegments, splitBatchOutput } from "./json.js";
 import { parseNftTable } from "./nft.js";
@@ -19,6 +19,7 @@ import {
   DEFAULT_STATE_DIR,
   HOSTAPD_CLI_INPUT,
   hostapdSockets,
+  livePid,
   observeDaemons,
   parseHostapd,
   servicePaths,
@@ -120,19 +121,28 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
         },
       )
     : undefined;
+  // hostapd_cli waits for a dead hostapd's stale socket forever: ask only a live hostapd, briefly,
+  // and take no answer as no hostapd.
   const hostapd = want.has("hostapd")
     ? Promise.all(
-        hostapdSockets(stateDir).map(async (iface) => {
-          const r = await run(
-            ["hostapd_cli", "-p", servicePaths(stateDir, "hostapd", iface).ctrlDir, "-i", iface],
-            {
+        hostapdSockets(stateDir)
+          .filter((iface) => livePid(stateDir, "hostapd", iface) !== undefined)
+          .map(async (iface) => {
+            const argv = ["hostapd_cli", "-p", servicePaths(stateDir, "hostapd", iface).ctrlDir, "-i", iface];
+            const out = await run(argv, {
               netns,
               input: HOSTAPD_CLI_INPUT,
               allowFailure: true,
-            },
-          );
-          return { iface, out: r.stdout, configHash: configHash(stateDir, "hostapd", iface) };
-        }),
+              timeoutMs: 3000,
+            })
+              .then((r) => r.stdout)
+              .catch((e: unknown) => {
+                if (e instanceof CommandError && e.exitCode === undefined && /timed out/.test(e.message))
+                  return "";
+                throw e;
+              });
+            return { iface, out, configHash: configHash(stateDir, "hostapd", iface) };
+          }),
       )
     : Promise.resolve([]);
   const daemons =

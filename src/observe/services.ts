@@ -16,7 +16,7 @@ export const servicePaths = (stateDir: string, service: "hostapd" | "dnsmasq" | 
   ctrlDir: join(stateDir, service, "ctrl"),
 });
 
-/** The program names a live process of each service may have (/proc/PID/comm). */
+/** The program names a live process of each service may have (its comm). */
 const PROGRAMS: Readonly<Record<"hostapd" | "dnsmasq" | "dhcp", readonly string[]>> = {
   hostapd: ["hostapd"],
   dnsmasq: ["dnsmasq"],
@@ -52,8 +52,14 @@ export function livePid(
   const text = readText(servicePaths(stateDir, service, iface).pid)?.trim();
   if (text === undefined || !/^\d+$/.test(text)) return undefined;
   const pid = Number(text);
-  const comm = readText(`/proc/${pid}/comm`)?.trim();
-  return comm !== undefined && PROGRAMS[service].includes(comm) ? pid : undefined;
+  // /proc/PID/stat: "PID (COMM) STATE ..."; a zombie (Z) or dead (X) process no longer serves.
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  const open = stat.indexOf("(");
+  const close = stat.lastIndexOf(")");
+  const comm = stat.slice(open + 1, close);
+  const state = stat.slice(close + 2, close + 3);
+  return PROGRAMS[service].includes(comm) && state !== "Z" && state !== "X" ? pid : undefined;
 }
 
 export function configHash(stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp", iface: string): string {

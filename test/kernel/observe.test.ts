@@ -443,6 +443,13 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
       });
     }
   });
+  it("reports no hostapd once it died, though its control socket is left behind", async () => {
+    const pid = Number(readFileSync(join(stateDir, "hostapd", "wlan0.pid"), "utf8").trim());
+    process.kill(pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await observe({ netns: node, stateDir, kinds: ["hostapd"] });
+    expect(s.hostapd).toEqual([]);
+  });
 });
 
 /** Keys added, removed and changed between two states (kind-prefixed). */
