@@ -235,14 +235,15 @@ export function renderShow(s: KernelState, opts: { netns?: string; all: boolean 
   ]);
   section(
     "nftables",
-    s["nft-table"].map((t) => {
-      const body = JSON.parse(t.body) as Record<string, { rules?: unknown[] }[]>;
-      const chains = body["chain"] ?? [];
-      const rules = chains.reduce((n, c) => n + (c.rules?.length ?? 0), 0);
-      return `  table ${t.family} ${t.name}: ${chains.length} chains, ${rules} rules, ${(body["set"] ?? []).length} sets`;
-    }),
+    s["nft-table"].length === 0
+      ? ["  no backhaul table"]
+      : s["nft-table"].map((t) => {
+          const body = JSON.parse(t.body) as Record<string, { rules?: unknown[] }[]>;
+          const chains = body["chain"] ?? [];
+          const rules = chains.reduce((n, c) => n + (c.rules?.length ?? 0), 0);
+          return `  table ${t.family} ${t.name}: ${chains.length} chains, ${rules} rules, ${(body["set"] ?? []).length} sets`;
+        }),
   );
   section("Sysctls", columns(s.sysctl.map((x) => [x.name, x.value])));
-  if (s["nft-table"].length === 0) section("nftables", ["  no backhaul table"]);
   return `${out.join("\n")}\n`;
 }
