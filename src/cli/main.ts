@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT } from "./exit.js";
 import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
+import { registerShow } from "./commands/show.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -11,6 +12,7 @@ function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerVersion(program);
+  registerShow(program);
   return program;
 }
 
