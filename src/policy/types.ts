@@ -2,6 +2,7 @@
 // defaults. Keys are the policy file's keys (so a JSON pointer into this value is also a pointer into the
 // YAML, see positionOf), values are converted: durations in milliseconds, sizes in bytes, rates in bit/s,
 // percentages as numbers 0..100. schemas/policy.schema.json describes every key.
+import type { DiagnosticCode } from "./catalogue.js";
 
 /** Milliseconds. */
 export type Millis = number;
@@ -237,7 +238,7 @@ export type Severity = "error" | "warning";
 export interface Diagnostic {
   readonly severity: Severity;
   /** A stable identifier from the error catalogue (docs/validate.md), e.g. "unknown-key". */
-  readonly code: string;
+  readonly code: DiagnosticCode;
   /** One line: what is wrong. */
   readonly summary: string;
   /** What was expected, or how to fix it. */
