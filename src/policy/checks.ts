@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { EffectivePolicy, Hotspot, QosInterface, Severity } from "./types.js";
 import { pointerOf } from "./pointer.js";
+import { formatRate } from "./units.js";
 import type { DiagnosticCode } from "./catalogue.js";
 import {
   CONTROL_CHAR,
@@ -696,7 +697,7 @@ function checkQos(q: QosInterface, i: number, p: EffectivePolicy): CheckIssue[] 
         error(
           "rate-above-ceil",
           at("classes", name, "ceil"),
-          `class "${name}": rate ${c.rate} bit/s is above its ceil ${c.ceil} bit/s`,
+          `class "${name}": rate ${formatRate(c.rate)} is above its ceil ${formatRate(c.ceil)}`,
         ),
       );
     if (c.ceil > q.rate) {
@@ -704,7 +705,7 @@ function checkQos(q: QosInterface, i: number, p: EffectivePolicy): CheckIssue[] 
         error(
           "ceil-above-rate",
           at("classes", name, c.rate > q.rate ? "rate" : "ceil"),
-          `class "${name}" may use up to ${c.ceil} bit/s, more than the interface's ${q.rate} bit/s`,
+          `class "${name}" may use up to ${formatRate(c.ceil)}, more than the interface's ${formatRate(q.rate)}`,
         ),
       );
     }
@@ -738,7 +739,7 @@ function checkQos(q: QosInterface, i: number, p: EffectivePolicy): CheckIssue[] 
       warning(
         "rates-oversubscribed",
         at("classes"),
-        `the classes' rates add up to ${sum} bit/s, more than the interface's ${q.rate} bit/s`,
+        `the classes' rates add up to ${formatRate(sum)}, more than the interface's ${formatRate(q.rate)}`,
         "HTB cannot guarantee them all",
       ),
     );

@@ -47,7 +47,7 @@ function nodeLocation(file: string, lc: LineCounter, node: Node | null | undefin
   return locate(file, lc, r[0], r[1]);
 }
 
-/** Record the position of every node under `node`; false when the nesting is too deep. */
+/** Record the position of every node under `node`. Returns the first node nested too deeply, if any. */
 function mapNodes(
   node: unknown,
   pointer: string,
@@ -55,10 +55,10 @@ function mapNodes(
   lc: LineCounter,
   entries: Map<string, Entry>,
   depth: number,
-): boolean {
-  if (depth > LIMITS.depth) return false;
+): Node | undefined {
+  if (depth > LIMITS.depth) return node as Node;
   // An alias is recorded where it is written; what it points at is not walked again (alias bombs).
-  if (isAlias(node) || isScalar(node)) return true;
+  if (isAlias(node) || isScalar(node)) return undefined;
   if (isMap(node)) {
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
@@ -67,7 +67,8 @@ function mapNodes(
       const keyLoc = nodeLocation(file, lc, keyNode);
       const valueLoc = nodeLocation(file, lc, pair.value as Node | null) ?? keyLoc;
       if (valueLoc) entries.set(p, { value: valueLoc, ...(keyLoc ? { key: keyLoc } : {}) });
-      if (!mapNodes(pair.value, p, file, lc, entries, depth + 1)) return false;
+      const deep = mapNodes(pair.value, p, file, lc, entries, depth + 1);
+      if (deep) return deep;
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
@@ -76,10 +77,11 @@ function mapNodes(
       if (loc) entries.set(p, { value: loc });
     });
     for (let i = 0; i < node.items.length; i++) {
-      if (!mapNodes(node.items[i], `${pointer}/${i}`, file, lc, entries, depth + 1)) return false;
+      const deep = mapNodes(node.items[i], `${pointer}/${i}`, file, lc, entries, depth + 1);
+      if (deep) return deep;
     }
   }
-  return true;
+  return undefined;
 }
 
 export interface ParsedFile {
@@ -128,12 +130,13 @@ export function parseFile(src: SourceFile): ParsedFile {
     });
   }
   if (doc.errors.length > 0) return { file, data: undefined, entries, diagnostics };
-  if (!mapNodes(doc.contents, "", file, lc, entries, 0)) {
+  const deep = mapNodes(doc.contents, "", file, lc, entries, 0);
+  if (deep) {
     return fail(
       "too-deep",
       "the document is nested too deeply",
       `policies nest at most ${LIMITS.depth} levels`,
-      nodeLocation(file, lc, doc.contents),
+      nodeLocation(file, lc, deep),
     );
   }
   let data: unknown;

@@ -37,15 +37,15 @@ const RATE_UNITS: Readonly<Record<string, number>> = {
 };
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  tib: 1024 ** 4,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
 };
 
 const NUMBER = "(\\d+(?:\\.\\d+)?)";
@@ -144,7 +144,7 @@ function parseWithUnits(
     );
   const unit = m[2]!.toLowerCase();
   if (unit === "") throw new UnitError(`${what} "${text}" has no unit (units: ${unitList(units)})`);
-  const factor = units[unit];
+  const factor = Object.entries(units).find(([u]) => u.toLowerCase() === unit)?.[1];
   if (factor === undefined) {
     throw new UnitError(`${what} "${text}": unknown unit "${m[2]}" (units: ${unitList(units)})`);
   }

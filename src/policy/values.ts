@@ -207,6 +207,7 @@ export function hostOf(hostPort: string): string {
 }
 
 /** A control character: C0, DEL or C1. These would split lines in config files and confuse terminals. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
 
 export function describeControlChar(s: string): string {
