@@ -164,8 +164,11 @@ export function parseSize(input: unknown): number {
 /** `10%`, `0.5%` → the number before the sign, 0..100. */
 export function parsePercent(input: unknown): number {
   const text = expectString(input, "percentage", "10% or 2.5%");
-  const m = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
-  if (!m) throw new UnitError(`percentage "${text}" is not understood: expected a number and %, e.g. 10%`);
+  const m = /^(\d{1,3}(?:\.\d{1,3})?)\s*%$/.exec(text);
+  if (!m)
+    throw new UnitError(
+      `percentage "${text}" is not understood: expected a number (at most 3 decimals) and %, e.g. 10%`,
+    );
   const value = Number(m[1]);
   if (value > 100) throw new UnitError(`percentage "${text}" is above 100%`);
   return value;
