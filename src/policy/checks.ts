@@ -611,7 +611,9 @@ function checkHotspot(doc: Doc, p: EffectivePolicy, h: Hotspot): CheckIssue[] {
 function checkDhcp(h: Hotspot, c: Cidr, raw: Doc): CheckIssue[] {
   const out: CheckIssue[] = [];
   const dhcp = (raw.dhcp ?? {}) as Doc;
-  const ptr = (k: "start" | "end") => pointerOf("hotspot", "dhcp", dhcp[k] !== undefined ? k : "");
+  // A pool the policy does not give is derived from the address: report it there.
+  const ptr = (k: "start" | "end") =>
+    dhcp[k] !== undefined ? pointerOf("hotspot", "dhcp", k) : pointerOf("hotspot", "address");
   const start = parseIp(h.dhcp.start)!;
   const end = parseIp(h.dhcp.end)!;
   const bounds = subnetBounds(c);

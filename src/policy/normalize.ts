@@ -68,17 +68,26 @@ function normalizeTarget(t: unknown): ProbeTarget {
   return parsed;
 }
 
-/** The DHCP pool when the policy gives none: from the subnet's 10th host to its last, skipping the node. */
+/**
+ * The DHCP pool when the policy gives none: the subnet's hosts from the 10th on, or, when the node's own
+ * address lies among them, the larger side of it.
+ */
 export function defaultDhcpPool(address: string): { start: string; end: string } {
   const c = parseCidr(address)!;
   const kind = c.ip.kind();
   const { first, last } = subnetBounds(c);
+  const firstHost = kind === "ipv4" && c.prefix < 31 ? first + 1n : first;
   const lastHost = kind === "ipv4" && c.prefix < 31 ? last - 1n : last;
   const node = ipToBigInt(c.ip);
-  let start = first + 10n <= lastHost ? first + 10n : node + 1n;
-  if (start === node) start += 1n;
-  if (start > lastHost) start = first + 1n;
-  return { start: bigIntToIp(start, kind).toString(), end: bigIntToIp(lastHost, kind).toString() };
+  const from = first + 10n <= lastHost ? first + 10n : firstHost;
+  let [start, end] = [from, lastHost];
+  if (node >= from && node <= lastHost) {
+    const below: [bigint, bigint] = [from, node - 1n];
+    const above: [bigint, bigint] = [node + 1n, lastHost];
+    [start, end] = below[1] - below[0] > above[1] - above[0] ? below : above;
+  }
+  if (start > end) [start, end] = [firstHost, lastHost];
+  return { start: bigIntToIp(start, kind).toString(), end: bigIntToIp(end, kind).toString() };
 }
 
 function normalizeHotspot(h: Doc): Hotspot {

@@ -189,8 +189,10 @@ export function mergeFiles(files: readonly ParsedFile[]): ParsedSources {
   ): void => {
     for (const [k, v] of Object.entries(source)) {
       const p = `${pointer}/${escapePointer(k)}`;
-      if (!(k in target)) {
-        target[k] = v;
+      // Own properties only, defined rather than assigned: a key "__proto__" stays a key (and is
+      // reported as unknown) instead of reaching a prototype.
+      if (!Object.hasOwn(target, k)) {
+        Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
         for (const [ep, e] of f.entries) if (ep === p || ep.startsWith(`${p}/`)) entries.set(ep, e);
         continue;
       }
@@ -263,7 +265,16 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
   }
   const files: SourceFile[] = [];
   for (const file of names) {
-    const s = await stat(file);
+    let s;
+    try {
+      s = await stat(file);
+    } catch {
+      return problem(
+        "no-policy",
+        `cannot read ${file}: no such file (a dangling link?)`,
+        "remove it or fix the link",
+      );
+    }
     if (!s.isFile()) continue;
     if (s.size > LIMITS.fileBytes) {
       return problem(
@@ -272,7 +283,15 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
         "split a large policy into several files in a directory",
       );
     }
-    files.push({ file, text: await readFile(file, "utf8") });
+    try {
+      files.push({ file, text: await readFile(file, "utf8") });
+    } catch (e) {
+      return problem(
+        "no-policy",
+        `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+        "check the file's permissions",
+      );
+    }
   }
   return { files, diagnostics: [] };
 }

@@ -16,8 +16,10 @@ export function interfaceNameProblem(name: string): string | undefined {
   if (bytes > IFNAMSIZ - 1)
     return `interface name "${name}" is ${bytes} bytes long; the kernel allows at most 15`;
   if (name === "." || name === "..") return `"${name}" is not a valid interface name`;
-  if (/[/:\s]/.test(name)) {
-    return `interface name ${JSON.stringify(name)} contains '/', ':' or whitespace, which the kernel refuses`;
+  const refused = /[/:\s]/.exec(name)?.[0];
+  if (refused !== undefined) {
+    const what = refused === "/" || refused === ":" ? `'${refused}'` : "whitespace";
+    return `interface name ${JSON.stringify(name)} contains ${what}, which the kernel refuses in interface names`;
   }
   if (!SAFE_IFNAME.test(name)) {
     return `interface name ${JSON.stringify(name)} contains characters backhaul refuses (allowed: letters, digits, '.', '-', '_')`;

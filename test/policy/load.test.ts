@@ -121,6 +121,18 @@ describe("hostile input", () => {
     });
   });
 
+  it("reports a __proto__ key as unknown and pollutes no prototype, also across files", async () => {
+    const single = loadPolicyTexts([
+      { file: "p.yaml", text: `${UPLINKS}${PROBES}__proto__:\n  polluted: 1\n` },
+    ]);
+    expect(single.diagnostics.map((d) => d.summary)).toEqual(['unknown key "__proto__"']);
+    await writeFile(join(dir, "a.yaml"), `${UPLINKS}${PROBES}selection:\n  __proto__: { polluted: 1 }\n`);
+    await writeFile(join(dir, "b.yaml"), "selection:\n  __proto__: { polluted: 2 }\n");
+    const merged = await loadPolicy(dir);
+    expect(merged.diagnostics.map((d) => d.code)).toContain("defined-twice");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it("escapes keys in pointers (RFC 6901)", () => {
     const r = loadPolicyTexts([{ file: "k.yaml", text: `${UPLINKS}${PROBES}"a/b~c": 1\n` }]);
     expect(r.diagnostics.find((d) => d.code === "unknown-key")).toMatchObject({

@@ -56,12 +56,20 @@ describe("loader properties", () => {
     if (op === 0) parent[last] = value;
     else if (op === 1 && Array.isArray(parent)) parent.splice(Number(last), 1);
     else if (op === 1) delete parent[last];
-    else if (Array.isArray(parent)) parent.push(value);
+    else if (op === 3 && !Array.isArray(parent)) {
+      Object.defineProperty(parent, "__proto__", {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else if (Array.isArray(parent)) parent.push(value);
     else parent[`${String(last)}x`] = value;
     return copy;
   }
   const hostile = fc.oneof(
     fc.jsonValue({ maxDepth: 3 }),
+    fc.constant({ polluted: 1 }),
     fc.constantFrom(
       "eth0; reboot",
       "$(id)",
@@ -81,12 +89,13 @@ describe("loader properties", () => {
     fc.assert(
       fc.property(
         validPolicyDoc.chain((doc) =>
-          fc.tuple(fc.constant(doc), fc.constantFrom(...paths(doc)), fc.nat(2), hostile),
+          fc.tuple(fc.constant(doc), fc.constantFrom(...paths(doc)), fc.nat(3), hostile),
         ),
         ([doc, path, op, value]) => {
           const mutated = mutate(doc, path, op, value);
           const r = loadPolicyTexts([{ file: "m.yaml", text: stringify(mutated) }]);
           expect(r.ok || r.diagnostics.some((d) => d.severity === "error")).toBe(true);
+          expect(({} as Record<string, unknown>).polluted).toBeUndefined();
         },
       ),
       { numRuns: 200 },
