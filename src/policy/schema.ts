@@ -172,6 +172,15 @@ function translate(e: ErrorObject): SchemaIssue | undefined {
     case "propertyNames":
       return undefined;
     case "type":
+      // The mapping form of a probe target: the text form is just as welcome.
+      if (e.schemaPath.includes("/else/") && e.instancePath.includes("/targets/") && p.type === "object") {
+        return {
+          code: "wrong-type",
+          summary: `expected a probe target such as tcp://198.51.100.10:443, or a mapping with url and expect; got ${typeName(e.data)}`,
+          pointer: at,
+          atKey: false,
+        };
+      }
       return {
         code: "wrong-type",
         summary: `expected ${expectedType(parent, p.type)}, got ${typeName(e.data)}`,
