@@ -164,7 +164,17 @@ const hotspot = fc
     },
     { requiredKeys: ["interface", "address"] },
   )
-  .map((h) => ({ ...h, driver: "wired", security: "open" }));
+  .chain((h) =>
+    fc.oneof(
+      fc.constant({ ...h, driver: "wired", security: "open" }),
+      fc
+        .record({
+          security: fc.constantFrom("wpa2", "wpa3", "wpa2-wpa3"),
+          country: fc.constantFrom("DE", "KE", "US"),
+        })
+        .map((w) => ({ ...h, ...w, passphraseFile: "/nonexistent/backhaul-test/hotspot.psk" })),
+    ),
+  );
 
 const qos = fc
   .uniqueArray(fc.constantFrom("eth0", "eth1", "wwan0", "usb0"), { maxLength: 3 })
