@@ -175,11 +175,10 @@ function where(loc: Location | undefined): string {
 }
 
 /** Merge parsed files in order. Mappings merge key by key; any other value defined twice is an error. */
-export function mergeFiles(files: readonly ParsedFile[]): ParsedSources {
+export function mergeFiles(files: readonly ParsedFile[]): Omit<ParsedSources, "texts"> {
   const data: Record<string, unknown> = {};
   const entries = new Map<string, Entry>();
   const diagnostics: Diagnostic[] = files.flatMap((f) => f.diagnostics);
-  const texts = new Map<string, string>();
 
   const merge = (
     target: Record<string, unknown>,
@@ -223,7 +222,7 @@ export function mergeFiles(files: readonly ParsedFile[]): ParsedSources {
     }
     merge(data, f.data as Record<string, unknown>, "", f);
   }
-  return { data, sources: { files: files.map((f) => f.file), entries }, texts, diagnostics };
+  return { data, sources: { files: files.map((f) => f.file), entries }, diagnostics };
 }
 
 /** Read a policy: a file, or a directory whose *.yaml and *.yml files merge in name order. */
