@@ -3,6 +3,13 @@
 import { CATALOGUE } from "../policy/catalogue.js";
 import type { Diagnostic, Location } from "../policy/types.js";
 
+/** Control characters from a hostile policy (quoted in messages, or on the source line) are shown
+ * escaped, so they cannot move the cursor or recolor the terminal of whoever reads the report. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const visible = (s: string): string =>
+  s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /** Minor versions only add fields. */
 export const JSON_FORMAT_VERSION = "1.0";
 
@@ -28,8 +35,8 @@ export function formatHuman(diagnostics: readonly Diagnostic[], texts: Texts, co
   const out: string[] = [];
   for (const d of diagnostics) {
     const sev = d.severity === "error" ? red("error") : yellow("warning");
-    const at = d.pointer === "" ? "" : dim(` (at ${d.pointer})`);
-    out.push(`${bold(`${where(d)}:`)} ${sev}: ${d.summary}${at}`);
+    const at = d.pointer === "" ? "" : dim(` (at ${visible(d.pointer)})`);
+    out.push(`${bold(`${visible(where(d))}:`)} ${sev}: ${visible(d.summary)}${at}`);
     const loc = d.location;
     const line = loc && lineText(texts, loc);
     if (loc && line !== undefined) {
@@ -38,12 +45,12 @@ export function formatHuman(diagnostics: readonly Diagnostic[], texts: Texts, co
         loc.end.line === loc.start.line
           ? Math.max(1, loc.end.column - loc.start.column)
           : Math.max(1, line.length - loc.start.column + 1);
-      out.push(`${dim(`${num} |`)} ${line}`);
+      out.push(`${dim(`${num} |`)} ${visible(line)}`);
       out.push(
         `${" ".repeat(num.length)} ${dim("|")} ${" ".repeat(loc.start.column - 1)}${(d.severity === "error" ? red : yellow)("^".repeat(width))}`,
       );
     }
-    if (d.detail) out.push(`  ${dim(d.detail)}`);
+    if (d.detail) out.push(`  ${dim(visible(d.detail))}`);
   }
   return out.join("\n");
 }
@@ -137,7 +144,7 @@ export function formatGithub(diagnostics: readonly Diagnostic[]): string {
           : []),
         `title=${escapeProperty(`backhaul ${d.code}`)}`,
       ];
-      const message = `${d.summary}${d.pointer ? ` (at ${d.pointer})` : ""}${d.detail ? `\n${d.detail}` : ""}`;
+      const message = `${visible(d.summary)}${d.pointer ? ` (at ${visible(d.pointer)})` : ""}${d.detail ? `\n${visible(d.detail)}` : ""}`;
       return `::${d.severity} ${props.join(",")}::${escapeData(message)}`;
     })
     .join("\n");

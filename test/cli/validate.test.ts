@@ -186,3 +186,19 @@ describe("the backhaul command", () => {
     expect(badOption.code).toBe(1);
   });
 });
+
+describe("validate output of a hostile policy", () => {
+  it("shows control characters escaped, never raw, in human and GitHub output", async () => {
+    const path = join(dir, "hostile.yaml");
+    await writeFile(
+      path,
+      'uplinks:\n  - name: fibre\n    interface: eth0\n    "\\e[2J\\e[31mx": 1\nprobes:\n  targets: [tcp://198.51.100.10:443]\n',
+    );
+    for (const format of ["human", "github"] as const) {
+      const out = await runValidate(path, opts({ format }));
+      expect(out.exitCode).toBe(1);
+      expect(out.stdout).not.toContain("\u001b");
+      expect(out.stdout).toContain("\\u001b[2J");
+    }
+  });
+});
