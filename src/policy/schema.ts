@@ -13,7 +13,7 @@ import {
   ipProblem,
   probeTargetProblem,
 } from "./values.js";
-import { didYouMean } from "./suggest.js";
+import { didYouMean, editDistance } from "./suggest.js";
 import { escapePointer } from "./pointer.js";
 import type { DiagnosticCode } from "./catalogue.js";
 
@@ -83,6 +83,33 @@ const PATTERNS: Readonly<Record<string, string>> = {
     "lower-case letters, digits and '_', starting with a letter, at most 32 characters",
   "^[A-Z]{2}$": "a two-letter country code in capitals, such as DE",
 };
+
+/** Where each key of the language lives ("interval" → ["probes"]), to redirect a key written at the wrong level. */
+function keyHomes(): Map<string, string[]> {
+  const defs = (POLICY_SCHEMA.$defs ?? {}) as Record<string, JsonSchema>;
+  const homes = new Map<string, string[]>();
+  const walk = (s: JsonSchema, at: string, seen: ReadonlySet<string>): void => {
+    const ref = typeof s.$ref === "string" ? s.$ref.replace("#/$defs/", "") : undefined;
+    if (ref && seen.has(ref)) return;
+    const target = ref ? defs[ref] : undefined;
+    const next = ref ? new Set([...seen, ref]) : seen;
+    if (target) walk(target, at, next);
+    // Named children of a map that takes any name (QoS classes) are shown as the map's "<name>".
+    const anyName = typeof s.additionalProperties === "object";
+    for (const [k, v] of Object.entries(s.properties ?? {})) {
+      homes.set(k, [...(homes.get(k) ?? []), at === "" ? "the top level" : at]);
+      walk(v, anyName ? `${at}.<name>` : at === "" ? k : `${at}.${k}`, next);
+    }
+    if (anyName) walk(s.additionalProperties as JsonSchema, `${at}.<name>`, next);
+    if (s.items) walk(s.items as JsonSchema, `${at}[]`, next);
+    if (s.else) walk(s.else as JsonSchema, `${at}[]`, next);
+  };
+  walk(POLICY_SCHEMA, "", new Set());
+  for (const [k, v] of homes) homes.set(k, [...new Set(v)]);
+  return homes;
+}
+
+const KEY_HOMES = keyHomes();
 
 let compiled: ValidateFunction | undefined;
 
@@ -160,10 +187,21 @@ function translate(e: ErrorObject): SchemaIssue | undefined {
     case "additionalProperties": {
       const key = String(p.additionalProperty);
       const known = Object.keys(parent.properties ?? {});
-      const guess = didYouMean(key, known);
+      // A key of another section written here beats a loose spelling match ("rate" is not "name").
+      const elsewhere = KEY_HOMES.get(key);
+      const close = didYouMean(key, known);
+      const guess =
+        close && (!elsewhere || editDistance(key.toLowerCase(), close.toLowerCase()) <= 1)
+          ? close
+          : undefined;
+      const hint = guess
+        ? `; did you mean "${guess}"?`
+        : elsewhere
+          ? `; it belongs under ${elsewhere.join(" or ")}`
+          : "";
       return {
         code: "unknown-key",
-        summary: `unknown key "${key}"${guess ? `; did you mean "${guess}"?` : ""}`,
+        summary: `unknown key "${key}"${hint}`,
         detail: known.length > 0 ? `known keys here: ${known.join(", ")}` : "no other keys are allowed here",
         pointer: `${at}/${escapePointer(key)}`,
         atKey: true,
