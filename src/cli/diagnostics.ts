@@ -1,5 +1,7 @@
 // Diagnostics rendered for people (file:line:col, the line, a caret), for machines (a versioned JSON
 // document in the manner of `terraform validate -json`), for GitHub Actions annotations, and as SARIF.
+import { isAbsolute, sep } from "node:path";
+import { pathToFileURL } from "node:url";
 import { CATALOGUE } from "../policy/catalogue.js";
 import type { Diagnostic, Location } from "../policy/types.js";
 
@@ -150,6 +152,12 @@ export function formatGithub(diagnostics: readonly Diagnostic[]): string {
     .join("\n");
 }
 
+/** Absolute paths become file: URLs; relative ones stay relative (code-scanning tools resolve them
+ * against the checkout). */
+function fileUri(path: string): string {
+  return isAbsolute(path) ? pathToFileURL(path).href : path.split(sep).map(encodeURIComponent).join("/");
+}
+
 /** A SARIF 2.1.0 log with one run. */
 export function formatSarif(diagnostics: readonly Diagnostic[], version: string): unknown {
   const codes = [...new Set(diagnostics.map((d) => d.code))].sort();
@@ -177,7 +185,7 @@ export function formatSarif(diagnostics: readonly Diagnostic[], version: string)
                 locations: [
                   {
                     physicalLocation: {
-                      artifactLocation: { uri: d.location.file.split("/").map(encodeURIComponent).join("/") },
+                      artifactLocation: { uri: fileUri(d.location.file) },
                       region: {
                         startLine: d.location.start.line,
                         startColumn: d.location.start.column,

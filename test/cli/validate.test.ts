@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -155,7 +156,7 @@ describe("validate --format sarif", () => {
       locations: [
         {
           physicalLocation: {
-            artifactLocation: { uri: bad },
+            artifactLocation: { uri: pathToFileURL(bad).href },
             region: { startLine: 3, startColumn: 5, endLine: 3, endColumn: 13 },
           },
         },
