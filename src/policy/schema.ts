@@ -194,6 +194,14 @@ function translate(e: ErrorObject): SchemaIssue | undefined {
         close && (!elsewhere || editDistance(key.toLowerCase(), close.toLowerCase()) <= 1)
           ? close
           : undefined;
+      if (key === "<<") {
+        return {
+          code: "unknown-key",
+          summary: 'YAML merge keys ("<<") are not part of YAML 1.2; write the keys out',
+          pointer: `${at}/${escapePointer(key)}`,
+          atKey: true,
+        };
+      }
       const hint = guess
         ? `; did you mean "${guess}"?`
         : elsewhere
