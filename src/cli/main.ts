@@ -5,6 +5,7 @@ import { EXIT } from "./exit.js";
 import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
+import { registerValidate } from "./commands/validate.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -12,6 +13,7 @@ function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerVersion(program);
+  registerValidate(program);
   registerShow(program);
   return program;
 }
