@@ -1,0 +1,74 @@
+// diff(owned observed, desired): the ops that turn one into the other, per kind and key.
+// Foreign objects never enter: observed is filtered by ownership, and a desired object that is not
+// ours is a bug upstream (a table outside the range, a wrong protocol): refused, never planned.
+import { isOwned, keyOf, sameObject } from "../model/kinds.js";
+import {
+  KIND_NAMES,
+  type KernelObject,
+  type KernelState,
+  type KindName,
+  type Op,
+  type Ownership,
+} from "../model/types.js";
+
+/** Kinds the kernel can change in place under the same key (route replace, tc change, sysctl write, nft -f). */
+export const IN_PLACE: { readonly [K in KindName]: boolean } = {
+  link: true,
+  address: false,
+  // A rule's key holds every selector and its action: two owned rules with one key are equal.
+  rule: false,
+  route: true,
+  qdisc: true,
+  class: true,
+  filter: true,
+  "nft-table": true,
+  sysctl: true,
+  // A service picks up a new configuration by restarting: stop, then start.
+  hostapd: false,
+  dnsmasq: false,
+  "dhcp-client": false,
+};
+
+/** Kinds that always exist while their interface does: no longer desired means no longer managed, not deleted. */
+export const UNDELETABLE: ReadonlySet<KindName> = new Set<KindName>(["link", "sysctl"]);
+
+export class OwnershipError extends Error {
+  override name = "OwnershipError";
+}
+
+function byKey(list: readonly KernelObject[], what: string): Map<string, KernelObject> {
+  const m = new Map<string, KernelObject>();
+  for (const o of list) {
+    const k = keyOf(o);
+    if (m.has(k)) throw new OwnershipError(`${what} holds two ${o.kind} objects with key "${k}"`);
+    m.set(k, o);
+  }
+  return m;
+}
+
+/** Ops (unordered; see order.ts) turning the owned part of observed into desired. */
+export function diff(observed: KernelState, desired: KernelState, own: Ownership): Op[] {
+  const ops: Op[] = [];
+  for (const kind of KIND_NAMES) {
+    for (const o of desired[kind])
+      if (!isOwned(o, own))
+        throw new OwnershipError(
+          `desired ${kind} ${keyOf(o)} is not owned by backhaul: it would touch a foreign object`,
+        );
+    const have = byKey(
+      observed[kind].filter((o) => isOwned(o, own)),
+      "the observed state",
+    );
+    const want = byKey(desired[kind], "the desired state");
+    for (const [k, after] of want) {
+      const before = have.get(k);
+      if (before === undefined) ops.push({ op: "add", after });
+      else if (sameObject(before, after)) continue;
+      else if (IN_PLACE[kind]) ops.push({ op: "change", before, after });
+      else ops.push({ op: "delete", before }, { op: "add", after });
+    }
+    if (!UNDELETABLE.has(kind))
+      for (const [k, before] of have) if (!want.has(k)) ops.push({ op: "delete", before });
+  }
+  return ops;
+}
