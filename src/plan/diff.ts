@@ -46,8 +46,36 @@ function byKey(list: readonly KernelObject[], what: string): Map<string, KernelO
   return m;
 }
 
+export interface Conflict {
+  readonly desired: KernelObject;
+  readonly foreign: KernelObject;
+}
+
+/**
+ * Desired objects whose kernel identity a foreign object holds (a route with another protocol in one of
+ * our tables, say). Writing ours would replace theirs, so such a plan is refused.
+ */
+export function conflicts(observed: KernelState, desired: KernelState, own: Ownership): Conflict[] {
+  const out: Conflict[] = [];
+  for (const kind of KIND_NAMES) {
+    if (desired[kind].length === 0) continue;
+    const foreign = new Map<string, KernelObject>();
+    for (const o of observed[kind]) if (!isOwned(o, own)) foreign.set(keyOf(o), o);
+    for (const d of desired[kind]) {
+      const f = foreign.get(keyOf(d));
+      if (f !== undefined) out.push({ desired: d, foreign: f });
+    }
+  }
+  return out;
+}
+
 /** Ops (unordered; see order.ts) turning the owned part of observed into desired. */
 export function diff(observed: KernelState, desired: KernelState, own: Ownership): Op[] {
+  const clash = conflicts(observed, desired, own)[0];
+  if (clash !== undefined)
+    throw new OwnershipError(
+      `desired ${clash.desired.kind} ${keyOf(clash.desired)} would replace a foreign object`,
+    );
   const ops: Op[] = [];
   for (const kind of KIND_NAMES) {
     for (const o of desired[kind])

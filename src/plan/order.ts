@@ -7,7 +7,8 @@
 // change) runs its delete right before its add. Ties break on the key: deterministic for the same input.
 import { keyOf } from "../model/kinds.js";
 import type { KernelState, KindName, Op, Ownership } from "../model/types.js";
-import { diff } from "./diff.js";
+import { describeObject } from "./describe.js";
+import { conflicts, diff, type Conflict } from "./diff.js";
 
 export const BUILD_ORDER: readonly KindName[] = [
   "link",
@@ -56,13 +57,21 @@ export type PlanCheck = (
   ops: readonly Op[],
 ) => { ok: true } | { ok: false; step: number; violations: readonly string[] };
 
-export interface PlanFailure {
-  /** Index of the first op after which an invariant breaks. */
-  readonly step: number;
-  readonly op: Op | undefined;
-  readonly violations: readonly string[];
-  readonly message: string;
-}
+export type PlanFailure =
+  | {
+      readonly reason: "invariant";
+      /** Index of the first op after which an invariant breaks. */
+      readonly step: number;
+      readonly op: Op | undefined;
+      readonly violations: readonly string[];
+      readonly message: string;
+    }
+  | {
+      /** Foreign objects hold the identity of desired ones: writing ours would replace theirs. */
+      readonly reason: "conflict";
+      readonly conflicts: readonly Conflict[];
+      readonly message: string;
+    };
 
 export type PlanResult =
   { readonly ok: true; readonly ops: readonly Op[] } | { readonly ok: false; readonly error: PlanFailure };
@@ -74,15 +83,28 @@ export function plan(
   ownership: Ownership,
   check?: PlanCheck,
 ): PlanResult {
+  const clashes = conflicts(observed, desired, ownership);
+  if (clashes.length > 0) {
+    const list = clashes.map((c) => `${c.foreign.kind} ${describeObject(c.foreign)}`).join("; ");
+    return {
+      ok: false,
+      error: {
+        reason: "conflict",
+        conflicts: clashes,
+        message: `foreign objects hold the place of desired ones, backhaul will not replace them: ${list}`,
+      },
+    };
+  }
   const ops = orderOps(diff(observed, desired, ownership));
   if (check === undefined || ops.length === 0) return { ok: true, ops };
   const verdict = check(observed, ops);
   if (verdict.ok) return { ok: true, ops };
   const op = ops[verdict.step];
-  const what = op === undefined ? "" : ` (${op.op} ${objectOf(op).kind} ${keyOf(objectOf(op))})`;
+  const what = op === undefined ? "" : ` (${op.op} ${objectOf(op).kind} ${describeObject(objectOf(op))})`;
   return {
     ok: false,
     error: {
+      reason: "invariant",
       step: verdict.step,
       op,
       violations: verdict.violations,
