@@ -9,6 +9,8 @@ import {
   type KindName,
   type Op,
   type Ownership,
+  type Route,
+  type Rule,
 } from "../model/types.js";
 
 /** Kinds the kernel can change in place under the same key (route replace, tc change, sysctl write, nft -f). */
@@ -31,6 +33,12 @@ export const IN_PLACE: { readonly [K in KindName]: boolean } = {
 
 /** Kinds that always exist while their interface does: no longer desired means no longer managed, not deleted. */
 export const UNDELETABLE: ReadonlySet<KindName> = new Set<KindName>(["link", "sysctl"]);
+
+/** A number every key of the kind contains: objects in different buckets never share a key (a cheap prefilter). */
+const BUCKET: { readonly [K in KindName]?: (o: KernelObject) => number } = {
+  route: (o) => (o as Route).table,
+  rule: (o) => (o as Rule).priority,
+};
 
 export class OwnershipError extends Error {
   override name = "OwnershipError";
@@ -59,11 +67,17 @@ export function conflicts(observed: KernelState, desired: KernelState, own: Owne
   const out: Conflict[] = [];
   for (const kind of KIND_NAMES) {
     if (desired[kind].length === 0) continue;
-    const foreign = new Map<string, KernelObject>();
-    for (const o of observed[kind]) if (!isOwned(o, own)) foreign.set(keyOf(o), o);
-    for (const d of desired[kind]) {
-      const f = foreign.get(keyOf(d));
-      if (f !== undefined) out.push({ desired: d, foreign: f });
+    const bucket = BUCKET[kind];
+    const buckets = bucket === undefined ? undefined : new Set(desired[kind].map(bucket));
+    // Foreign objects first (cheap tests), keys only when there are any.
+    const foreign = observed[kind].filter(
+      (o) => (bucket === undefined || buckets!.has(bucket(o))) && !isOwned(o, own),
+    );
+    if (foreign.length === 0) continue;
+    const wanted = new Map(desired[kind].map((d) => [keyOf(d), d] as const));
+    for (const o of foreign) {
+      const d = wanted.get(keyOf(o));
+      if (d !== undefined) out.push({ desired: d, foreign: o });
     }
   }
   return out;
