@@ -86,6 +86,10 @@ function verdictFor(
     return { ...base, attached: false, usable: false, attachments, reason: failures.join("; ") };
 
   const attached = { ...base, attached: true, attachments };
+  // General traffic is chosen on IPv4, which every node routes; IPv6 follows that choice. An uplink with
+  // only an IPv6 path keeps its table and source rule (probes, replies) but carries no general traffic.
+  if (!attachments.some((a) => a.family === 4))
+    return { ...attached, usable: false, reason: `no IPv4 path (${failures[0] ?? "IPv4 not routed"})` };
   if (health === undefined) return { ...attached, usable: false, reason: "no probe result yet" };
   if (health.state === "down") return { ...attached, usable: false, reason: healthWords(health) };
   if (health.state === "probing")
@@ -128,6 +132,7 @@ export function weightsFromScores(scores: readonly number[]): number[] {
 export function select(input: SelectionInput): Selection {
   const ix = "links" in input.observed ? input.observed : indexObserved(input.observed);
   const p = input.params;
+  if (!input.families.includes(4)) throw new Error("selection: IPv4 must be among the routed families");
   if (p.recoverThreshold < p.failThreshold)
     throw new Error(
       `selection: the recover threshold (${p.recoverThreshold}) must not be below the fail threshold (${p.failThreshold})`,

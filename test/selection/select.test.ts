@@ -3,7 +3,19 @@ import fc from "fast-check";
 import { select, toPrevious, weightsFromScores, type SelectionInput } from "../../src/selection/select.js";
 import { scoreUplink } from "../../src/selection/score.js";
 import type { Health, Usage } from "../../src/selection/types.js";
-import { down, node, numRuns, PARAMS, T0, up, uplink, UPLINKS } from "../support/plan-fixtures.js";
+import {
+  addr,
+  down,
+  link,
+  mainDefault,
+  node,
+  numRuns,
+  PARAMS,
+  T0,
+  up,
+  uplink,
+  UPLINKS,
+} from "../support/plan-fixtures.js";
 
 const input = (over: Partial<SelectionInput> = {}): SelectionInput => ({
   uplinks: UPLINKS,
@@ -181,6 +193,24 @@ describe("failover selection", () => {
     );
     const withdraw = select(input({ health, params: { ...PARAMS, whenNoneUsable: "withdraw" } }));
     expect(withdraw.reason).toMatch(/: withdrawing the default route$/);
+  });
+
+  it("keeps an uplink with only an IPv6 path attached but out of general IPv4 traffic", () => {
+    const s = node();
+    const observed = {
+      ...s,
+      address: [...s.address.filter((a) => a.dev !== "usb0"), addr("usb0", "2001:db8:9::2/64", 6)],
+      link: [...s.link, link("usb0", "usb-tether", true, 9)],
+      route: [...s.route, mainDefault("usb0", "fe80::1", 1024, 6)],
+    };
+    const sel = select(
+      input({ observed, uplinks: [uplink("usb0", "usb-tether")], health: { usb0: up() }, families: [4, 6] }),
+    );
+    expect(sel.verdicts[0]).toMatchObject({
+      attached: true,
+      usable: false,
+      reason: "no IPv4 path (no global IPv4 address on usb0)",
+    });
   });
 
   it("refuses a recover threshold below the fail threshold", () => {
