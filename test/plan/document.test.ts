@@ -7,6 +7,8 @@ import { buildDocument, fingerprintObserved, type PlanDocument } from "../../src
 import { reasonsFrom } from "../../src/plan/reasons.js";
 import { renderHuman } from "../../src/plan/render-human.js";
 import { validatePlanDocument } from "../../src/plan/validate-document.js";
+import { planPass } from "../../src/plan/pipeline.js";
+import { lookupRoute } from "../support/lookup.js";
 import type { KernelState } from "../../src/model/types.js";
 import { down, node, opsOf, ownership, PARAMS, ROUTING, up, UPLINKS } from "../support/plan-fixtures.js";
 
@@ -145,5 +147,40 @@ describe("human plan output", () => {
       "  ~ default via 203.0.113.1 dev wlan0 table 102 metric 0 proto 99 → default via 203.0.113.99 dev wlan0 table 102 metric 0 proto 99",
     ]);
     expect(text).toContain("Plan: 0 to add, 1 to change, 0 to destroy.");
+  });
+});
+
+describe("a whole planning pass", () => {
+  it("computes, plans, classifies against the SSH peer and documents in one call", () => {
+    const f = failover();
+    const pass = planPass({
+      desired: f,
+      ownership: own,
+      policyDigest: "sha256:p",
+      managementPeer: "100.64.9.9",
+      routeFor: lookupRoute,
+    });
+    expect(pass.ok).toBe(true);
+    if (!pass.ok) return;
+    expect(pass.disruptions).toEqual(["management-path", "in-place", "none"]);
+    expect(pass.document.changes[0]!.disruption).toBe("management-path");
+    expect(validatePlanDocument(JSON.parse(JSON.stringify(pass.document))).ok).toBe(true);
+  });
+
+  it("shows adds with their reasons and a replacement with -/+", () => {
+    const text = renderHuman(documentFor(input()));
+    expect(text.startsWith("Symbols: + add\n")).toBe(true);
+    expect(text).toContain(
+      "  # uplink eth0: traffic from 198.51.100.2 leaves by eth0, whatever is active\n    + 1001: from 198.51.100.2/32 lookup 101  [in-place]",
+    );
+    expect(text).toContain("Plan: 12 to add, 0 to change, 0 to destroy.");
+    // wlan0 moves to the front of the policy: it takes table 101 and priority 1001 from eth0.
+    const reordered = input({ observed: converged(), uplinks: [UPLINKS[1]!, UPLINKS[0]!, UPLINKS[2]!] });
+    const moved = renderHuman(documentFor(reordered));
+    expect(moved).toContain(
+      "    -/+ 1001: from 198.51.100.2/32 lookup 101 → 1001: from 203.0.113.2/32 lookup 101  [in-place]",
+    );
+    expect(moved).toMatch(/^Symbols: ~ change in place, -\/\+ replace\n/);
+    expect(moved).toContain("Plan: 2 to add, 2 to change, 2 to destroy.");
   });
 });
