@@ -24,14 +24,6 @@ export class StateIndex {
     for (const k of KIND_NAMES) this.maps.set(k, new Map(s[k].map((o) => [keyOf(o), o])));
   }
 
-  get(kind: KindName, key: string): KernelObject | undefined {
-    return this.maps.get(kind)!.get(key);
-  }
-
-  values(kind: KindName): IterableIterator<KernelObject> {
-    return this.maps.get(kind)!.values();
-  }
-
   /** Apply one op; throws ApplyModelError when it does not fit (adding what exists, changing what differs). */
   apply(op: Op, step: number): void {
     const o = opObject(op);

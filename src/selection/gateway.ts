@@ -108,7 +108,7 @@ export function needsOnlink(gateway: string, addresses: readonly Address[]): boo
   return true;
 }
 
-export function normalizeAddress(a: string): string {
+function normalizeAddress(a: string): string {
   return ipaddr.parse(a).toString();
 }
 

@@ -36,7 +36,7 @@ export const clock = (epochMs: number): string => new Date(epochMs).toISOString(
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
-export function bytes(n: number): string {
+function bytes(n: number): string {
   return n >= GIB ? `${(n / GIB).toFixed(1)} GiB` : `${(n / MIB).toFixed(1)} MiB`;
 }
 
