@@ -210,7 +210,7 @@ export function select(input: SelectionInput): Selection {
         old === undefined
           ? `${prevName} is no longer in the policy`
           : old.usable
-            ? `${prevName} ${old.reason}, and a primary uplink is usable again`
+            ? `${prevName} is a fallback (${old.reason}) and a primary uplink is usable`
             : `${prevName} ${old.reason}`;
       reason = `${best.name} chosen${fallbackNote}: ${why}`;
     } else {

@@ -154,7 +154,7 @@ describe("failover selection", () => {
     );
     expect(s.active[0]!.name).toBe("eth0");
     expect(s.reason).toBe(
-      "eth0 chosen: wwan0 score 1470, emergency-only, and a primary uplink is usable again",
+      "eth0 chosen: wwan0 is a fallback (score 1470, emergency-only) and a primary uplink is usable",
     );
   });
 
@@ -171,6 +171,17 @@ describe("failover selection", () => {
       input({ uplinks, usage, health: { wwan0: up(), wlan0: down("3 probes timed out") } }),
     );
     expect(alone.active[0]!.name).toBe("wwan0");
+  });
+
+  it("leaves an active metered uplink once it goes over budget and another primary is usable", () => {
+    const uplinks = [uplink("wwan0", "lte", { metered: true, bias: 900 }), uplink("wlan0", "wifi")];
+    const previous = { active: [{ name: "wwan0", weight: 1, score: 1870 }], usable: ["wwan0", "wlan0"] };
+    const usage = { wwan0: { usedBytes: 5 * 1024 ** 2, budgetBytes: 4 * 1024 ** 2, exhausted: true } };
+    const s = select(input({ uplinks, usage, previous, health: { wwan0: up(), wlan0: up() } }));
+    expect(s.active[0]!.name).toBe("wlan0");
+    expect(s.reason).toBe(
+      "wlan0 chosen: wwan0 is a fallback (score 1870, over its data budget (5.0 MiB of 4.0 MiB)) and a primary uplink is usable",
+    );
   });
 
   it("never uses an uplink the policy marks use never", () => {
