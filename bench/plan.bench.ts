@@ -5,6 +5,7 @@
 //  churn:   n owned routes and m owned rules, of which 10% change, 5% go and 5% appear: diff + order
 //           over big owned states.
 // The invariant check joins when the model kernel lands. No kernel is touched: states are plain data.
+import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { canonicalState } from "../src/model/kinds.js";
 import { emptyState, type KernelState, type Ownership, type Route, type Rule } from "../src/model/types.js";
@@ -154,16 +155,22 @@ function churnStates(n: number, m: number): { observed: KernelState; desired: Ke
   };
 }
 
-function median(f: () => void, runs: number): number {
+/** Median wall time and median CPU time (user + system) of this process, in ms; CPU time is what the
+ * planner costs when other work shares the cores. */
+function measure(f: () => void, runs: number): { wall: number; cpu: number } {
   f(); // warm-up
-  const t: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const c = process.cpuUsage();
     const s = performance.now();
     f();
-    t.push(performance.now() - s);
+    wall.push(performance.now() - s);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000);
   }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)]!;
+  const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { wall: mid(wall), cpu: mid(cpu) };
 }
 
 const health = Object.fromEntries(
@@ -181,29 +188,33 @@ const sizes: [number, number][] = [
   [100_000, 1_000],
 ];
 
-console.log("workload  routes   rules   ops    median ms   µs per (n log2 n)");
+const row = (w: string, n: number, m: number, ops: number, t: { wall: number; cpu: number }): void => {
+  const size = n + m;
+  const perNlogN = (t.cpu * 1000) / (size * Math.log2(size));
+  console.log(
+    `${w.padEnd(8)} ${String(n).padStart(7)} ${String(m).padStart(6)} ${String(ops).padStart(6)} ` +
+      `${t.wall.toFixed(1).padStart(9)} ${t.cpu.toFixed(1).padStart(9)}   ${perNlogN.toFixed(4)}`,
+  );
+};
+
+console.log(`load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores`);
+console.log("workload  routes  rules    ops   wall ms    cpu ms   cpu µs per n·log2(n)");
 for (const [n, m] of sizes) {
   const runs = n >= 100_000 ? 5 : 15;
   const observed = computeNode(n, m);
   let ops = 0;
-  const tc = median(() => {
+  const tc = measure(() => {
     const d = computeDesired({ uplinks, observed, health, usage: {}, params, families: [4], routing });
     const r = plan(observed, d.state, own());
     if (!r.ok) throw new Error(r.error.message);
     ops = r.ops.length;
   }, runs);
-  const size = n + m;
-  const nlogn = size * Math.log2(size);
-  console.log(
-    `compute   ${String(n).padStart(7)} ${String(m).padStart(6)} ${String(ops).padStart(6)} ${tc.toFixed(1).padStart(10)}   ${((tc * 1000) / nlogn).toFixed(4)}`,
-  );
+  row("compute", n, m, ops, tc);
   const { observed: o2, desired: d2 } = churnStates(n, m);
-  const td = median(() => {
+  const td = measure(() => {
     const r = plan(o2, d2, own());
     if (!r.ok) throw new Error(r.error.message);
     ops = r.ops.length;
   }, runs);
-  console.log(
-    `churn     ${String(n).padStart(7)} ${String(m).padStart(6)} ${String(ops).padStart(6)} ${td.toFixed(1).padStart(10)}   ${((td * 1000) / nlogn).toFixed(4)}`,
-  );
+  row("churn", n, m, ops, td);
 }

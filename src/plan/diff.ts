@@ -44,16 +44,6 @@ export class OwnershipError extends Error {
   override name = "OwnershipError";
 }
 
-function byKey(list: readonly KernelObject[], what: string): Map<string, KernelObject> {
-  const m = new Map<string, KernelObject>();
-  for (const o of list) {
-    const k = keyOf(o);
-    if (m.has(k)) throw new OwnershipError(`${what} holds two ${o.kind} objects with key "${k}"`);
-    m.set(k, o);
-  }
-  return m;
-}
-
 export interface Conflict {
   readonly desired: KernelObject;
   readonly foreign: KernelObject;
@@ -92,25 +82,38 @@ export function diff(observed: KernelState, desired: KernelState, own: Ownership
     );
   const ops: Op[] = [];
   for (const kind of KIND_NAMES) {
-    for (const o of desired[kind])
+    const want = desired[kind];
+    // One map (desired key → index) and a flag per desired object: large states stay cheap.
+    const index = new Map<string, number>();
+    want.forEach((o, i) => {
       if (!isOwned(o, own))
         throw new OwnershipError(
           `desired ${kind} ${keyOf(o)} is not owned by backhaul: it would touch a foreign object`,
         );
-    const have = byKey(
-      observed[kind].filter((o) => isOwned(o, own)),
-      "the observed state",
-    );
-    const want = byKey(desired[kind], "the desired state");
-    for (const [k, after] of want) {
-      const before = have.get(k);
-      if (before === undefined) ops.push({ op: "add", after });
-      else if (sameObject(before, after)) continue;
-      else if (IN_PLACE[kind]) ops.push({ op: "change", before, after });
+      const k = keyOf(o);
+      if (index.has(k))
+        throw new OwnershipError(`the desired state holds two ${kind} objects with key "${k}"`);
+      index.set(k, i);
+    });
+    const matched = new Uint8Array(want.length);
+    for (const before of observed[kind]) {
+      if (!isOwned(before, own)) continue;
+      const i = index.get(keyOf(before));
+      if (i === undefined) {
+        if (!UNDELETABLE.has(kind)) ops.push({ op: "delete", before });
+        continue;
+      }
+      if (matched[i] === 1)
+        throw new OwnershipError(`the observed state holds two ${kind} objects with key "${keyOf(before)}"`);
+      matched[i] = 1;
+      const after = want[i]!;
+      if (sameObject(before, after)) continue;
+      if (IN_PLACE[kind]) ops.push({ op: "change", before, after });
       else ops.push({ op: "delete", before }, { op: "add", after });
     }
-    if (!UNDELETABLE.has(kind))
-      for (const [k, before] of have) if (!want.has(k)) ops.push({ op: "delete", before });
+    want.forEach((after, i) => {
+      if (matched[i] === 0) ops.push({ op: "add", after });
+    });
   }
   return ops;
 }

@@ -261,3 +261,16 @@ export function buildDocument(input: DocumentInput): PlanDocument {
     summary: summarize(changes),
   };
 }
+
+/** The ordered ops of a saved plan (after validatePlanDocument), for `apply FILE`. */
+export function opsFromDocument(doc: PlanDocument): Op[] {
+  return doc.ops.map((p): Op => {
+    if (p.op === "add" && p.after !== undefined) return { op: "add", after: p.after };
+    if (p.op === "delete" && p.before !== undefined) return { op: "delete", before: p.before };
+    if (p.op === "change" && p.before !== undefined && p.after !== undefined)
+      return { op: "change", before: p.before, after: p.after };
+    throw new Error(
+      `plan document: op ${p.step} (${p.op} ${p.kind} ${p.key}) lacks its before or after object`,
+    );
+  });
+}

@@ -3,7 +3,12 @@ import { computeDesired, type DesiredInput } from "../../src/plan/desired.js";
 import { plan } from "../../src/plan/order.js";
 import { applyOps } from "../../src/plan/apply-model.js";
 import { classify } from "../../src/plan/disruption.js";
-import { buildDocument, fingerprintObserved, type PlanDocument } from "../../src/plan/document.js";
+import {
+  buildDocument,
+  fingerprintObserved,
+  opsFromDocument,
+  type PlanDocument,
+} from "../../src/plan/document.js";
 import { reasonsFrom } from "../../src/plan/reasons.js";
 import { renderHuman } from "../../src/plan/render-human.js";
 import { validatePlanDocument } from "../../src/plan/validate-document.js";
@@ -62,6 +67,14 @@ describe("plan document", () => {
       const v = validatePlanDocument(JSON.parse(JSON.stringify(doc)));
       expect(v.ok ? [] : v.errors).toEqual([]);
     }
+  });
+
+  it("gives back the exact ordered ops from a saved document", () => {
+    const f = failover();
+    const ops = opsOf(plan(f.observed, computeDesired(f).state, own));
+    const saved = JSON.parse(JSON.stringify(documentFor(f)));
+    const v = validatePlanDocument(saved);
+    expect(v.ok && opsFromDocument(v.doc)).toEqual(ops);
   });
 
   it("rejects a document with an unknown action or format version", () => {
