@@ -62,7 +62,12 @@ export function layoutFor(uplinks: readonly UplinkSpec[], r: RoutingParams): Lay
   const activeTable = tables.min;
   const map = new Map<string, { table: number; priority: number }>();
   const usedTables = new Map<number, string>([[activeTable, "the active table"]]);
+  const ifaces = new Map<string, string>();
   uplinks.forEach((u, i) => {
+    const other = ifaces.get(u.iface);
+    if (other !== undefined)
+      throw new PlanningError(`routing: uplinks ${other} and ${u.name} share interface ${u.iface}`);
+    ifaces.set(u.iface, u.name);
     const table = u.table ?? tables.min + 1 + i;
     if (table < tables.min || table > tables.max)
       throw new PlanningError(

@@ -143,6 +143,15 @@ describe("desired state of the routing scheme", () => {
     );
   });
 
+  it("refuses two uplinks on one interface", () => {
+    expect(() =>
+      layoutFor(
+        [uplink("a", "ethernet", { iface: "eth0" }), uplink("b", "ethernet", { iface: "eth0" })],
+        ROUTING,
+      ),
+    ).toThrow("routing: uplinks a and b share interface eth0");
+  });
+
   it("writes sysctl names of interfaces with dots the way sysctl does", () => {
     expect(rpFilterName("eth0.100")).toBe("net.ipv4.conf.eth0/100.rp_filter");
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { select, toPrevious, weightsFromScores, type SelectionInput } from "../../src/selection/select.js";
 import { scoreUplink } from "../../src/selection/score.js";
+import { assumedHealth } from "../../src/selection/assume.js";
 import type { Health, Usage } from "../../src/selection/types.js";
 import {
   addr,
@@ -228,6 +229,15 @@ describe("failover selection", () => {
     expect(() => select(input({ params: { ...PARAMS, recoverThreshold: 100 } }))).toThrow(
       /recover threshold/,
     );
+  });
+});
+
+describe("assumed health for offline previews", () => {
+  it("makes an assumed-up uplink usable and an assumed-down one not, with the assumption in the reason", () => {
+    const s = select(input({ health: { eth0: assumedHealth("down", T0), wlan0: assumedHealth("up", T0) } }));
+    expect(s.active[0]!.name).toBe("wlan0");
+    expect(s.verdicts[0]!.reason).toBe("down since 12:03:41, assumed");
+    expect(s.verdicts[1]!.score!.total).toBe(1080);
   });
 });
 
