@@ -46,10 +46,16 @@ export class StateIndex {
     }
   }
 
+  /** The state now, in canonical order. */
   toState(): KernelState {
+    return canonicalState(this.snapshot());
+  }
+
+  /** The state now, lists in no particular order (enough for lookups). */
+  snapshot(): KernelState {
     const out: Record<string, KernelObject[]> = {};
     for (const k of KIND_NAMES) out[k] = [...this.maps.get(k)!.values()];
-    return canonicalState(out as unknown as KernelState);
+    return out as unknown as KernelState;
   }
 }
 

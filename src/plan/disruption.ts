@@ -4,7 +4,8 @@
 // goes down and up), management-path (the route to the operator's SSH peer changes). An op gets the
 // strongest class that applies.
 import { canonicalJson } from "../util/canonical.js";
-import type { KernelState, Link, Op, Rule } from "../model/types.js";
+import ipaddr from "ipaddr.js";
+import type { KernelObject, KernelState, Link, Op, Rule } from "../model/types.js";
 import { isDefault } from "../selection/gateway.js";
 import { StateIndex } from "./apply-model.js";
 
@@ -61,8 +62,11 @@ export function classify(start: KernelState, ops: readonly Op[], ctx: Disruption
   };
   for (const r of start.rule) track(r, 1);
   const peer =
-    ctx.managementPeer !== undefined && ctx.routeFor !== undefined ? ctx.managementPeer : undefined;
-  let current: KernelState = start;
+    ctx.managementPeer !== undefined && ctx.routeFor !== undefined
+      ? normalPeer(ctx.managementPeer)
+      : undefined;
+  // Ops that cannot move the peer's route are skipped: the answer before them still holds after.
+  let peerRoute = peer === undefined ? "" : canonicalJson(ctx.routeFor!(start, peer));
 
   return ops.map((op, step) => {
     let d = structural(op, refs, catchAll);
@@ -72,14 +76,28 @@ export function classify(start: KernelState, ops: readonly Op[], ctx: Disruption
       if (op.op !== "delete") track(op.after as Rule, 1);
     }
     ix.apply(op, step);
-    if (peer !== undefined && ["route", "rule", "link", "address"].includes(o.kind)) {
-      const next = ix.toState();
-      if (canonicalJson(ctx.routeFor!(current, peer)) !== canonicalJson(ctx.routeFor!(next, peer)))
-        d = worst(d, "management-path");
-      current = next;
+    if (peer !== undefined && mayMovePeer(o, peer)) {
+      const answer = canonicalJson(ctx.routeFor!(ix.snapshot(), peer));
+      if (answer !== peerRoute) d = worst(d, "management-path");
+      peerRoute = answer;
     }
     return d;
   });
+}
+
+/** SSH_CONNECTION may give an IPv4 peer as "::ffff:a.b.c.d": route lookups need the IPv4 form. */
+function normalPeer(peer: string): string {
+  if (!ipaddr.isValid(peer)) throw new Error(`management peer "${peer}" is not an IP address`);
+  return ipaddr.process(peer).toString();
+}
+
+/** Only a route covering the peer, or a rule, link or address, can change how the peer is reached. */
+function mayMovePeer(o: KernelObject, peer: string): boolean {
+  if (o.kind === "rule" || o.kind === "link" || o.kind === "address") return true;
+  if (o.kind !== "route") return false;
+  const [net, len] = ipaddr.parseCIDR(o.dst);
+  const addr = ipaddr.parse(peer);
+  return net.kind() === addr.kind() && addr.match([net, len]);
 }
 
 function structural(op: Op, refs: Counter, catchAll: Counter): Disruption {

@@ -24,6 +24,7 @@ import { buildDocument } from "../../src/plan/document.js";
 import { validatePlanDocument } from "../../src/plan/validate-document.js";
 import { canonicalJson } from "../../src/util/canonical.js";
 import { numRuns, opsOf } from "../support/plan-fixtures.js";
+import { lookupRoute } from "../support/lookup.js";
 
 const own: Ownership = {
   protocol: 99,
@@ -312,6 +313,30 @@ describe("plan properties", () => {
         expect(r.ok).toBe(!clash);
         if (!r.ok) expect(r.error.reason).toBe("conflict");
       }),
+      { numRuns },
+    );
+  });
+
+  it("flags exactly the ops that move the route to the SSH peer, as a lookup after every step says", () => {
+    fc.assert(
+      fc.property(
+        pairArb,
+        fc.constantFrom("198.51.100.7", "203.0.113.9", "100.64.0.1", "::ffff:198.51.100.7"),
+        ([observed, desired], peer) => {
+          const ops = opsOf(plan(observed, desired, own));
+          const flagged = classify(observed, ops, { managementPeer: peer, routeFor: lookupRoute }).map(
+            (d) => d === "management-path",
+          );
+          const v4 = peer.replace("::ffff:", "");
+          let state = observed;
+          const expected = ops.map((op) => {
+            const before = canonicalJson(lookupRoute(state, v4));
+            state = applyOps(state, [op]);
+            return before !== canonicalJson(lookupRoute(state, v4));
+          });
+          expect(flagged).toEqual(expected);
+        },
+      ),
       { numRuns },
     );
   });
