@@ -3,6 +3,7 @@
 // so `from` rules do not match. The model kernel (src/kernel-model) replaces this in the product.
 import ipaddr from "ipaddr.js";
 import type { KernelState, Route, Rule } from "../../src/model/types.js";
+import { keyOf } from "../../src/model/kinds.js";
 
 const inPrefix = (dst: ipaddr.IPv4 | ipaddr.IPv6, prefix: string): boolean => {
   const [net, len] = ipaddr.parseCIDR(prefix);
@@ -15,7 +16,9 @@ export function lookupRoute(state: KernelState, dst: string): Route | undefined 
   const rules: Rule[] = state.rule.filter((r) => r.family === family);
   if (!rules.some((r) => r.priority === 32766))
     rules.push({ kind: "rule", family, priority: 32766, action: "lookup", table: 254, protocol: 2 });
-  rules.sort((a, b) => a.priority - b.priority);
+  // The kernel keeps rules of equal priority in insertion order, which a KernelState does not record;
+  // a fixed tie-break (by key) keeps this lookup independent of list order.
+  rules.sort((a, b) => a.priority - b.priority || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
   for (const r of rules) {
     if (r.from !== undefined || r.iif !== undefined || r.oif !== undefined || r.fwmark !== undefined)
       continue;
