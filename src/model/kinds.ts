@@ -1,6 +1,6 @@
 // One description per kind: its identity key, its ownership test and its comparison.
 // Observation, rendering to commands and inverse ops plug into the same table (see src/observe, src/plan).
-import { canonicalJson } from "../util/canonical.js";
+import { plainEqual } from "../util/canonical.js";
 import type { KernelObject, KernelState, KindName, ObjectOf, Ownership } from "./types.js";
 
 export interface KindDescription<K extends KindName> {
@@ -93,7 +93,7 @@ export function isOwned(o: KernelObject, own: Ownership): boolean {
 
 /** Structural equality of two normalized objects of one kind. */
 export function sameObject(a: KernelObject, b: KernelObject): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  return plainEqual(a, b);
 }
 
 /** Sort every kind's list by key: the canonical order of a state. */
