@@ -1,4 +1,4 @@
-// Planning time (compute + diff + order) for large kernels: `npx tsx bench/plan.bench.ts`.
+// Planning time (compute + diff + order) for large kernels: `npm run bench plan`.
 // Two workloads per size:
 //  compute: a node with n foreign routes in main and m foreign rules, 8 uplinks: computeDesired scans
 //           the observed state (gateway discovery), then plan() diffs and orders.
@@ -197,24 +197,26 @@ const row = (w: string, n: number, m: number, ops: number, t: { wall: number; cp
   );
 };
 
-console.log(`load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores`);
-console.log("workload  routes  rules    ops   wall ms    cpu ms   cpu µs per n·log2(n)");
-for (const [n, m] of sizes) {
-  const runs = n >= 100_000 ? 5 : 15;
-  const observed = computeNode(n, m);
-  let ops = 0;
-  const tc = measure(() => {
-    const d = computeDesired({ uplinks, observed, health, usage: {}, params, families: [4], routing });
-    const r = plan(observed, d.state, own());
-    if (!r.ok) throw new Error(r.error.message);
-    ops = r.ops.length;
-  }, runs);
-  row("compute", n, m, ops, tc);
-  const { observed: o2, desired: d2 } = churnStates(n, m);
-  const td = measure(() => {
-    const r = plan(o2, d2, own());
-    if (!r.ok) throw new Error(r.error.message);
-    ops = r.ops.length;
-  }, runs);
-  row("churn", n, m, ops, td);
+export async function run(): Promise<void> {
+  console.log(`load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores`);
+  console.log("workload  routes  rules    ops   wall ms    cpu ms   cpu µs per n·log2(n)");
+  for (const [n, m] of sizes) {
+    const runs = n >= 100_000 ? 5 : 15;
+    const observed = computeNode(n, m);
+    let ops = 0;
+    const tc = measure(() => {
+      const d = computeDesired({ uplinks, observed, health, usage: {}, params, families: [4], routing });
+      const r = plan(observed, d.state, own());
+      if (!r.ok) throw new Error(r.error.message);
+      ops = r.ops.length;
+    }, runs);
+    row("compute", n, m, ops, tc);
+    const { observed: o2, desired: d2 } = churnStates(n, m);
+    const td = measure(() => {
+      const r = plan(o2, d2, own());
+      if (!r.ok) throw new Error(r.error.message);
+      ops = r.ops.length;
+    }, runs);
+    row("churn", n, m, ops, td);
+  }
 }
