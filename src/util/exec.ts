@@ -12,6 +12,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   dnsmasq: "dnsmasq-base",
   udhcpc: "udhcpc",
   ping: "iputils-ping",
+  sysctl: "procps",
 };
 
 export class CommandError extends Error {
@@ -102,4 +103,65 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     throw new CommandError(`${full.join(" ")}: ${msg}`, full, result.exitCode, result.stderr);
   }
   return result;
+}
+
+export interface StartOptions {
+  /** Run inside this network namespace (through `ip netns exec`). */
+  readonly netns?: string;
+  /** The program prints this line on stdout once it is ready to serve. */
+  readonly readyLine: string;
+  /** Its standard error goes to this file (appended), so it can still report after we are gone. */
+  readonly stderrFile: string;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Start a long-lived program that outlives this process: detached, in its own process group, not
+ * killed when we exit. Resolves with its pid once it printed `readyLine`; rejects (after killing it)
+ * when it exits or stays silent first. The caller tracks the pid and stops it.
+ */
+export async function startDetached(argv: readonly string[], opts: StartOptions): Promise<number> {
+  const full = netnsArgv(argv, opts.netns);
+  const [file, ...args] = full;
+  if (file === undefined) throw new Error("startDetached: empty command");
+  processCounter.started++;
+  const child = execa(file, args, {
+    detached: true,
+    cleanup: false,
+    buffer: false,
+    reject: false,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: { file: opts.stderrFile, append: true },
+    env: { LC_ALL: "C" },
+  });
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(
+        () => reject(new Error(`${full.join(" ")}: not ready after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString("utf8");
+        if (seen.split("\n").includes(opts.readyLine)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void child.then((r) => {
+        clearTimeout(timer);
+        const why = r.code === "ENOENT" ? `${argv[0]} was not found` : `exited with code ${r.exitCode}`;
+        reject(new Error(`${full.join(" ")}: ${why} before it was ready (see ${opts.stderrFile})`));
+      });
+    });
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  if (child.pid === undefined) throw new Error(`${full.join(" ")}: no pid`);
+  child.stdout?.destroy();
+  child.unref();
+  return child.pid;
 }
