@@ -6,49 +6,46 @@ import type { ProbeTarget } from "./topology.js";
 /** What the server prints on stdout once every listener is bound. */
 export const TARGET_SERVER_READY = "ready";
 
-/**
- * The server's entry point. It runs in a child `node` that receives this function as source
- * (Function.prototype.toString), so it is self-contained: node built-ins only, loaded inside, and
- * only anonymous inner functions (transpilers may wrap named ones in helpers the child lacks).
- */
-export async function targetServerMain(configJson: string): Promise<void> {
-  const net = await import("node:net");
-  const http = await import("node:http");
-  const targets = JSON.parse(configJson) as ProbeTarget[];
-  const bound: Array<Promise<void>> = [];
-  for (const t of targets) {
-    for (const port of t.tcp) {
-      const server = net.createServer((socket) => {
-        socket.on("error", () => undefined);
-        socket.end();
-      });
-      bound.push(
-        new Promise((resolve, reject) => {
-          server.once("error", reject);
-          server.listen(port, t.address, () => resolve());
-        }),
-      );
-    }
-    for (const port of t.http) {
-      const server = http.createServer((req, res) => {
-        const found = req.method === "GET" && req.url === "/generate_204";
-        res.writeHead(found ? 204 : 404, { connection: "close" });
-        res.end();
-      });
-      bound.push(
-        new Promise((resolve, reject) => {
-          server.once("error", reject);
-          server.listen(port, t.address, () => resolve());
-        }),
-      );
-    }
+// Plain JavaScript run by a child `node -e` inside the namespace. Kept as source text rather than a
+// module file: the child needs no loader and no path into this package, whether we run from src
+// (tsx, vitest) or from dist. Node built-ins only. Argument: the targets as JSON.
+const SERVER_SOURCE = `
+const net = require("node:net");
+const http = require("node:http");
+const targets = JSON.parse(process.argv[1]);
+const listen = (server, port, address) =>
+  new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, resolve);
+  });
+const bound = [];
+for (const t of targets) {
+  for (const port of t.tcp) {
+    const server = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.end();
+    });
+    bound.push(listen(server, port, t.address));
   }
-  await Promise.all(bound);
-  process.stdout.write("ready\n");
+  for (const port of t.http) {
+    const server = http.createServer((req, res) => {
+      const found = req.method === "GET" && req.url === "/generate_204";
+      res.writeHead(found ? 204 : 404, { connection: "close" });
+      res.end();
+    });
+    bound.push(listen(server, port, t.address));
+  }
 }
+Promise.all(bound).then(
+  () => process.stdout.write("${TARGET_SERVER_READY}\\n"),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
+`;
 
 /** The command that runs the server for these targets. */
 export function targetServerArgv(targets: readonly ProbeTarget[]): string[] {
-  const source = `(${targetServerMain.toString()})(process.argv[1]).catch((e) => { console.error(e); process.exit(1); });`;
-  return [process.execPath, "--input-type=module", "-e", source, JSON.stringify(targets)];
+  return [process.execPath, "-e", SERVER_SOURCE, JSON.stringify(targets)];
 }
