@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { EXIT } from "./exit.js";
 import { registerVersion } from "./commands/version.js";
+import { registerLab } from "./commands/lab.js";
 
 const program = new Command("backhaul")
   .description("Declarative reconciler for the network of Linux edge nodes with several uplinks")
@@ -10,6 +11,7 @@ const program = new Command("backhaul")
   .exitOverride();
 
 registerVersion(program);
+registerLab(program);
 
 try {
   await program.parseAsync(process.argv);

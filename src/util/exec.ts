@@ -1,5 +1,7 @@
 // The one way backhaul runs a program: execa with an argument array, never a shell, always a timeout,
 // optionally inside a network namespace, with a clear message when the tool is missing.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { execa } from "execa";
 
 /** Debian package that provides each tool we run. */
@@ -116,25 +118,23 @@ export interface StartOptions {
 }
 
 /**
- * Start a long-lived program that outlives this process: detached, in its own process group, not
- * killed when we exit. Resolves with its pid once it printed `readyLine`; rejects (after killing it)
- * when it exits or stays silent first. The caller tracks the pid and stops it.
+ * Start a long-lived program that outlives this process: detached, in its own process group, its
+ * standard error written straight to a file (no pipe through us), nothing keeping us alive. Resolves
+ * with its pid once it printed `readyLine`; rejects (after killing it) when it exits or stays silent
+ * first. The caller tracks the pid and stops it.
  */
 export async function startDetached(argv: readonly string[], opts: StartOptions): Promise<number> {
   const full = netnsArgv(argv, opts.netns);
   const [file, ...args] = full;
   if (file === undefined) throw new Error("startDetached: empty command");
   processCounter.started++;
-  const child = execa(file, args, {
-    detached: true,
-    cleanup: false,
-    buffer: false,
-    reject: false,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: { file: opts.stderrFile, append: true },
-    env: { LC_ALL: "C" },
-  });
+  const errFd = openSync(opts.stderrFile, "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, { detached: true, stdio: ["ignore", "pipe", errFd], env: { LC_ALL: "C" } });
+  } finally {
+    closeSync(errFd);
+  }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -150,10 +150,19 @@ export async function startDetached(argv: readonly string[], opts: StartOptions)
           resolve();
         }
       });
-      void child.then((r) => {
+      child.once("error", (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        const why = r.code === "ENOENT" ? `${argv[0]} was not found` : `exited with code ${r.exitCode}`;
-        reject(new Error(`${full.join(" ")}: ${why} before it was ready (see ${opts.stderrFile})`));
+        const pkg = PACKAGE_OF[argv[0] ?? ""];
+        const why = e.code === "ENOENT" ? `${file} was not found${pkg ? `: install ${pkg}` : ""}` : e.message;
+        reject(new Error(`${full.join(" ")}: ${why}`));
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `${full.join(" ")}: exited with code ${code} before it was ready (see ${opts.stderrFile})`,
+          ),
+        );
       });
     });
   } catch (e) {
@@ -161,6 +170,7 @@ export async function startDetached(argv: readonly string[], opts: StartOptions)
     throw e;
   }
   if (child.pid === undefined) throw new Error(`${full.join(" ")}: no pid`);
+  child.removeAllListeners("exit");
   child.stdout?.destroy();
   child.unref();
   return child.pid;
