@@ -1,7 +1,7 @@
 // The one way backhaul runs a program: execa with an argument array, never a shell, always a timeout,
 // optionally inside a network namespace, with a clear message when the tool is missing.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { execa } from "execa";
 
 /** Debian package that provides each tool we run. */
@@ -117,6 +117,14 @@ export interface StartOptions {
   readonly timeoutMs?: number;
 }
 
+function tail(file: string, lines = 10): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(unreadable)";
+  }
+}
+
 /**
  * Start a long-lived program that outlives this process: detached, in its own process group, its
  * standard error written straight to a file (no pipe through us), nothing keeping us alive. Resolves
@@ -131,7 +139,11 @@ export async function startDetached(argv: readonly string[], opts: StartOptions)
   const errFd = openSync(opts.stderrFile, "a");
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { detached: true, stdio: ["ignore", "pipe", errFd], env: { LC_ALL: "C" } });
+    child = spawn(file, args, {
+      detached: true,
+      stdio: ["ignore", "pipe", errFd],
+      env: { ...process.env, LC_ALL: "C" },
+    });
   } finally {
     closeSync(errFd);
   }
@@ -160,7 +172,7 @@ export async function startDetached(argv: readonly string[], opts: StartOptions)
         clearTimeout(timer);
         reject(
           new Error(
-            `${full.join(" ")}: exited with code ${code} before it was ready (see ${opts.stderrFile})`,
+            `${full.join(" ")}: exited with code ${code} before it was ready; ${opts.stderrFile} ends:\n${tail(opts.stderrFile)}`,
           ),
         );
       });

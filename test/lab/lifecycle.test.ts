@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab, labDown } from "../../src/lab/lab.js";
 import { listNamespaces, OWNER_DIR } from "../../src/lab/netns.js";
 import { listLabRecords, readLabRecord, type LabRecord } from "../../src/lab/registry.js";
-import { loadTopology } from "../../src/lab/topology.js";
+import { DEMO_TOPOLOGY_FILE, loadTopology } from "../../src/lab/topology.js";
+import { execa } from "execa";
 import { startDetached } from "../../src/util/exec.js";
 import { isAlive } from "../../src/util/proc.js";
 import { eventually, requireKernel, rootSnapshot, withLab, type RootSnapshot } from "../helpers/kernel.js";
@@ -57,11 +58,16 @@ describe.skipIf(!requireKernel())("lab lifecycle", () => {
 
   it("teardown leaves no namespace, process, state file or root-namespace link behind", async () => {
     let seen: { namespaces: string[]; pids: number[]; dir: string; id: string } | undefined;
-    await withLab(loadTopology(SMALL), async (lab) => {
+    // Watch the root namespace for the whole life of the lab: not one link, address, rule or route event.
+    const monitor = execa("ip", ["-o", "monitor", "link", "address", "rule", "route"], { reject: false });
+    await new Promise((r) => setTimeout(r, 300));
+    await withLab(loadTopology(DEMO_TOPOLOGY_FILE), async (lab) => {
       seen = { namespaces: lab.namespaces, pids: lab.processes.map((p) => p.pid), dir: lab.dir, id: lab.id };
       expect(lab.processes.length).toBeGreaterThan(0);
       expect(await rootSnapshot()).toEqual(root);
     });
+    monitor.kill("SIGTERM");
+    expect((await monitor).stdout).toBe("");
     if (!seen) throw new Error("withLab did not run");
     const all = await listNamespaces();
     for (const n of seen.namespaces) {
