@@ -2,6 +2,7 @@
 // faults tests inject, and a teardown that always happens (explicitly, on SIGINT/SIGTERM, or at the
 // next start when the owner crashed).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
 import { join } from "node:path";
 import { run, startDetached, type RunOptions, type RunResult } from "../util/exec.js";
 import { isAlive, processStartTime } from "../util/proc.js";
@@ -147,6 +148,10 @@ export class Lab {
   get persistent(): boolean {
     return this.record.persistent;
   }
+  /** The process that brought the lab up. */
+  get owner(): { readonly pid: number; readonly startTime: number } {
+    return this.record.owner;
+  }
   /** The node namespace. */
   get node(): string {
     return this.record.names.node;
@@ -224,8 +229,9 @@ export class Lab {
   async changeGateway(iface: string, gateway: string): Promise<void> {
     const u = this.uplink(iface);
     const old = this.gateway(iface);
-    if (gateway.split("/")[1] !== old.split("/")[1])
-      throw new Error(`new gateway ${gateway} must keep the prefix length of ${old}`);
+    const problem = gatewayProblem(gateway, old, u.addressing.address);
+    if (problem !== undefined)
+      throw new Error(`cannot move the gateway of ${iface} to ${gateway}: ${problem}`);
     await ipBatch(this.isp(iface), [
       // Old first: deleting a primary address also deletes its secondaries.
       `address del ${old} dev ${u.peer}`,
@@ -358,12 +364,30 @@ export class Lab {
   }
 }
 
+/** Why `gateway` cannot replace `old` on a subnet where the node has `node`, or undefined when it can. */
+function gatewayProblem(gateway: string, old: string, node: string): string | undefined {
+  let parsed: [ipaddr.IPv4, number];
+  try {
+    parsed = ipaddr.IPv4.parseCIDR(gateway);
+  } catch {
+    return "not an IPv4 address/prefix";
+  }
+  const [oldAddr, len] = ipaddr.IPv4.parseCIDR(old);
+  if (parsed[1] !== len || !parsed[0].match(oldAddr, len)) return `not in the subnet of ${old}`;
+  const host = parsed[0].toString();
+  if (host === hostOf(node)) return "that is the node's address";
+  const net = ipaddr.IPv4.networkAddressFromCIDR(gateway).toString();
+  const bcast = ipaddr.IPv4.broadcastAddressFromCIDR(gateway).toString();
+  if (host === net || host === bcast) return "that is the subnet's network or broadcast address";
+  return undefined;
+}
+
 /** Take a recorded lab down by id. Labs of other live processes are refused: they tear down their own. */
 export async function labDown(id: string): Promise<void> {
   const lab = Lab.open(id);
   if (!lab) throw new Error(`no lab ${JSON.stringify(id)} (see \`backhaul lab status\`)`);
-  const r = readLabRecord(id);
-  if (r && !r.persistent && r.owner.pid !== process.pid && isAlive(r.owner.pid, r.owner.startTime))
-    throw new Error(`lab ${id} belongs to the running process ${r.owner.pid}; it takes its lab down itself`);
+  const owner = lab.owner;
+  if (!lab.persistent && owner.pid !== process.pid && isAlive(owner.pid, owner.startTime))
+    throw new Error(`lab ${id} belongs to the running process ${owner.pid}; it takes its lab down itself`);
   await lab.down();
 }

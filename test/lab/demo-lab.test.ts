@@ -193,6 +193,11 @@ describe.skipIf(!requireKernel(["ip", "nft", "dnsmasq", "sysctl", "udhcpc", "pin
   it("gateway change: the ISP answers on its new gateway address only", async () => {
     const l = lab();
     const eth0 = UPLINKS[0];
+    await expect(l.changeGateway("eth0", "100.64.9.1/24")).rejects.toThrow(
+      /not in the subnet of 100.64.1.1\/24/,
+    );
+    await expect(l.changeGateway("eth0", "100.64.1.2/24")).rejects.toThrow(/the node's address/);
+    expect(await v4(l.isp("eth0"), "node0")).toEqual(["100.64.1.1/24"]);
     await l.changeGateway("eth0", "100.64.1.254/24");
     expect(await v4(l.isp("eth0"), "node0")).toEqual(["100.64.1.254/24"]);
     expect(l.gateway("eth0")).toBe("100.64.1.254/24");
