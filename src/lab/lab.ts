@@ -65,6 +65,12 @@ function ipBatch(netns: string | undefined, lines: readonly string[]): Promise<R
   return run(argv, { input: `${lines.join("\n")}\n` });
 }
 
+/** Like Promise.all, but waits for every step to finish before failing: no work outlives a failed bring-up. */
+async function settleAll(steps: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 function kill(p: TrackedProcess): void {
   if (!isAlive(p.pid, p.startTime)) return;
   try {
@@ -91,6 +97,9 @@ export async function removeStaleLabs(): Promise<string[]> {
 }
 
 export class Lab {
+  /** Set once teardown starts: late arrivals (a process that finished starting) are killed, not recorded. */
+  private closed = false;
+
   private constructor(private record: LabRecord) {}
 
   /** Bring a topology up as a new lab with a unique id. On failure, whatever was made is removed. */
@@ -120,7 +129,7 @@ export class Lab {
       const owner: Owner = lab.record.persistent ? { persistentLab: id } : process.pid;
       recordOwner(allNamespaces(names), owner);
       await ipBatch(undefined, rootBatch(id, topology, names));
-      await Promise.all([
+      await settleAll([
         ipBatch(names.node, nodeBatch(topology)),
         ...(names.client ? [ipBatch(names.client, clientBatch(topology))] : []),
         ...topology.uplinks.map((u) => lab.bringUpIsp(u)),
@@ -306,6 +315,7 @@ export class Lab {
 
   /** Tear the lab down: its processes, its namespaces (and with them every link), its files. */
   async down(): Promise<void> {
+    this.closed = true;
     this.record.processes.forEach(kill);
     await Promise.all(this.namespaces.map(deleteNamespace));
     removeLabRecord(this.id);
@@ -314,7 +324,7 @@ export class Lab {
 
   private update(change: Partial<Pick<LabRecord, "gateways" | "processes">>): void {
     this.record = { ...this.record, ...change };
-    writeLabRecord(this.record);
+    if (!this.closed) writeLabRecord(this.record);
   }
 
   private addProcess(p: TrackedProcess): void {
@@ -324,7 +334,7 @@ export class Lab {
   private async bringUpIsp(u: Uplink): Promise<void> {
     const ns = this.isp(u.iface);
     await ipBatch(ns, ispBatch(this.topology, u, this.gateway(u.iface)));
-    await Promise.all([
+    await settleAll([
       run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], { netns: ns }),
       this.startTargets(ns),
       ...(u.addressing.mode === "dhcp" ? [this.startDhcp(u)] : []),
@@ -360,7 +370,9 @@ export class Lab {
   private trackPid(pid: number, netns: string, role: string): void {
     const startTime = processStartTime(pid);
     if (startTime === undefined) throw new Error(`${role} in ${netns} exited right after it started`);
-    this.addProcess({ pid, startTime, netns, role });
+    const p = { pid, startTime, netns, role };
+    if (this.closed) return kill(p);
+    this.addProcess(p);
   }
 }
 
