@@ -27,6 +27,7 @@ import {
   listLabRecords,
   readLabRecord,
   removeLabRecord,
+  removeOrphanLabDirs,
   writeLabRecord,
   type LabRecord,
   type TrackedProcess,
@@ -93,6 +94,7 @@ export async function removeStaleLabs(): Promise<string[]> {
     await Promise.all(allNamespaces(r.names).map(deleteNamespace));
     removeLabRecord(r.id);
   }
+  removeOrphanLabDirs();
   return stale.map((r) => r.id);
 }
 

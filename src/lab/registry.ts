@@ -77,3 +77,19 @@ export function removeLabRecord(id: string): void {
   rmSync(labDir(id), { recursive: true, force: true });
   rmSync(recordFile(id), { force: true });
 }
+
+/**
+ * Remove state directories whose record is gone (a persistent lab's record removed by hand, a crash
+ * inside a teardown). A live lab's record is written before its directory and removed after it.
+ */
+export function removeOrphanLabDirs(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(LABS_DIR);
+  } catch {
+    return;
+  }
+  for (const e of entries)
+    if (/^bhl[a-z0-9]+$/.test(e) && !entries.includes(`${e}.json`))
+      rmSync(labDir(e), { recursive: true, force: true });
+}

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lab, labDown } from "../../src/lab/lab.js";
-import { listNamespaces, OWNER_DIR } from "../../src/lab/netns.js";
+import { Lab, labDown, removeStaleLabs } from "../../src/lab/lab.js";
+import { LABS_DIR, listNamespaces, OWNER_DIR } from "../../src/lab/netns.js";
 import { listLabRecords, readLabRecord, type LabRecord } from "../../src/lab/registry.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology } from "../../src/lab/topology.js";
 import { execa } from "execa";
@@ -112,6 +112,24 @@ describe.skipIf(!requireKernel())("lab lifecycle", () => {
       true,
     );
     expect(readLabRecord(live.lab.id)).toBeUndefined();
+  });
+
+  it("a persistent lab is never stale while its record exists, and is once the record is gone", async () => {
+    const lab = await Lab.up(loadTopology(SMALL), { persistent: true });
+    try {
+      await removeStaleLabs();
+      expect(await listNamespaces()).toEqual(expect.arrayContaining(lab.namespaces));
+      // What a `lab down` that died halfway leaves: namespaces whose persistent lab has no record.
+      rmSync(join(LABS_DIR, `${lab.id}.json`));
+      await removeStaleLabs();
+      const all = await listNamespaces();
+      for (const n of lab.namespaces) expect(all).not.toContain(n);
+      expect(existsSync(lab.dir)).toBe(false);
+      const dead = async (): Promise<boolean> => !lab.processes.some((p) => isAlive(p.pid, p.startTime));
+      expect(await eventually(dead)).toBe(true);
+    } finally {
+      await lab.down();
+    }
   });
 
   it("a lab that fails to come up removes what it made", async () => {
