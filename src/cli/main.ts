@@ -2,24 +2,49 @@
 // The backhaul command. Each verb lives in its own module under ./commands and registers itself here.
 import { Command, CommanderError } from "commander";
 import { EXIT } from "./exit.js";
+import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
+import { registerShow } from "./commands/show.js";
 import { registerLab } from "./commands/lab.js";
 
-const program = new Command("backhaul")
-  .description("Declarative reconciler for the network of Linux edge nodes with several uplinks")
-  .showHelpAfterError()
-  .exitOverride();
+function buildProgram(): Command {
+  const program = new Command("backhaul")
+    .description("Declarative reconciler for the network of Linux edge nodes with several uplinks")
+    .showHelpAfterError()
+    .exitOverride();
+  registerVersion(program);
+  registerShow(program);
+  registerLab(program);
+  return program;
+}
 
-registerVersion(program);
-registerLab(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.error;
-  } else {
+async function main(argv: readonly string[]): Promise<number> {
+  const userArgs = argv.slice(2);
+  let split: ReturnType<typeof extractNetns>;
+  try {
+    split = extractNetns(userArgs);
+  } catch (e) {
     process.stderr.write(`backhaul: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = EXIT.error;
+    return EXIT.error;
+  }
+  const { netns, rest } = split;
+  // Verbs that touch the kernel accept --netns: the whole verb re-runs inside that namespace.
+  if (netns !== undefined && currentNetns() === undefined && userArgs[0] !== "lab") {
+    try {
+      return await reexecInNetns(netns, rest);
+    } catch (e) {
+      process.stderr.write(`backhaul: ${e instanceof Error ? e.message : String(e)}\n`);
+      return EXIT.error;
+    }
+  }
+  try {
+    await buildProgram().parseAsync(argv as string[]);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.error;
+    process.stderr.write(`backhaul: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.error;
   }
 }
+
+process.exitCode = await main(process.argv);

@@ -22,6 +22,8 @@ export interface Link {
   readonly mtu: number;
   readonly mac?: string;
   readonly driver?: string;
+  /** The kernel's link type for virtual links ("veth", "bridge", "wireguard", ...), from rtnetlink. */
+  readonly linkKind?: string;
 }
 
 export interface Address {
@@ -31,6 +33,8 @@ export interface Address {
   /** "10.0.0.2/24" */
   readonly local: string;
   readonly scope: RouteScope;
+  /** Point-to-point peer prefix ("10.64.64.65/32"), as on ppp links. */
+  readonly peer?: string;
 }
 
 export type RuleAction = "lookup" | "blackhole" | "unreachable" | "prohibit" | "goto" | "nop";
@@ -53,6 +57,16 @@ export interface Rule {
   /** For action "goto". */
   readonly goto?: number;
   readonly suppressPrefixlength?: number;
+  /** DS field (tos) selector. */
+  readonly tos?: number;
+  /** IP protocol number selector (6 tcp, 17 udp, ...). */
+  readonly ipproto?: number;
+  /** Port selectors: "443" or a range "1000-2000". */
+  readonly sport?: string;
+  readonly dport?: string;
+  /** "1000-2000" */
+  readonly uidrange?: string;
+  readonly l3mdev?: boolean;
   readonly protocol: number;
 }
 
@@ -130,7 +144,10 @@ export interface TcFilter {
   readonly filterKind: string;
   readonly handle?: string;
   readonly flowid?: string;
+  /** u32 keys, decoded; empty for other filter kinds. */
   readonly matches: readonly U32Match[];
+  /** Other scalar options, flattened with dotted keys: actions and police of u32, everything of other kinds. */
+  readonly options?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface NftTable {

@@ -1,4 +1,6 @@
-// Helpers for tests that run against the real kernel, inside lab namespaces.
+// Helpers for tests that run against the real kernel, inside lab namespaces. Kernel tests need root
+// and the network tools. Locally they skip without them; with CI=true they must fail instead, so a
+// CI machine that cannot run them never passes silently.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
@@ -6,13 +8,15 @@ import { Lab } from "../../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology, type Topology } from "../../src/lab/topology.js";
 import { run } from "../../src/util/exec.js";
 
-/** The tools the lab itself needs. */
-export const LAB_TOOLS = ["ip", "nft", "dnsmasq", "sysctl"] as const;
+const TOOLS = ["ip", "tc", "nft", "find", "grep"];
+
+/** What a lab needs on top of TOOLS: `requireKernel(LAB_TOOLS)`. */
+export const LAB_TOOLS = ["dnsmasq", "sysctl"] as const;
 
 function onPath(tool: string): boolean {
-  return (process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter).some((dir) => {
+  return (process.env["PATH"] ?? "").split(delimiter).some((d) => {
     try {
-      accessSync(join(dir, tool), constants.X_OK);
+      accessSync(join(d, tool), constants.X_OK);
       return true;
     } catch {
       return false;
@@ -20,22 +24,21 @@ function onPath(tool: string): boolean {
   });
 }
 
-/** Why kernel tests cannot run here (not root, a tool missing), or undefined when they can. */
-export function kernelUnavailable(tools: readonly string[] = LAB_TOOLS): string | undefined {
-  if (process.getuid?.() !== 0) return "kernel tests need root";
-  const missing = tools.filter((t) => !onPath(t));
-  if (missing.length > 0) return `kernel tests need ${missing.join(", ")} (run scripts/setup.sh)`;
-  return undefined;
+/** Why kernel tests cannot run here, or undefined when they can. */
+export function kernelUnavailable(extraTools: readonly string[] = []): string | undefined {
+  if (process.getuid?.() !== 0) return "not running as root";
+  const missing = [...TOOLS, ...extraTools].filter((t) => !onPath(t));
+  return missing.length > 0 ? `missing tools: ${missing.join(", ")}` : undefined;
 }
 
 /**
- * Whether kernel tests can run. Use as `describe.skipIf(!requireKernel())(...)`: locally without root
- * or tools the tests skip; with CI=true this throws instead, so the test file fails and never skips.
+ * True when kernel tests can run; false (skip) locally when they cannot; throws under CI=true, so
+ * the test file fails. Use as `describe.skipIf(!requireKernel(LAB_TOOLS))(...)`.
  */
-export function requireKernel(tools: readonly string[] = LAB_TOOLS): boolean {
-  const why = kernelUnavailable(tools);
+export function requireKernel(extraTools: readonly string[] = []): boolean {
+  const why = kernelUnavailable(extraTools);
   if (why === undefined) return true;
-  if (process.env["CI"] === "true") throw new Error(`CI=true and ${why}`);
+  if (process.env["CI"] === "true") throw new Error(`kernel tests cannot run: ${why}`);
   return false;
 }
 

@@ -8,7 +8,7 @@ import { listLabRecords, readLabRecord } from "../../src/lab/registry.js";
 import type { LabStatus } from "../../src/lab/status.js";
 import { run } from "../../src/util/exec.js";
 import { isAlive } from "../../src/util/proc.js";
-import { requireKernel } from "../helpers/kernel.js";
+import { LAB_TOOLS, requireKernel } from "../helpers/kernel.js";
 
 const SMALL = new URL("./fixtures/small-topology.yaml", import.meta.url).pathname;
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
@@ -16,7 +16,7 @@ const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const cli = (args: readonly string[]) =>
   run([process.execPath, "--import", "tsx", MAIN, ...args], { allowFailure: true, timeoutMs: 30_000 });
 
-describe.skipIf(!requireKernel())("backhaul lab", () => {
+describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul lab", () => {
   const dir = mkdtempSync(join(tmpdir(), "bhl-cli-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -10,6 +10,7 @@ import {
   eventually,
   httpGet,
   ipJson,
+  LAB_TOOLS,
   requireKernel,
   rootSnapshot,
   tcpConnect,
@@ -103,7 +104,7 @@ async function dhcpOffer(lab: Lab, dir: string): Promise<string> {
   return bound;
 }
 
-describe.skipIf(!requireKernel(["ip", "nft", "dnsmasq", "sysctl", "udhcpc", "ping"]))("the demo lab", () => {
+describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc", "ping"]))("the demo lab", () => {
   let root: RootSnapshot;
   let dir: string;
   beforeAll(async () => {

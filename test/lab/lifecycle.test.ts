@@ -9,7 +9,14 @@ import { DEMO_TOPOLOGY_FILE, loadTopology } from "../../src/lab/topology.js";
 import { execa } from "execa";
 import { startDetached } from "../../src/util/exec.js";
 import { isAlive } from "../../src/util/proc.js";
-import { eventually, requireKernel, rootSnapshot, withLab, type RootSnapshot } from "../helpers/kernel.js";
+import {
+  eventually,
+  LAB_TOOLS,
+  requireKernel,
+  rootSnapshot,
+  withLab,
+  type RootSnapshot,
+} from "../helpers/kernel.js";
 
 const SMALL = new URL("./fixtures/small-topology.yaml", import.meta.url).pathname;
 const OWNER = new URL("./fixtures/lab-owner.ts", import.meta.url).pathname;
@@ -33,7 +40,7 @@ async function present(r: LabRecord): Promise<boolean[]> {
   return namespacesOf(r).map((n) => all.includes(n));
 }
 
-describe.skipIf(!requireKernel())("lab lifecycle", () => {
+describe.skipIf(!requireKernel(LAB_TOOLS))("lab lifecycle", () => {
   let root: RootSnapshot;
   let logDir: string;
   const owners: number[] = [];

@@ -31,6 +31,9 @@ describe("canonical JSON", () => {
   it("is independent of key order and drops undefined members", () => {
     expect(canonicalJson({ b: 1, a: { d: undefined, c: 2 } })).toBe('{"a":{"c":2},"b":1}');
   });
+  it("keeps a __proto__ key as data", () => {
+    expect(canonicalJson(JSON.parse('{"__proto__":{"a":1},"b":2}'))).toBe('{"__proto__":{"a":1},"b":2}');
+  });
   it("gives equal digests for objects that differ only in key order", () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.integer()), (d) => {

@@ -1,0 +1,38 @@
+// One probe round of one uplink: every target at once, bound to the uplink's source address, with a
+// random start offset per target so rounds of several uplinks do not synchronize.
+import type { ProbeRound } from "../health/stats.js";
+import { probe, type ProbeResult, type ProbeTarget } from "./probes.js";
+
+export interface RoundOptions {
+  readonly source: string;
+  readonly timeoutMs: number;
+  /** Up to this many ms of random delay before each target's probe. */
+  readonly jitterMs: number;
+  readonly random?: () => number;
+}
+
+export interface RoundResult extends ProbeRound {
+  readonly results: readonly { readonly target: ProbeTarget; readonly result: ProbeResult }[];
+  readonly bytes: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function probeRound(targets: readonly ProbeTarget[], o: RoundOptions): Promise<RoundResult> {
+  const random = o.random ?? Math.random;
+  const results = await Promise.all(
+    targets.map(async (target) => {
+      const delay = Math.floor(random() * o.jitterMs);
+      if (delay > 0) await sleep(delay);
+      return { target, result: await probe(target, o.source, o.timeoutMs) };
+    }),
+  );
+  const ok = results.filter((r) => r.result.ok);
+  return {
+    answered: ok.length,
+    asked: results.length,
+    rttsMs: ok.flatMap((r) => (r.result.rttMs === undefined ? [] : [r.result.rttMs])),
+    results,
+    bytes: results.reduce((n, r) => n + r.result.bytes, 0),
+  };
+}
