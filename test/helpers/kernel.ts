@@ -139,12 +139,12 @@ export interface RootSnapshot {
   readonly rules: string[];
 }
 
-/** The root namespace's links, addresses and rules, to prove the lab never touches them. */
+/** The root namespace's links, IPv4 addresses and rules, to prove the lab never touches them. */
 export async function rootSnapshot(): Promise<RootSnapshot> {
   const [links, rules, addrs] = await Promise.all([
     run(["ip", "-o", "link", "show"]),
     run(["ip", "rule", "show"]),
-    run(["ip", "-o", "address", "show"]),
+    run(["ip", "-4", "-o", "address", "show"]),
   ]);
   // Counters and timers move on their own; names, indices, flags and addresses must not.
   const lines = (s: string): string[] => s.split("\n").filter(Boolean).sort();
