@@ -259,4 +259,11 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc", "ping"]))("the demo lab"
     expect(await connectFrom(l, UPLINKS[0])).toBe("connected");
     expect(hostOf(l.gateway("eth0"))).toBe("100.64.1.1");
   });
+
+  it("interface re-created on a DHCP uplink: the DHCP server serves the new link", async () => {
+    const l = lab();
+    await l.recreateInterface("usb0");
+    expect(await v4(l.node, "usb0")).toEqual([]);
+    expect(await dhcpOffer(l, dir)).toBe("bound ip=100.64.3.100 subnet=255.255.255.0 router=100.64.3.1");
+  });
 });
