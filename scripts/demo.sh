@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node dist/cli/main.js --version
+for policy in examples/*.yaml; do
+  node dist/cli/main.js validate "$policy"
+done

@@ -41,7 +41,7 @@ export function currentNetns(): string | undefined {
  */
 export function reexecInNetns(netns: string, userArgs: readonly string[]): Promise<number> {
   if (!validNetnsName(netns))
-    return Promise.reject(new Error(`invalid namespace name ${JSON.stringify(netns)}`));
+    return Promise.reject(new Error(`--netns ${JSON.stringify(netns)}: not a network namespace name`));
   if (!existsSync(`/run/netns/${netns}`))
     return Promise.reject(new Error(`network namespace ${netns} does not exist (see \`ip netns list\`)`));
   const script = process.argv[1];

@@ -5,6 +5,7 @@ import { EXIT } from "./exit.js";
 import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
+import { registerValidate } from "./commands/validate.js";
 import { registerLab } from "./commands/lab.js";
 
 function buildProgram(): Command {
@@ -13,6 +14,7 @@ function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerVersion(program);
+  registerValidate(program);
   registerShow(program);
   registerLab(program);
   return program;

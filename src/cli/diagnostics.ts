@@ -1,0 +1,207 @@
+// Diagnostics rendered for people (file:line:col, the line, a caret), for machines (a versioned JSON
+// document in the manner of `terraform validate -json`), for GitHub Actions annotations, and as SARIF.
+import { isAbsolute, sep } from "node:path";
+import { pathToFileURL } from "node:url";
+import { CATALOGUE } from "../policy/catalogue.js";
+import type { Diagnostic, Location } from "../policy/types.js";
+
+/** Control characters from a hostile policy (quoted in messages, or on the source line) are shown
+ * escaped, so they cannot move the cursor or recolor the terminal of whoever reads the report. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const visible = (s: string): string =>
+  s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+/** Minor versions only add fields. */
+export const JSON_FORMAT_VERSION = "1.0";
+
+export type Texts = ReadonlyMap<string, string>;
+
+function lineText(texts: Texts, loc: Location): string | undefined {
+  return texts.get(loc.file)?.split(/\r?\n/)[loc.start.line - 1];
+}
+
+function where(d: Diagnostic): string {
+  const l = d.location;
+  return l ? `${l.file}:${l.start.line}:${l.start.column}` : "backhaul";
+}
+
+const paint = (on: boolean, code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+
+/** `file:line:col: error: message (at /pointer)`, then the source line with a caret under the place. */
+export function formatHuman(diagnostics: readonly Diagnostic[], texts: Texts, color: boolean): string {
+  const bold = paint(color, "1");
+  const red = paint(color, "1;31");
+  const yellow = paint(color, "1;33");
+  const dim = paint(color, "2");
+  const out: string[] = [];
+  for (const d of diagnostics) {
+    const sev = d.severity === "error" ? red("error") : yellow("warning");
+    const at = d.pointer === "" ? "" : dim(` (at ${visible(d.pointer)})`);
+    out.push(`${bold(`${visible(where(d))}:`)} ${sev}: ${visible(d.summary)}${at}`);
+    const loc = d.location;
+    const line = loc && lineText(texts, loc);
+    if (loc && line !== undefined) {
+      const num = String(loc.start.line);
+      const width =
+        loc.end.line === loc.start.line
+          ? Math.max(1, loc.end.column - loc.start.column)
+          : Math.max(1, line.length - loc.start.column + 1);
+      out.push(`${dim(`${num} |`)} ${visible(line)}`);
+      out.push(
+        `${" ".repeat(num.length)} ${dim("|")} ${" ".repeat(loc.start.column - 1)}${(d.severity === "error" ? red : yellow)("^".repeat(width))}`,
+      );
+    }
+    if (d.detail) out.push(`  ${dim(visible(d.detail))}`);
+  }
+  return out.join("\n");
+}
+
+function byteOffset(texts: Texts, file: string, offset: number): number {
+  const t = texts.get(file);
+  return t === undefined ? offset : Buffer.byteLength(t.slice(0, offset), "utf8");
+}
+
+export interface JsonReport {
+  readonly format_version: string;
+  readonly valid: boolean;
+  readonly error_count: number;
+  readonly warning_count: number;
+  readonly diagnostics: readonly unknown[];
+  readonly effective?: unknown;
+}
+
+/** The `--json` document. */
+export function formatJson(
+  diagnostics: readonly Diagnostic[],
+  texts: Texts,
+  effective?: unknown,
+): JsonReport {
+  const errors = diagnostics.filter((d) => d.severity === "error").length;
+  return {
+    format_version: JSON_FORMAT_VERSION,
+    valid: errors === 0,
+    error_count: errors,
+    warning_count: diagnostics.length - errors,
+    diagnostics: diagnostics.map((d) => {
+      const loc = d.location;
+      const line = loc && lineText(texts, loc);
+      return {
+        severity: d.severity,
+        code: d.code,
+        summary: d.summary,
+        detail: d.detail ?? "",
+        pointer: d.pointer,
+        ...(loc
+          ? {
+              range: {
+                filename: loc.file,
+                start: {
+                  line: loc.start.line,
+                  column: loc.start.column,
+                  byte: byteOffset(texts, loc.file, loc.start.offset),
+                },
+                end: {
+                  line: loc.end.line,
+                  column: loc.end.column,
+                  byte: byteOffset(texts, loc.file, loc.end.offset),
+                },
+              },
+            }
+          : {}),
+        ...(loc && line !== undefined
+          ? {
+              snippet: {
+                code: line,
+                start_line: loc.start.line,
+                highlight_start_offset: loc.start.column - 1,
+                highlight_end_offset: loc.end.line === loc.start.line ? loc.end.column - 1 : line.length,
+              },
+            }
+          : {}),
+      };
+    }),
+    ...(effective === undefined ? {} : { effective }),
+  };
+}
+
+// GitHub workflow commands: data escapes %, CR, LF; property values also ':' and ','.
+const escapeData = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+const escapeProperty = (s: string) => escapeData(s).replace(/:/g, "%3A").replace(/,/g, "%2C");
+
+/** One `::error file=…,line=…::message` line per diagnostic. */
+export function formatGithub(diagnostics: readonly Diagnostic[]): string {
+  return diagnostics
+    .map((d) => {
+      const l = d.location;
+      const props = [
+        ...(l
+          ? [
+              `file=${escapeProperty(l.file)}`,
+              `line=${l.start.line}`,
+              `col=${l.start.column}`,
+              `endLine=${l.end.line}`,
+              `endColumn=${l.end.column}`,
+            ]
+          : []),
+        `title=${escapeProperty(`backhaul ${d.code}`)}`,
+      ];
+      const message = `${visible(d.summary)}${d.pointer ? ` (at ${visible(d.pointer)})` : ""}${d.detail ? `\n${visible(d.detail)}` : ""}`;
+      return `::${d.severity} ${props.join(",")}::${escapeData(message)}`;
+    })
+    .join("\n");
+}
+
+/** Absolute paths become file: URLs; relative ones stay relative (code-scanning tools resolve them
+ * against the checkout). */
+function fileUri(path: string): string {
+  return isAbsolute(path) ? pathToFileURL(path).href : path.split(sep).map(encodeURIComponent).join("/");
+}
+
+/** A SARIF 2.1.0 log with one run. */
+export function formatSarif(diagnostics: readonly Diagnostic[], version: string): unknown {
+  const codes = [...new Set(diagnostics.map((d) => d.code))].sort();
+  return {
+    $schema: "https://json.schemastore.org/sarif-2.1.0.json",
+    version: "2.1.0",
+    runs: [
+      {
+        tool: {
+          driver: {
+            name: "backhaul",
+            version,
+            rules: codes.map((c) => ({ id: c, shortDescription: { text: CATALOGUE[c] } })),
+          },
+        },
+        results: diagnostics.map((d) => ({
+          ruleId: d.code,
+          ruleIndex: codes.indexOf(d.code),
+          level: d.severity,
+          message: {
+            text: `${d.summary}${d.pointer ? ` (at ${d.pointer})` : ""}${d.detail ? `. ${d.detail}` : ""}`,
+          },
+          ...(d.location
+            ? {
+                locations: [
+                  {
+                    physicalLocation: {
+                      artifactLocation: { uri: fileUri(d.location.file) },
+                      region: {
+                        startLine: d.location.start.line,
+                        startColumn: d.location.start.column,
+                        endLine: d.location.end.line,
+                        endColumn: Math.max(
+                          d.location.end.column,
+                          d.location.start.column + (d.location.end.line === d.location.start.line ? 1 : 0),
+                        ),
+                      },
+                    },
+                  },
+                ],
+              }
+            : {}),
+        })),
+      },
+    ],
+  };
+}

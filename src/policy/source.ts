@@ -1,0 +1,323 @@
+// Policy sources: read a file or a directory of YAML files, parse them keeping every node's position,
+// and merge them into one document with a source map from JSON pointers to file:line:col.
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
+import type { Diagnostic, Location, SourceMap } from "./types.js";
+import { escapePointer } from "./pointer.js";
+import type { DiagnosticCode } from "./catalogue.js";
+
+/** Limits against hostile input. */
+export const LIMITS = {
+  fileBytes: 1024 * 1024,
+  files: 64,
+  depth: 32,
+  aliases: 100,
+} as const;
+
+export interface SourceFile {
+  readonly file: string;
+  readonly text: string;
+}
+
+type Entry = { value: Location; key?: Location };
+
+export interface ParsedSources {
+  /** The merged document as plain data. */
+  readonly data: Record<string, unknown>;
+  readonly sources: SourceMap;
+  /** Each file's text, for snippets. */
+  readonly texts: ReadonlyMap<string, string>;
+  readonly diagnostics: Diagnostic[];
+}
+
+function locate(file: string, lc: LineCounter, start: number, end: number): Location {
+  const s = lc.linePos(start);
+  const e = lc.linePos(Math.max(start, end));
+  return {
+    file,
+    start: { line: s.line, column: s.col, offset: start },
+    end: { line: e.line, column: e.col, offset: Math.max(start, end) },
+  };
+}
+
+function nodeLocation(file: string, lc: LineCounter, node: Node | null | undefined): Location | undefined {
+  const r = node?.range;
+  if (!r) return undefined;
+  return locate(file, lc, r[0], r[1]);
+}
+
+/** Record the position of every node under `node`. Returns the first node nested too deeply, if any. */
+function mapNodes(
+  node: unknown,
+  pointer: string,
+  file: string,
+  lc: LineCounter,
+  entries: Map<string, Entry>,
+  depth: number,
+): Node | undefined {
+  if (depth > LIMITS.depth) return node as Node;
+  // An alias is recorded where it is written; what it points at is not walked again (alias bombs).
+  if (isAlias(node) || isScalar(node)) return undefined;
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const keyNode = pair.key as Node | null;
+      const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      const p = `${pointer}/${escapePointer(key)}`;
+      const keyLoc = nodeLocation(file, lc, keyNode);
+      const valueLoc = nodeLocation(file, lc, pair.value as Node | null) ?? keyLoc;
+      if (valueLoc) entries.set(p, { value: valueLoc, ...(keyLoc ? { key: keyLoc } : {}) });
+      const deep = mapNodes(pair.value, p, file, lc, entries, depth + 1);
+      if (deep) return deep;
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const p = `${pointer}/${i}`;
+      const loc = nodeLocation(file, lc, item as Node);
+      if (loc) entries.set(p, { value: loc });
+    });
+    for (let i = 0; i < node.items.length; i++) {
+      const deep = mapNodes(node.items[i], `${pointer}/${i}`, file, lc, entries, depth + 1);
+      if (deep) return deep;
+    }
+  }
+  return undefined;
+}
+
+export interface ParsedFile {
+  readonly file: string;
+  readonly data: unknown;
+  readonly entries: Map<string, Entry>;
+  readonly diagnostics: Diagnostic[];
+}
+
+/** Parse one YAML file. Never throws: every problem becomes a diagnostic. */
+export function parseFile(src: SourceFile): ParsedFile {
+  const { file, text } = src;
+  const lc = new LineCounter();
+  const diagnostics: Diagnostic[] = [];
+  const entries = new Map<string, Entry>();
+  const fail = (code: DiagnosticCode, summary: string, detail: string, loc?: Location): ParsedFile => ({
+    file,
+    data: undefined,
+    entries,
+    diagnostics: [
+      ...diagnostics,
+      { severity: "error", code, summary, detail, pointer: "", ...(loc ? { location: loc } : {}) },
+    ],
+  });
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > LIMITS.fileBytes) {
+    return fail(
+      "file-too-large",
+      `the file is ${bytes} bytes; policy files may be at most ${LIMITS.fileBytes}`,
+      "split a large policy into several files in a directory",
+    );
+  }
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const loc = locate(file, lc, e.pos[0], e.pos[1]);
+    const overflow = /call stack/i.test(e.message);
+    diagnostics.push({
+      severity: doc.errors.includes(e) ? "error" : "warning",
+      code: overflow ? "too-deep" : e.code === "DUPLICATE_KEY" ? "duplicate-key" : "yaml-syntax",
+      summary: overflow
+        ? "the document is nested too deeply"
+        : e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
+      detail: overflow ? `policies nest at most ${LIMITS.depth} levels` : "fix the YAML syntax",
+      pointer: "",
+      location: loc,
+    });
+  }
+  if (doc.errors.length > 0) return { file, data: undefined, entries, diagnostics };
+  const deep = mapNodes(doc.contents, "", file, lc, entries, 0);
+  if (deep) {
+    return fail(
+      "too-deep",
+      "the document is nested too deeply",
+      `policies nest at most ${LIMITS.depth} levels`,
+      nodeLocation(file, lc, deep),
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: LIMITS.aliases });
+  } catch (e) {
+    if (e instanceof ReferenceError || e instanceof RangeError) {
+      return fail(
+        "alias-bomb",
+        "the document expands aliases too often (a resource exhaustion attack?)",
+        `at most ${LIMITS.aliases} alias expansions are allowed; write the values out`,
+        nodeLocation(file, lc, doc.contents),
+      );
+    }
+    throw e;
+  }
+  const root = nodeLocation(file, lc, doc.contents) ?? locate(file, lc, 0, 0);
+  entries.set("", { value: root });
+  if (data === null || data === undefined) data = {};
+  if (typeof data !== "object" || Array.isArray(data)) {
+    return fail(
+      "not-a-mapping",
+      "a policy file holds a mapping of keys (uplinks:, probes:, ...)",
+      "see docs/policy.md",
+      root,
+    );
+  }
+  return { file, data, entries, diagnostics };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+function where(loc: Location | undefined): string {
+  return loc ? `${loc.file}:${loc.start.line}:${loc.start.column}` : "?";
+}
+
+/** Merge parsed files in order. Mappings merge key by key; any other value defined twice is an error. */
+export function mergeFiles(files: readonly ParsedFile[]): Omit<ParsedSources, "texts"> {
+  const data: Record<string, unknown> = {};
+  const entries = new Map<string, Entry>();
+  const diagnostics: Diagnostic[] = files.flatMap((f) => f.diagnostics);
+
+  const merge = (
+    target: Record<string, unknown>,
+    source: Record<string, unknown>,
+    pointer: string,
+    f: ParsedFile,
+  ): void => {
+    for (const [k, v] of Object.entries(source)) {
+      const p = `${pointer}/${escapePointer(k)}`;
+      // Own properties only, defined rather than assigned: a key "__proto__" stays a key (and is
+      // reported as unknown) instead of reaching a prototype.
+      if (!Object.hasOwn(target, k)) {
+        Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
+        for (const [ep, e] of f.entries) if (ep === p || ep.startsWith(`${p}/`)) entries.set(ep, e);
+        continue;
+      }
+      const existing = target[k];
+      if (isPlainObject(existing) && isPlainObject(v)) {
+        merge(existing, v, p, f);
+        continue;
+      }
+      const first = entries.get(p);
+      const second = f.entries.get(p);
+      const loc = second?.key ?? second?.value;
+      diagnostics.push({
+        severity: "error",
+        code: "defined-twice",
+        summary: `"${p}" is defined twice: at ${where(first?.key ?? first?.value)} and at ${where(loc)}`,
+        detail:
+          "files of a policy directory merge mappings key by key; any other value may be defined in one file only",
+        pointer: p,
+        ...(loc ? { location: loc } : {}),
+      });
+    }
+  };
+  for (const f of files) {
+    if (f.data === undefined) continue;
+    if (!entries.has("")) {
+      const root = f.entries.get("");
+      if (root) entries.set("", root);
+    }
+    merge(data, f.data as Record<string, unknown>, "", f);
+  }
+  return { data, sources: { files: files.map((f) => f.file), entries }, diagnostics };
+}
+
+/** Read a policy: a file, or a directory whose *.yaml and *.yml files merge in name order. */
+export async function readSources(path: string): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> {
+  const problem = (code: DiagnosticCode, summary: string, detail: string) => ({
+    files: [],
+    diagnostics: [{ severity: "error" as const, code, summary, detail, pointer: "" }],
+  });
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    return problem(
+      "no-policy",
+      `cannot read ${path}: no such file or directory`,
+      "give the path of a policy file or directory",
+    );
+  }
+  let names: string[];
+  if (st.isDirectory()) {
+    names = (await readdir(path))
+      .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
+      .sort()
+      .map((n) => join(path, n));
+    if (names.length === 0)
+      return problem(
+        "no-policy",
+        `${path} holds no *.yaml or *.yml files`,
+        "a policy directory holds YAML files merged in name order",
+      );
+    if (names.length > LIMITS.files)
+      return problem(
+        "too-many-files",
+        `${path} holds ${names.length} policy files; at most ${LIMITS.files} are read`,
+        "merge some of them",
+      );
+  } else {
+    names = [path];
+  }
+  const files: SourceFile[] = [];
+  for (const file of names) {
+    let s;
+    try {
+      s = await stat(file);
+    } catch {
+      return problem(
+        "no-policy",
+        `cannot read ${file}: no such file (a dangling link?)`,
+        "remove it or fix the link",
+      );
+    }
+    if (!s.isFile()) continue;
+    if (s.size > LIMITS.fileBytes) {
+      return problem(
+        "file-too-large",
+        `${file} is ${s.size} bytes; policy files may be at most ${LIMITS.fileBytes}`,
+        "split a large policy into several files in a directory",
+      );
+    }
+    try {
+      files.push({ file, text: await readFile(file, "utf8") });
+    } catch (e) {
+      return problem(
+        "no-policy",
+        `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+        "check the file's permissions",
+      );
+    }
+  }
+  return { files, diagnostics: [] };
+}
+
+/** Parse and merge source texts (no file system access). */
+export function parseSources(files: readonly SourceFile[]): ParsedSources {
+  const merged = mergeFiles(files.map(parseFile));
+  const texts = new Map(files.map((f) => [f.file, f.text]));
+  return { ...merged, texts };
+}
+
+/**
+ * Where the value at a JSON pointer was written. A pointer with no entry of its own (a value filled in
+ * from the schema's defaults) resolves to its nearest written ancestor; `exact` says which happened.
+ */
+export function positionOf(
+  sources: SourceMap,
+  pointer: string,
+  part: "value" | "key" = "value",
+): (Location & { readonly exact: boolean }) | undefined {
+  let p = pointer;
+  let exact = true;
+  while (true) {
+    const e = sources.entries.get(p);
+    if (e) return { ...((part === "key" && e.key) || e.value), exact };
+    if (p === "") return undefined;
+    p = p.slice(0, p.lastIndexOf("/"));
+    exact = false;
+  }
+}

@@ -1,0 +1,193 @@
+// Loading from files and directories, the source map, and the limits against hostile input.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadPolicy, loadPolicyTexts } from "../../src/policy/load.js";
+import { LIMITS, positionOf } from "../../src/policy/source.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "backhaul-policy-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const UPLINKS = "uplinks:\n  - name: fibre\n    interface: eth0\n";
+const PROBES = "probes:\n  targets: [tcp://198.51.100.10:443]\n";
+
+describe("a policy directory", () => {
+  it("merges its YAML files in name order, mapping by mapping", async () => {
+    await writeFile(join(dir, "10-uplinks.yaml"), UPLINKS);
+    await writeFile(join(dir, "20-probes.yml"), `${PROBES}  interval: 10s\n`);
+    await writeFile(join(dir, "30-more-probes.yaml"), "probes:\n  timeout: 3s\n");
+    await writeFile(join(dir, "notes.txt"), "not: yaml: at all");
+    const r = await loadPolicy(dir);
+    if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+    expect([r.policy.probes.interval, r.policy.probes.timeout]).toEqual([10_000, 3000]);
+    expect(r.sources.files.map((f) => f.slice(dir.length + 1))).toEqual([
+      "10-uplinks.yaml",
+      "20-probes.yml",
+      "30-more-probes.yaml",
+    ]);
+    expect(positionOf(r.sources, "/probes/timeout")).toMatchObject({
+      file: join(dir, "30-more-probes.yaml"),
+      start: { line: 2, column: 12 },
+    });
+    expect(positionOf(r.sources, "/uplinks/0/interface")).toMatchObject({
+      file: join(dir, "10-uplinks.yaml"),
+      start: { line: 3, column: 16 },
+    });
+  });
+
+  it("refuses a key defined in two files, naming both places", async () => {
+    await writeFile(join(dir, "a.yaml"), `${UPLINKS}${PROBES}  interval: 5s\n`);
+    await writeFile(join(dir, "b.yaml"), "probes:\n  interval: 10s\n");
+    const r = await loadPolicy(dir);
+    expect(r.ok).toBe(false);
+    const d = r.diagnostics.find((x) => x.code === "defined-twice")!;
+    expect(d.summary).toContain(`${join(dir, "a.yaml")}:6:3`);
+    expect(d.summary).toContain(`${join(dir, "b.yaml")}:2:3`);
+    expect(d.location).toMatchObject({ file: join(dir, "b.yaml"), start: { line: 2, column: 3 } });
+  });
+
+  it("with no YAML files is an error, and so is a missing path", async () => {
+    expect((await loadPolicy(dir)).diagnostics[0]!.code).toBe("no-policy");
+    const missing = await loadPolicy(join(dir, "nope.yaml"));
+    expect(missing.ok).toBe(false);
+    expect(missing.diagnostics[0]!.summary).toMatch(/no such file/);
+  });
+});
+
+describe("the source map", () => {
+  it("finds every written value, and the nearest written ancestor of a default", () => {
+    const r = loadPolicyTexts([
+      { file: "p.yaml", text: `${UPLINKS}${PROBES}selection:\n  strategy: balance\n` },
+    ]);
+    if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+    expect(positionOf(r.sources, "/selection/strategy")).toMatchObject({
+      exact: true,
+      start: { line: 7, column: 13 },
+    });
+    expect(positionOf(r.sources, "/selection/strategy", "key")).toMatchObject({
+      start: { line: 7, column: 3 },
+    });
+    expect(positionOf(r.sources, "/selection/switchMargin")).toMatchObject({
+      exact: false,
+      start: { line: 7, column: 3 },
+    });
+    expect(positionOf(r.sources, "/daemon/logLevel")).toMatchObject({
+      exact: false,
+      start: { line: 1, column: 1 },
+    });
+  });
+});
+
+describe("hostile input", () => {
+  it("refuses a file over the size limit before parsing it", async () => {
+    const path = join(dir, "big.yaml");
+    await writeFile(path, `${UPLINKS}${PROBES}# ${"x".repeat(LIMITS.fileBytes)}\n`);
+    const r = await loadPolicy(path);
+    expect(r.diagnostics.map((d) => d.code)).toEqual(["file-too-large"]);
+  });
+
+  it("refuses deeply nested flow collections without overflowing the stack", () => {
+    const text = `${UPLINKS}${PROBES}x: ${"[".repeat(5000)}${"]".repeat(5000)}\n`;
+    const r = loadPolicyTexts([{ file: "deep.yaml", text }]);
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics.map((d) => d.code)).toContain("too-deep");
+  });
+
+  it("refuses an alias bomb", () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 8; i++)
+      levels.push(
+        `l${i}: &l${i} [${Array(9)
+          .fill(i === 1 ? "*a" : `*l${i - 1}`)
+          .join(", ")}]`,
+      );
+    const r = loadPolicyTexts([{ file: "bomb.yaml", text: `${UPLINKS}${PROBES}${levels.join("\n")}\n` }]);
+    expect(r.diagnostics.map((d) => d.code)).toEqual(["alias-bomb"]);
+  });
+
+  it("refuses control characters in keys and values, wherever they are", () => {
+    const r = loadPolicyTexts([
+      { file: "c.yaml", text: `${UPLINKS}${PROBES}daemon:\n  logLevel: "info\\u0000"\n` },
+    ]);
+    expect(r.diagnostics.find((d) => d.code === "control-character")).toMatchObject({
+      pointer: "/daemon/logLevel",
+      summary: expect.stringContaining("NUL"),
+    });
+  });
+
+  it("reports a __proto__ key as unknown and pollutes no prototype, also across files", async () => {
+    const single = loadPolicyTexts([
+      { file: "p.yaml", text: `${UPLINKS}${PROBES}__proto__:\n  polluted: 1\n` },
+    ]);
+    expect(single.diagnostics.map((d) => d.summary)).toEqual(['unknown key "__proto__"']);
+    await writeFile(join(dir, "a.yaml"), `${UPLINKS}${PROBES}selection:\n  __proto__: { polluted: 1 }\n`);
+    await writeFile(join(dir, "b.yaml"), "selection:\n  __proto__: { polluted: 2 }\n");
+    const merged = await loadPolicy(dir);
+    expect(merged.diagnostics.map((d) => d.code)).toContain("defined-twice");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("escapes keys in pointers (RFC 6901)", () => {
+    const r = loadPolicyTexts([{ file: "k.yaml", text: `${UPLINKS}${PROBES}"a/b~c": 1\n` }]);
+    expect(r.diagnostics.find((d) => d.code === "unknown-key")).toMatchObject({
+      pointer: "/a~1b~0c",
+      location: { start: { line: 6, column: 1 } },
+    });
+  });
+});
+
+describe("semantic checks", () => {
+  it("check the passphrase file when it can be read", async () => {
+    const psk = join(dir, "psk");
+    await writeFile(psk, "short\n");
+    const text = `${UPLINKS}${PROBES}hotspot:\n  security: wpa2\n  passphraseFile: ${psk}\n`;
+    const bad = loadPolicyTexts([{ file: "h.yaml", text }]);
+    expect(bad.diagnostics.find((d) => d.code === "bad-passphrase")?.summary).toMatch(/8-63 characters/);
+    await writeFile(psk, "correct horse battery staple\n");
+    const good = loadPolicyTexts([{ file: "h.yaml", text }]);
+    expect(good.ok).toBe(true);
+  });
+
+  it("derive the DHCP pool from the hotspot subnet, leaving out the node's address", () => {
+    const r = loadPolicyTexts([
+      { file: "h.yaml", text: `${UPLINKS}${PROBES}hotspot:\n  security: open\n  address: 100.64.9.1/29\n` },
+    ]);
+    if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+    expect(r.policy.hotspot!.dhcp).toMatchObject({ start: "100.64.9.2", end: "100.64.9.6" });
+  });
+
+  it("warn, without failing, about exposed metrics and an open hotspot", () => {
+    const text = `${UPLINKS}${PROBES}hotspot:\n  security: open\n  interface: wlan1\ndaemon:\n  metricsListen: 0.0.0.0:9417\n`;
+    const r = loadPolicyTexts([{ file: "w.yaml", text }]);
+    expect(r.ok).toBe(true);
+    expect(r.diagnostics.map((d) => [d.severity, d.code])).toEqual([
+      ["warning", "open-hotspot"],
+      ["warning", "metrics-exposed"],
+    ]);
+  });
+
+  it("refuse a hotspot subnet overlapping an uplink's, and accept a shared interface when declared", () => {
+    const uplink =
+      "uplinks:\n  - name: wifi\n    interface: wlan0\n    addressing: static\n    address: 100.64.50.2/24\n";
+    const overlap = loadPolicyTexts([
+      {
+        file: "o.yaml",
+        text: `${uplink}${PROBES}hotspot:\n  interface: wlan0\n  shareInterface: true\n  security: open\n  address: 100.64.50.1/24\n`,
+      },
+    ]);
+    expect(overlap.diagnostics.map((d) => d.code)).toEqual(["open-hotspot", "subnet-overlap"]);
+    const shared = loadPolicyTexts([
+      {
+        file: "s.yaml",
+        text: `${uplink}${PROBES}hotspot:\n  interface: wlan0\n  shareInterface: true\n  security: open\n  address: 100.64.60.1/24\n`,
+      },
+    ]);
+    expect(shared.ok).toBe(true);
+  });
+});
