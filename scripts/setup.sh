@@ -16,6 +16,7 @@ command -v hostapd >/dev/null || need+=(hostapd)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v udhcpc >/dev/null || need+=(udhcpc)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v sysctl >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   echo "backhaul setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,6 +6,7 @@ import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerLab } from "./commands/lab.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -15,6 +16,7 @@ function buildProgram(): Command {
   registerVersion(program);
   registerValidate(program);
   registerShow(program);
+  registerLab(program);
   return program;
 }
 

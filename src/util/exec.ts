@@ -1,5 +1,7 @@
 // The one way backhaul runs a program: execa with an argument array, never a shell, always a timeout,
 // optionally inside a network namespace, with a clear message when the tool is missing.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { execa } from "execa";
 
 /** Debian package that provides each tool we run. */
@@ -12,6 +14,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   dnsmasq: "dnsmasq-base",
   udhcpc: "udhcpc",
   ping: "iputils-ping",
+  sysctl: "procps",
 };
 
 export class CommandError extends Error {
@@ -102,4 +105,85 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     throw new CommandError(`${full.join(" ")}: ${msg}`, full, result.exitCode, result.stderr);
   }
   return result;
+}
+
+export interface StartOptions {
+  /** Run inside this network namespace (through `ip netns exec`). */
+  readonly netns?: string;
+  /** The program prints this line on stdout once it is ready to serve. */
+  readonly readyLine: string;
+  /** Its standard error goes to this file (appended), so it can still report after we are gone. */
+  readonly stderrFile: string;
+  readonly timeoutMs?: number;
+}
+
+function tail(file: string, lines = 10): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(unreadable)";
+  }
+}
+
+/**
+ * Start a long-lived program that outlives this process: detached, in its own process group, its
+ * standard error written straight to a file (no pipe through us), nothing keeping us alive. Resolves
+ * with its pid once it printed `readyLine`; rejects (after killing it) when it exits or stays silent
+ * first. The caller tracks the pid and stops it.
+ */
+export async function startDetached(argv: readonly string[], opts: StartOptions): Promise<number> {
+  const full = netnsArgv(argv, opts.netns);
+  const [file, ...args] = full;
+  if (file === undefined) throw new Error("startDetached: empty command");
+  processCounter.started++;
+  const errFd = openSync(opts.stderrFile, "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      detached: true,
+      stdio: ["ignore", "pipe", errFd],
+      env: { ...process.env, LC_ALL: "C" },
+    });
+  } finally {
+    closeSync(errFd);
+  }
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(
+        () => reject(new Error(`${full.join(" ")}: not ready after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString("utf8");
+        if (seen.split("\n").includes(opts.readyLine)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("error", (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        const pkg = PACKAGE_OF[argv[0] ?? ""];
+        const why = e.code === "ENOENT" ? `${file} was not found${pkg ? `: install ${pkg}` : ""}` : e.message;
+        reject(new Error(`${full.join(" ")}: ${why}`));
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `${full.join(" ")}: exited with code ${code} before it was ready; ${opts.stderrFile} ends:\n${tail(opts.stderrFile)}`,
+          ),
+        );
+      });
+    });
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  if (child.pid === undefined) throw new Error(`${full.join(" ")}: no pid`);
+  child.removeAllListeners("exit");
+  child.stdout?.destroy();
+  child.unref();
+  return child.pid;
 }

@@ -17,6 +17,14 @@ export function processStartTime(pid: number): number | undefined {
   }
 }
 
+/** The process still runs: same start time, and not a zombie waiting to be reaped. */
 export function isAlive(pid: number, startTime: number): boolean {
-  return processStartTime(pid) === startTime;
+  if (processStartTime(pid) !== startTime) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
 }
