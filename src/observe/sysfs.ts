@@ -108,7 +108,13 @@ export function parseFacts(out: string, root = ""): Facts {
       continue;
     }
     if (p.startsWith("/proc/sys/")) {
-      sysctls.push({ kind: "sysctl", name: p.slice("/proc/sys/".length).replaceAll("/", "."), value });
+      // sysctl(8)'s naming: path segments joined by ".", a "." inside a segment (eth0.100) written "/".
+      const name = p
+        .slice("/proc/sys/".length)
+        .split("/")
+        .map((seg) => seg.replaceAll(".", "/"))
+        .join(".");
+      sysctls.push({ kind: "sysctl", name, value });
     }
   }
   const facts = new Map<string, LinkFacts>();

@@ -345,3 +345,15 @@ describe("tc filters", () => {
     ]);
   });
 });
+
+describe("sysctl names", () => {
+  it("are written as sysctl(8) writes them: a dot inside an interface name becomes a slash", () => {
+    const facts = parseFacts(
+      "/proc/sys/net/ipv4/conf/eth0.100/rp_filter:2\n/proc/sys/net/ipv4/ip_forward:1\n",
+    );
+    expect(facts.sysctls.map((s) => [s.name, s.value])).toEqual([
+      ["net.ipv4.conf.eth0/100.rp_filter", "2"],
+      ["net.ipv4.ip_forward", "1"],
+    ]);
+  });
+});
