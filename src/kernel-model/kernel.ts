@@ -173,6 +173,10 @@ export class ModelKernel {
     return this.get("link", name);
   }
 
+  addresses(): AddressObject[] {
+    return [...(this.objects.get("address")!.values() as Iterable<AddressObject>)];
+  }
+
   rulesOf(f: Family): readonly Rule[] {
     return this.rules[f].map((e) => e.rule);
   }
@@ -280,7 +284,9 @@ export class ModelKernel {
     const opts: LookupOptions = { gatewayCheck: f === 4 };
     if (!(f === 4 && table === TABLE_MAIN)) {
       const t = this.tables.get(tableKey(f, table));
-      const own = t ? this.lookupTable(t, table, 0, flow, opts) : undefined;
+      // IPv6 passes the device as a preference only here, not as a filter.
+      const ownFlow: Flow = f === 6 ? { family: f, dst: gw, iif: "lo", mark: 0 } : flow;
+      const own = t ? this.lookupTable(t, table, 0, ownFlow, opts) : undefined;
       if (own && own !== "continue") {
         if (ok(own)) return true;
         // IPv6 decides in the route's own table when that table holds any match.

@@ -4,7 +4,7 @@ import type { KernelState } from "../../src/model/types.js";
 import type { LookupQuery, LookupResult } from "../../src/kernel-model/index.js";
 import { batchArgv, batchInput, renderState } from "../../src/render/iproute.js";
 import { run } from "../../src/util/exec.js";
-import { defaultRules } from "../../src/kernel-model/kernel.js";
+import { defaultRules, nexthopsOf } from "../../src/kernel-model/kernel.js";
 
 export interface KernelAnswer {
   readonly ok: boolean;
@@ -116,8 +116,30 @@ const ERRNO_TEXT: Readonly<Record<number, string>> = {
   101: "Network is unreachable",
 };
 
+/**
+ * Among routes for the same prefix in one table the kernel may pick another than the lowest metric:
+ * IPv4 alternates default routes whose gateway's neighbour entry looks dead (fib_select_default), IPv6
+ * scores routes by neighbour reachability (rt6_score_route). That choice depends on neighbour state the
+ * model does not hold, so any route for the same prefix and table is an acceptable kernel answer.
+ */
+function samePrefixAlternative(state: KernelState, model: LookupResult, kernel: KernelAnswer): boolean {
+  if (model.kind !== "route") return false;
+  return state.route.some(
+    (r) =>
+      r.family === model.route.family &&
+      r.table === model.table &&
+      r.dst === model.route.dst &&
+      r.type === "unicast" &&
+      nexthopsOf(r).some((h) => h.dev === kernel.dev && h.gateway === kernel.gateway),
+  );
+}
+
 /** Why the model and the kernel disagree, or undefined when they agree. */
-export function disagreement(model: LookupResult, kernel: KernelAnswer): string | undefined {
+export function disagreement(
+  state: KernelState,
+  model: LookupResult,
+  kernel: KernelAnswer,
+): string | undefined {
   if (model.kind === "error") {
     if (!kernel.ok && kernel.error === ERRNO_TEXT[model.errno]) return undefined;
     return `model: ${model.error} (errno ${model.errno}); kernel: ${JSON.stringify(kernel)}`;
@@ -127,7 +149,7 @@ export function disagreement(model: LookupResult, kernel: KernelAnswer): string 
     return `model: ${model.type} in table ${model.table}; kernel: ${kernel.type} in table ${kernel.table}`;
   if (model.type === "unicast") {
     const hit = model.nexthops.some((h) => h.dev === kernel.dev && h.gateway === kernel.gateway);
-    if (!hit)
+    if (!hit && !samePrefixAlternative(state, model, kernel))
       return `model nexthops ${JSON.stringify(model.nexthops)}; kernel: dev ${kernel.dev} via ${kernel.gateway ?? "-"}`;
   }
   return undefined;

@@ -39,7 +39,7 @@ describe.runIf(kernelAvailable || mustRunKernelTests)("model kernel against the 
         const answers = await kernelLookups(ns, qs);
         const model = ModelKernel.from(s);
         qs.forEach((q, i) => {
-          const why = disagreement(model.lookup(q), answers[i]!);
+          const why = disagreement(s, model.lookup(q), answers[i]!);
           if (why && problems.length < 5)
             problems.push(`state #${n} ${JSON.stringify(q)}: ${why}\n${JSON.stringify(s)}`);
         });
