@@ -1,6 +1,6 @@
 // The pure API of the model kernel: states in, states out; refusals are values, never exceptions.
 import type { KernelState, Op } from "../model/types.js";
-import { ModelKernel, type KernelOpError, type LookupQuery, type LookupResult } from "./kernel.js";
+import { ModelKernel, type LookupQuery, type LookupResult } from "./kernel.js";
 
 export {
   ModelKernel,

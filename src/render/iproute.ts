@@ -14,7 +14,7 @@ import type {
   Rule,
   Sysctl,
 } from "../model/types.js";
-import { defaultRules, nexthopsOf } from "../kernel-model/kernel.js";
+import { defaultRules } from "../kernel-model/kernel.js";
 import {
   formatAddress,
   formatPrefix,
