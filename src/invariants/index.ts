@@ -99,6 +99,11 @@ function isCatchAll(r: Rule, own: Ownership): boolean {
 
 /** Check the state invariants (1, 2, 7, 8) on a model kernel. */
 export function checkKernel(k: ModelKernel, ctx: InvariantContext): Violation[] {
+  return [...checkLookups(k, ctx), ...checkRules(k, ctx)];
+}
+
+/** The invariants answered by lookups: always-one-route, no-blackhole, one path under failover, local-first. */
+export function checkLookups(k: ModelKernel, ctx: InvariantContext): Violation[] {
   const out: Violation[] = [];
   const wantRoute = ctx.usableUplinks.length > 0;
   for (const dst of ctx.genericDestinations) {
@@ -110,23 +115,10 @@ export function checkKernel(k: ModelKernel, ctx: InvariantContext): Violation[] 
       });
     if (res.kind === "error" && res.error !== "no-route" && !(ctx.killSwitch && !wantRoute))
       out.push({ invariant: "no-blackhole", message: `${dst} resolves to ${describeResult(res)}` });
-    if (res.kind === "route" && res.type === "unicast") {
-      const bad = res.nexthops.filter((h) => !k.link(h.dev)?.adminUp);
-      if (bad.length)
-        out.push({ invariant: "no-blackhole", message: `${dst} leaves by down device ${bad[0]!.dev}` });
-    }
     if (ctx.strategy === "failover" && res.kind === "route" && res.nexthops.length > 1)
       out.push({
         invariant: "single-active",
         message: `${dst} has ${res.nexthops.length} paths under failover`,
-      });
-  }
-  for (const f of [4, 6] as const) {
-    const catchAll = k.rulesOf(f).filter((r) => isOwned(r, ctx.ownership) && isCatchAll(r, ctx.ownership));
-    if (ctx.strategy === "failover" && catchAll.length > 1)
-      out.push({
-        invariant: "single-active",
-        message: `${catchAll.length} IPv${f} catch-all rules: priorities ${catchAll.map((r) => r.priority).join(", ")}`,
       });
   }
   for (const { prefix, dev } of localSubnets(k, ctx)) {
@@ -135,6 +127,21 @@ export function checkKernel(k: ModelKernel, ctx: InvariantContext): Violation[] 
     // The node's own address resolves locally: that is local-first too.
     if (res.kind === "route" && (res.type === "local" || res.nexthops.some((h) => h.dev === dev))) continue;
     out.push({ invariant: "local-first", message: `${prefix} on ${dev} resolves to ${describeResult(res)}` });
+  }
+  return out;
+}
+
+/** single-active on rules: at most one owned catch-all rule per family under failover. */
+export function checkRules(k: ModelKernel, ctx: InvariantContext): Violation[] {
+  const out: Violation[] = [];
+  if (ctx.strategy !== "failover") return out;
+  for (const f of [4, 6] as const) {
+    const catchAll = k.rulesOf(f).filter((r) => isCatchAll(r, ctx.ownership) && isOwned(r, ctx.ownership));
+    if (catchAll.length > 1)
+      out.push({
+        invariant: "single-active",
+        message: `${catchAll.length} IPv${f} catch-all rules: priorities ${catchAll.map((r) => r.priority).join(", ")}`,
+      });
   }
   return out;
 }
@@ -174,8 +181,11 @@ export function checkPlan(start: KernelState, ops: readonly Op[], ctx: Invariant
   const before = checkKernel(k, ctx);
   // Only what a plan makes worse counts: a violation already present at the start is not the plan's.
   const known = new Set(before.map((v) => `${v.invariant}:${v.message}`));
+  // Rule checks only change when a rule does; lookups are re-run after every step.
+  let ruleViolations = checkRules(k, ctx);
   for (let i = 0; i < ops.length; i++) {
-    const err = k.apply(ops[i]!);
+    const op = ops[i]!;
+    const err = k.apply(op);
     if (err)
       return {
         ok: false,
@@ -184,7 +194,10 @@ export function checkPlan(start: KernelState, ops: readonly Op[], ctx: Invariant
           { invariant: "convergence", message: `step ${i} is refused by the kernel: ${err.message}` },
         ],
       };
-    const v = checkKernel(k, ctx).filter((x) => !known.has(`${x.invariant}:${x.message}`));
+    if ((op.op === "delete" ? op.before : op.after).kind === "rule") ruleViolations = checkRules(k, ctx);
+    const v = [...checkLookups(k, ctx), ...ruleViolations].filter(
+      (x) => !known.has(`${x.invariant}:${x.message}`),
+    );
     if (v.length) return { ok: false, step: i, violations: v };
   }
   return { ok: true, end: k.state() };

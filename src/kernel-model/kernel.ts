@@ -14,7 +14,6 @@ import type {
   Rule,
 } from "../model/types.js";
 import { KIND_NAMES } from "../model/types.js";
-import { canonicalState } from "../model/kinds.js";
 import {
   contains,
   familyBits,
@@ -160,9 +159,13 @@ export class ModelKernel {
 
   /** The current state in canonical order; routes the kernel derives from addresses are not part of it. */
   state(): KernelState {
+    // Same order as canonicalState (by key), sorting on the keys the index already holds.
     const out: Record<string, KernelObject[]> = {};
-    for (const kind of KIND_NAMES) out[kind] = [...this.objects.get(kind)!.values()];
-    return canonicalState(out as unknown as KernelState);
+    for (const kind of KIND_NAMES)
+      out[kind] = [...this.objects.get(kind)!.entries()]
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map((e) => e[1]);
+    return out as unknown as KernelState;
   }
 
   get<K extends KindName>(kind: K, key: string): Extract<KernelObject, { kind: K }> | undefined {
@@ -547,12 +550,10 @@ export class ModelKernel {
   /** net.ipv{4,6}.conf.{all,DEV}.ignore_routes_with_linkdown: either one set means linkdown routes are skipped. */
   ignoresLinkdown(f: Family, dev: string): boolean {
     const sys = this.objects.get("sysctl")!;
-    const on = (name: string): boolean =>
-      (sys.get(name) as { value: string } | undefined)?.value.trim() === "1";
     const base = `net.ipv${f}.conf`;
     return (
-      on(`${base}.all.ignore_routes_with_linkdown`) ||
-      on(`${base}.${dev.replace(/\./g, "/")}.ignore_routes_with_linkdown`)
+      sysctlOn(sys.get(`${base}.all.ignore_routes_with_linkdown`)) ||
+      sysctlOn(sys.get(`${base}.${dev.replace(/\./g, "/")}.ignore_routes_with_linkdown`))
     );
   }
 
@@ -564,12 +565,20 @@ export class ModelKernel {
   }
 }
 
+function sysctlOn(o: KernelObject | undefined): boolean {
+  return o !== undefined && o.kind === "sysctl" && o.value.trim() === "1";
+}
+
 function validateRule(r: Rule, fail: (m: string) => never): void {
   if (r.from !== undefined && parsePrefix(r.from).family !== r.family) fail("Invalid source address.");
   if (r.to !== undefined && parsePrefix(r.to).family !== r.family) fail("Invalid dst address.");
   if (r.action === "lookup" && (r.table === undefined || r.table <= 0)) fail("lookup needs a table");
   if (r.action === "goto" && (r.goto === undefined || r.goto <= r.priority)) fail("Invalid argument");
   if (r.fwmask !== undefined && r.fwmark === undefined) fail("fwmask needs fwmark");
+}
+
+function deviceExists(k: ModelKernel, name: string): boolean {
+  return name === "lo" || k.link(name) !== undefined;
 }
 
 function ruleMatches(e: RuleEntry, flow: Flow, k: ModelKernel): boolean {
@@ -581,9 +590,8 @@ function ruleMatches(e: RuleEntry, flow: Flow, k: ModelKernel): boolean {
   }
   if (m && e.to && !contains(e.to, flow.dst)) m = false;
   // A rule naming a device that does not exist is kept but never matches ("[detached]"); lo always exists.
-  const exists = (name: string): boolean => name === "lo" || k.link(name) !== undefined;
-  if (m && r.iif !== undefined && (r.iif !== flow.iif || !exists(r.iif))) m = false;
-  if (m && r.oif !== undefined && (r.oif !== flow.oif || !exists(r.oif))) m = false;
+  if (m && r.iif !== undefined && (r.iif !== flow.iif || !deviceExists(k, r.iif))) m = false;
+  if (m && r.oif !== undefined && (r.oif !== flow.oif || !deviceExists(k, r.oif))) m = false;
   if (m && r.fwmark !== undefined) {
     const mask = r.fwmask ?? 0xffffffff;
     if (((flow.mark ^ r.fwmark) & mask) >>> 0 !== 0) m = false;

@@ -29,10 +29,20 @@ export function maskOf(f: Family, len: number): bigint {
   return m;
 }
 
-function bytesToBigint(bytes: readonly number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+
+function parseUncached(text: string): Address {
+  // ipaddr.js accepts legacy forms ("1", "0x7f.1"); the kernel's tools print and take dotted quads only.
+  if (DOTTED_QUAD.test(text)) {
+    const o = ipaddr.IPv4.parse(text).octets;
+    return { family: 4, value: BigInt(((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0) };
+  }
+  if (!text.includes("%") && ipaddr.IPv6.isValid(text)) {
+    let v = 0n;
+    for (const part of ipaddr.IPv6.parse(text).parts) v = (v << 16n) | BigInt(part);
+    return { family: 6, value: v };
+  }
+  throw new Error(`not an IP address: ${JSON.stringify(text)}`);
 }
 
 export interface Address {
@@ -46,15 +56,8 @@ const addrCache = new Map<string, Address>();
 export function parseAddress(text: string): Address {
   const hit = addrCache.get(text);
   if (hit) return hit;
-  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) parsed = ipaddr.IPv4.parse(text);
-  else if (ipaddr.IPv6.isValid(text) && !text.includes("%")) parsed = ipaddr.IPv6.parse(text);
-  else throw new Error(`not an IP address: ${JSON.stringify(text)}`);
-  const a: Address = {
-    family: parsed.kind() === "ipv4" ? 4 : 6,
-    value: bytesToBigint(parsed.toByteArray()),
-  };
-  if (addrCache.size > 500_000) addrCache.clear();
+  const a = parseUncached(text);
+  if (addrCache.size > 100_000) addrCache.clear();
   addrCache.set(text, a);
   return a;
 }
@@ -77,7 +80,7 @@ export function parsePrefix(text: string): Prefix {
 export function parseInterfacePrefix(text: string): Prefix {
   const slash = text.indexOf("/");
   if (slash < 0) throw new Error(`not a prefix (missing /len): ${JSON.stringify(text)}`);
-  const a = parseAddress(text.slice(0, slash));
+  const a = parseUncached(text.slice(0, slash));
   const lenText = text.slice(slash + 1);
   const len = Number(lenText);
   if (!/^\d{1,3}$/.test(lenText) || len > BITS[a.family])

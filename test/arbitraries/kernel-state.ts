@@ -321,7 +321,7 @@ export function probeQueries(s: KernelState): { dst: string; src?: string; mark?
       .map((a) => a.local.split("/")[0]!);
     for (const dst of PROBE_DSTS[f]) {
       for (const src of [undefined, ...srcs])
-        for (const mark of [undefined, 1, 2])
+        for (const mark of [undefined, 1])
           out.push({ dst, ...(src !== undefined ? { src } : {}), ...(mark !== undefined ? { mark } : {}) });
     }
   }
