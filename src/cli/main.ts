@@ -6,6 +6,7 @@ import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerPlan } from "./commands/plan.js";
 import { registerLab } from "./commands/lab.js";
 
 function buildProgram(): Command {
@@ -16,6 +17,7 @@ function buildProgram(): Command {
   registerVersion(program);
   registerValidate(program);
   registerShow(program);
+  registerPlan(program);
   registerLab(program);
   return program;
 }

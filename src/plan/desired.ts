@@ -21,6 +21,8 @@ export interface RoutingParams {
   readonly protocol: number;
   readonly tables: { readonly min: number; readonly max: number };
   readonly priorities: { readonly min: number; readonly max: number };
+  /** rp_filter value on uplinks (default "2", loose); "unchanged" leaves the sysctl alone. */
+  readonly rpFilter?: "0" | "1" | "2" | "unchanged";
 }
 
 export type DesiredInput = Omit<SelectionInput, "observed"> & {
@@ -94,7 +96,8 @@ export const rpFilterName = (iface: string): string =>
   `net.ipv4.conf.${iface.replaceAll(".", "/")}.rp_filter`;
 
 /** Sysctl names the scheme owns: the lead adds them to Ownership.sysctls. */
-export function schemeSysctls(uplinks: readonly UplinkSpec[]): string[] {
+export function schemeSysctls(uplinks: readonly UplinkSpec[], r?: Pick<RoutingParams, "rpFilter">): string[] {
+  if (r?.rpFilter === "unchanged") return [];
   return uplinks.filter((u) => u.use !== "never").map((u) => rpFilterName(u.iface));
 }
 
@@ -172,11 +175,14 @@ export function computeDesired(input: DesiredInput): Desired {
         `uplink ${spec.name}: traffic from ${a.address.split("/")[0]} leaves by ${spec.iface}, whatever is active`,
       );
     }
-    if (spec.use !== "never" && ix.links.has(spec.iface))
+    const rp = input.routing.rpFilter ?? "2";
+    if (spec.use !== "never" && rp !== "unchanged" && ix.links.has(spec.iface))
       put(
         sysctls,
-        { kind: "sysctl", name: rpFilterName(spec.iface), value: "2" },
-        `uplink ${spec.name}: loose reverse-path filter, so replies via a non-default uplink are accepted`,
+        { kind: "sysctl", name: rpFilterName(spec.iface), value: rp },
+        rp === "2"
+          ? `uplink ${spec.name}: loose reverse-path filter, so replies via a non-default uplink are accepted`
+          : `uplink ${spec.name}: reverse-path filter ${rp} as the policy says`,
       );
   }
 

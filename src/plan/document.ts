@@ -35,6 +35,13 @@ export interface Change {
   readonly disruption: Disruption;
   /** Indexes into ops. */
   readonly steps: readonly number[];
+  /** With plan --explain: where in the policy this change comes from. */
+  readonly policy_sources?: readonly {
+    readonly pointer: string;
+    readonly file: string;
+    readonly line: number;
+    readonly column: number;
+  }[];
 }
 
 export interface PlannedOp {

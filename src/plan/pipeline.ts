@@ -11,8 +11,10 @@ export interface PlanPassInput {
   readonly desired: DesiredInput;
   readonly ownership: Ownership;
   readonly policyDigest: string;
-  /** The invariant checker on the model kernel. */
+  /** The invariant checker on the model kernel... */
   readonly check?: PlanCheck;
+  /** ...or one made for the computed desired state (it knows which uplinks must stay usable). */
+  readonly checkFor?: (desired: Desired) => PlanCheck;
   /** SSH peer of the operator's session, and the lookup that says which route carries traffic to it. */
   readonly managementPeer?: string;
   readonly routeFor?: RouteFor;
@@ -33,7 +35,7 @@ export type PlanPass =
 export function planPass(input: PlanPassInput): PlanPass {
   const observed = input.desired.observed;
   const desired = computeDesired(input.desired);
-  const r = plan(observed, desired.state, input.ownership, input.check);
+  const r = plan(observed, desired.state, input.ownership, input.checkFor?.(desired) ?? input.check);
   if (!r.ok) return { ok: false, desired, error: r.error };
   const disruptions = classify(observed, r.ops, {
     ...(input.managementPeer === undefined ? {} : { managementPeer: input.managementPeer }),

@@ -32,7 +32,8 @@ function driftLine(d: DriftEntry): { symbol: string; line: string } {
   return { symbol: "~", line: `  ~ ${describeObject(d.before)} → ${describeObject(d.after)}` };
 }
 
-export function renderHuman(doc: PlanDocument): string {
+/** `explain`: lines naming where in the policy each change comes from (plan --explain). */
+export function renderHuman(doc: PlanDocument, explain?: (c: Change) => readonly string[]): string {
   const out: string[] = [];
   const symbols = new Set<string>();
   if (doc.drift.length > 0) {
@@ -61,6 +62,7 @@ export function renderHuman(doc: PlanDocument): string {
       for (const c of group) {
         symbols.add(symbolOf(c));
         out.push(`  ${changeLine(c)}`);
+        for (const line of explain?.(c) ?? []) out.push(`        from ${line}`);
       }
     }
     out.push("");

@@ -10,7 +10,8 @@ export function policySysctls(p: EffectivePolicy): ReadonlyMap<string, string> {
   if (p.routing.rpFilter !== "unchanged") {
     for (const u of p.uplinks) {
       if (u.interface !== undefined)
-        out.set(`net.ipv4.conf.${u.interface}.rp_filter`, RP_FILTER[p.routing.rpFilter]);
+        // sysctl(8)'s form: a "." inside an interface name (eth0.100) is written "/".
+        out.set(`net.ipv4.conf.${u.interface.replaceAll(".", "/")}.rp_filter`, RP_FILTER[p.routing.rpFilter]);
     }
   }
   if (p.hotspot && p.hotspot.activate !== "never" && p.hotspot.nat) out.set("net.ipv4.ip_forward", "1");

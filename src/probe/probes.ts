@@ -5,19 +5,11 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { ProbeTarget } from "../policy/types.js";
 import { run } from "../util/exec.js";
 
-export type ProbeTarget =
-  | { readonly kind: "tcp"; readonly host: string; readonly port: number }
-  | {
-      readonly kind: "http" | "https";
-      readonly host: string;
-      readonly port: number;
-      readonly path: string;
-      readonly expectStatus: number;
-    }
-  | { readonly kind: "dns"; readonly server: string; readonly port: number; readonly name: string }
-  | { readonly kind: "icmp"; readonly host: string };
+/** Targets are the policy's own (src/policy/types.ts): one description of a target, from file to socket. */
+export type { ProbeTarget };
 
 export interface ProbeResult {
   readonly ok: boolean;
@@ -48,10 +40,10 @@ function tcpProbe(host: string, port: number, source: string, timeoutMs: number)
   });
 }
 
-function httpProbe(t: Extract<ProbeTarget, { kind: "http" | "https" }>, source: string, timeoutMs: number) {
+function httpProbe(t: Extract<ProbeTarget, { type: "http" | "https" }>, source: string, timeoutMs: number) {
   return new Promise<ProbeResult>((resolve) => {
     const start = performance.now();
-    const req = (t.kind === "https" ? httpsRequest : httpRequest)(
+    const req = (t.type === "https" ? httpsRequest : httpRequest)(
       {
         host: t.host,
         port: t.port,
@@ -91,12 +83,10 @@ function httpProbe(t: Extract<ProbeTarget, { kind: "http" | "https" }>, source: 
   });
 }
 
-async function dnsProbe(t: Extract<ProbeTarget, { kind: "dns" }>, source: string, timeoutMs: number) {
+async function dnsProbe(t: Extract<ProbeTarget, { type: "dns" }>, source: string, timeoutMs: number) {
   const r = new Resolver({ timeout: timeoutMs, tries: 1 });
   r.setLocalAddress(source.includes(":") ? "0.0.0.0" : source, source.includes(":") ? source : "::0");
-  r.setServers([
-    t.port === 53 ? t.server : `${t.server.includes(":") ? `[${t.server}]` : t.server}:${t.port}`,
-  ]);
+  r.setServers([t.port === 53 ? t.host : `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`]);
   const start = performance.now();
   const bytes = 2 * (28 + 12 + t.name.length + 6);
   try {
@@ -140,7 +130,7 @@ export function probe(target: ProbeTarget, source: string, timeoutMs: number): P
 }
 
 function probeOnce(target: ProbeTarget, source: string, timeoutMs: number): Promise<ProbeResult> {
-  switch (target.kind) {
+  switch (target.type) {
     case "tcp":
       return tcpProbe(target.host, target.port, source, timeoutMs);
     case "http":

@@ -93,7 +93,11 @@ function verdictFor(
   if (health === undefined) return { ...attached, usable: false, reason: "no probe result yet" };
   if (health.state === "down") return { ...attached, usable: false, reason: healthWords(health) };
   if (health.state === "probing")
-    return { ...attached, usable: false, reason: `probing since ${clock(health.since)}, not yet verified` };
+    return {
+      ...attached,
+      usable: false,
+      reason: `probing since ${clock(health.since)}, not yet verified${health.reason ? ` (${health.reason})` : ""}`,
+    };
 
   const p = input.params;
   const score = scoreUplink(spec, health, p);

@@ -37,6 +37,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Do not throw on a non-zero exit; the caller inspects the result. */
   readonly allowFailure?: boolean;
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -65,7 +67,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     reject: false,
     stripFinalNewline: false,
     encoding: "utf8",
-    env: { LC_ALL: "C" },
+    env: { ...opts.env, LC_ALL: "C" },
   });
   const tool = argv[0] ?? file;
   if (r.code === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {

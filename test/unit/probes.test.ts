@@ -41,7 +41,7 @@ afterAll(() => closers.forEach((c) => c()));
 
 describe("probes bound to a source address", () => {
   it("TCP connect succeeds against a listener and reports an RTT and bytes", async () => {
-    const r = await probe({ kind: "tcp", host: LO, port: tcpPort }, LO, 1000);
+    const r = await probe({ type: "tcp", url: "tcp://lo", host: LO, port: tcpPort }, LO, 1000);
     expect(r.ok).toBe(true);
     expect(r.rttMs).toBeGreaterThanOrEqual(0);
     expect(r.bytes).toBeGreaterThan(0);
@@ -52,13 +52,13 @@ describe("probes bound to a source address", () => {
     await new Promise<void>((res) => closed.listen(0, LO, res));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((res) => closed.close(() => res()));
-    const r = await probe({ kind: "tcp", host: LO, port }, LO, 1000);
+    const r = await probe({ type: "tcp", url: "tcp://lo", host: LO, port }, LO, 1000);
     expect(r).toMatchObject({ ok: false, error: expect.stringContaining("ECONNREFUSED") });
   });
 
   it("HTTP succeeds with the expected status", async () => {
     const r = await probe(
-      { kind: "http", host: LO, port: httpPort, path: "/generate_204", expectStatus: 204 },
+      { type: "http", url: "http://lo", host: LO, port: httpPort, path: "/generate_204", expectStatus: 204 },
       LO,
       1000,
     );
@@ -67,7 +67,7 @@ describe("probes bound to a source address", () => {
 
   it("HTTP fails behind a captive portal that answers with another status", async () => {
     const r = await probe(
-      { kind: "http", host: LO, port: httpPort, path: "/portal", expectStatus: 204 },
+      { type: "http", url: "http://lo", host: LO, port: httpPort, path: "/portal", expectStatus: 204 },
       LO,
       1000,
     );
@@ -75,7 +75,11 @@ describe("probes bound to a source address", () => {
   });
 
   it("DNS counts any answer, NXDOMAIN included, as the resolver reachable", async () => {
-    const r = await probe({ kind: "dns", server: LO, port: dnsPort, name: "probe.example" }, LO, 1000);
+    const r = await probe(
+      { type: "dns", url: "dns://lo", host: LO, port: dnsPort, name: "probe.example" },
+      LO,
+      1000,
+    );
     expect(r.ok).toBe(true);
   });
 
@@ -83,7 +87,7 @@ describe("probes bound to a source address", () => {
     const silent = createSocket("udp4");
     await new Promise<void>((res) => silent.bind(0, LO, res));
     const r = await probe(
-      { kind: "dns", server: LO, port: silent.address().port, name: "x.example" },
+      { type: "dns", url: "dns://lo", host: LO, port: silent.address().port, name: "x.example" },
       LO,
       300,
     );
@@ -92,13 +96,13 @@ describe("probes bound to a source address", () => {
   });
 
   it("ICMP through the system's ping answers from loopback", async () => {
-    const r = await probe({ kind: "icmp", host: LO }, LO, 1000);
+    const r = await probe({ type: "icmp", url: "icmp://lo", host: LO }, LO, 1000);
     expect(r.ok).toBe(true);
     expect(r.rttMs).toBeGreaterThanOrEqual(0);
   });
 
   it("a probe from an address this host does not have fails instead of leaving another way", async () => {
-    const r = await probe({ kind: "tcp", host: LO, port: tcpPort }, "198.51.100.99", 500);
+    const r = await probe({ type: "tcp", url: "tcp://lo", host: LO, port: tcpPort }, "198.51.100.99", 500);
     expect(r).toMatchObject({ ok: false, error: expect.stringContaining("EADDRNOTAVAIL") });
   });
 });
@@ -108,9 +112,16 @@ describe("a probe round", () => {
     const { probeRound } = await import("../../src/probe/round.js");
     const r = await probeRound(
       [
-        { kind: "tcp", host: LO, port: tcpPort },
-        { kind: "http", host: LO, port: httpPort, path: "/generate_204", expectStatus: 204 },
-        { kind: "http", host: LO, port: httpPort, path: "/portal", expectStatus: 204 },
+        { type: "tcp", url: "tcp://lo", host: LO, port: tcpPort },
+        {
+          type: "http",
+          url: "http://lo",
+          host: LO,
+          port: httpPort,
+          path: "/generate_204",
+          expectStatus: 204,
+        },
+        { type: "http", url: "http://lo", host: LO, port: httpPort, path: "/portal", expectStatus: 204 },
       ],
       { source: LO, timeoutMs: 1000, jitterMs: 20 },
     );

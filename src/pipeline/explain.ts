@@ -1,0 +1,62 @@
+// `plan --explain`: which policy lines caused each change. An object belongs to an uplink when it lives
+// in that uplink's table or rule slot, to the active path when it lives in the active table or is the
+// catch-all, and to the routing section otherwise; positions come from the loader's source map.
+import type { KernelObject } from "../model/types.js";
+import type { Layout } from "../plan/desired.js";
+import type { Change } from "../plan/document.js";
+import { positionOf } from "../policy/source.js";
+import type { EffectivePolicy, SourceMap } from "../policy/types.js";
+
+export interface PolicySource {
+  readonly pointer: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+function uplinkIndexOf(o: KernelObject, layout: Layout, policy: EffectivePolicy): number | undefined {
+  let name: string | undefined;
+  for (const [n, slot] of layout.uplinks) {
+    if (o.kind === "route" && o.table === slot.table) name = n;
+    if (o.kind === "rule" && o.priority === slot.priority) name = n;
+  }
+  if (o.kind === "sysctl") {
+    const iface = /^net\.ipv[46]\.conf\.(.+)\.[a-z_]+$/.exec(o.name)?.[1]?.replaceAll("/", ".");
+    name = policy.uplinks.find((u) => u.interface === iface)?.name;
+  }
+  const i = policy.uplinks.findIndex((u) => u.name === name);
+  return i < 0 ? undefined : i;
+}
+
+/** JSON pointers into the policy that explain one change. */
+export function pointersFor(
+  c: Change,
+  layout: Layout,
+  policy: EffectivePolicy,
+  active: readonly string[],
+): string[] {
+  const o = (c.after ?? c.before)!;
+  const uplink = uplinkIndexOf(o, layout, policy);
+  if (uplink !== undefined) {
+    const u = policy.uplinks[uplink]!;
+    const extra = o.kind === "route" && u.gateway !== "auto" ? [`/uplinks/${uplink}/gateway`] : [];
+    return o.kind === "sysctl"
+      ? [`/uplinks/${uplink}`, "/routing/rpFilter"]
+      : [`/uplinks/${uplink}`, ...extra];
+  }
+  if (o.kind === "route" && o.table === layout.activeTable) {
+    const idx = active.map((n) => policy.uplinks.findIndex((u) => u.name === n)).filter((i) => i >= 0);
+    return ["/selection/strategy", ...idx.map((i) => `/uplinks/${i}`)];
+  }
+  if (o.kind === "rule" && o.priority === layout.catchAllPriority)
+    return ["/routing/tables", "/routing/priorities"];
+  if (o.kind === "rule" && o.priority === layout.localFirstPriority) return ["/routing/priorities"];
+  return ["/routing"];
+}
+
+export function sourcesFor(pointers: readonly string[], sources: SourceMap): PolicySource[] {
+  return pointers.flatMap((pointer) => {
+    const at = positionOf(sources, pointer);
+    return at === undefined ? [] : [{ pointer, file: at.file, line: at.start.line, column: at.start.column }];
+  });
+}

@@ -1,0 +1,129 @@
+// One planning session for a node, as `plan` and `apply` run it: load the policy, observe the kernel,
+// get health, compute the desired state, and plan with every invariant checked on the model kernel.
+import { checkPlan, genericDestinations, type InvariantContext } from "../invariants/index.js";
+import { lookup } from "../kernel-model/index.js";
+import type { KernelState } from "../model/types.js";
+import { observe } from "../observe/index.js";
+import { layoutFor, type Layout } from "../plan/desired.js";
+import type { PlanCheck } from "../plan/order.js";
+import { planPass, type PlanPass } from "../plan/pipeline.js";
+import { loadPolicy } from "../policy/load.js";
+import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js";
+import type { Health } from "../selection/types.js";
+import { digest } from "../util/canonical.js";
+import { parseAssumeHealth, quickProbe } from "./health.js";
+import { plannerInputs, type PlannerInputs } from "./inputs.js";
+
+export interface PlanNodeOptions {
+  readonly policyPath: string;
+  /** `--assume-health`: skip probing. */
+  readonly assumeHealth?: string;
+  /** The operator's SSH peer (from SSH_CONNECTION): ops that move its route are management-path. */
+  readonly managementPeer?: string;
+  readonly now?: number;
+}
+
+export type PlanNodeResult =
+  | {
+      readonly ok: false;
+      readonly stage: "policy";
+      readonly diagnostics: readonly Diagnostic[];
+      readonly texts: ReadonlyMap<string, string>;
+    }
+  | {
+      readonly ok: true;
+      readonly policy: EffectivePolicy;
+      readonly sources: SourceMap;
+      readonly texts: ReadonlyMap<string, string>;
+      readonly policyDigest: string;
+      readonly observed: KernelState;
+      readonly inputs: PlannerInputs;
+      readonly layout: Layout;
+      readonly health: Readonly<Record<string, Health>>;
+      readonly healthSource: "assumed" | "probed";
+      readonly pass: PlanPass;
+    };
+
+/** The invariant context of a desired selection on an observed node. */
+export function invariantContext(
+  inputs: PlannerInputs,
+  observed: KernelState,
+  usableIfaces: readonly string[],
+): InvariantContext {
+  return {
+    ownership: inputs.ownership,
+    strategy: inputs.params.strategy,
+    usableUplinks: usableIfaces,
+    killSwitch: false,
+    genericDestinations: genericDestinations(observed),
+  };
+}
+
+/** The planner's check hook, on the model kernel. */
+export function modelCheck(ctx: InvariantContext): PlanCheck {
+  return (start, ops) => {
+    const r = checkPlan(start, ops, ctx);
+    return r.ok
+      ? { ok: true }
+      : { ok: false, step: r.step, violations: r.violations.map((v) => `${v.invariant}: ${v.message}`) };
+  };
+}
+
+export const routeFor = (state: KernelState, dst: string): unknown => lookup(state, { dst });
+
+export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
+  const now = o.now ?? Date.now();
+  const loaded = await loadPolicy(o.policyPath);
+  if (!loaded.ok) return { ok: false, stage: "policy", diagnostics: loaded.diagnostics, texts: loaded.texts };
+  const policy = loaded.policy;
+  const observed = await observe({
+    stateDir: policy.daemon.stateDir,
+    nftTable: { family: "inet", name: policy.routing.nftTable },
+  });
+  const inputs = plannerInputs(policy, observed);
+  const layout = layoutFor(inputs.uplinks, inputs.routing);
+  const names = inputs.uplinks.map((u) => u.name);
+  const health =
+    o.assumeHealth !== undefined
+      ? parseAssumeHealth(o.assumeHealth, names, now)
+      : await quickProbe(policy, inputs.uplinks, layout, observed, now);
+  const desiredInput = {
+    uplinks: inputs.uplinks,
+    observed,
+    health,
+    usage: {},
+    params: inputs.params,
+    families: [4] as const,
+    routing: inputs.routing,
+  };
+  const policyDigest = digest(policy);
+  const pass = planPass({
+    desired: desiredInput,
+    ownership: inputs.ownership,
+    policyDigest,
+    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
+    checkFor: (d) =>
+      modelCheck(
+        invariantContext(
+          inputs,
+          observed,
+          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
+        ),
+      ),
+    routeFor,
+    ...(o.managementPeer === undefined ? {} : { managementPeer: o.managementPeer }),
+  });
+  return {
+    ok: true,
+    policy,
+    sources: loaded.sources,
+    texts: loaded.texts,
+    policyDigest,
+    observed,
+    inputs,
+    layout,
+    health,
+    healthSource: o.assumeHealth !== undefined ? "assumed" : "probed",
+    pass,
+  };
+}

@@ -1,0 +1,105 @@
+// `backhaul plan` end to end on the demo lab: the real CLI, re-run inside the node's namespace.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { validatePlanDocument } from "../../src/plan/validate-document.js";
+import { run } from "../../src/util/exec.js";
+import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
+
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
+const cli = (args: readonly string[], env: Record<string, string> = {}) =>
+  run([process.execPath, "--import", "tsx", MAIN, ...args], {
+    allowFailure: true,
+    timeoutMs: 30_000,
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+  });
+
+describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul plan on the demo lab", () => {
+  const lab = useLab(demoTopology());
+  const dir = mkdtempSync(join(tmpdir(), "bhl-plan-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("plans the routing scheme, names the chosen uplink and why, and exits 2 with --detailed-exitcode", async () => {
+    const r = await cli([
+      "plan",
+      DEMO_POLICY,
+      "--netns",
+      lab().node,
+      "--assume-health",
+      "up",
+      "--detailed-exitcode",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toContain("Selection: fibre chosen");
+    expect(r.stdout).toMatch(/\+ default via 100\.64\.1\.1 dev eth0 table 100 .*proto 201/);
+    expect(r.stdout).toContain("+ 1001: from 100.64.1.2/32 lookup 101");
+    expect(r.stdout).toMatch(/^Plan: \d+ to add, \d+ to change, 0 to destroy\.$/m);
+    // Planning changes nothing.
+    const rules = await lab().exec(lab().node, ["ip", "rule"]);
+    expect(rules.stdout.trim().split("\n")).toHaveLength(3);
+  });
+
+  it("prints a document that follows schemas/plan.schema.json, and saves it with --out", async () => {
+    const out = join(dir, "plan.json");
+    const r = await cli([
+      "plan",
+      DEMO_POLICY,
+      "--netns",
+      lab().node,
+      "--assume-health",
+      "up",
+      "--json",
+      "--out",
+      out,
+    ]);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout) as unknown;
+    expect(validatePlanDocument(doc)).toMatchObject({ ok: true });
+    expect(JSON.parse(readFileSync(out, "utf8"))).toEqual(doc);
+  });
+
+  it("--explain names the policy lines behind each change", async () => {
+    const r = await cli(["plan", DEMO_POLICY, "--netns", lab().node, "--assume-health", "up", "--explain"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/from .*lab-demo\.yaml:\d+:\d+ \(\/uplinks\/0\)/);
+    expect(r.stdout).toMatch(/from .*lab-demo\.yaml:\d+:\d+ \(\/routing\/priorities\)/);
+  });
+
+  it("with an uplink assumed down, general traffic goes to the next one", async () => {
+    const r = await cli(["plan", DEMO_POLICY, "--netns", lab().node, "--assume-health", "up,down:fibre"]);
+    expect(r.stdout).toContain("Selection: lte chosen");
+    expect(r.stdout).toMatch(/\+ default via 100\.64\.2\.1 dev wwan0 table 100/);
+  });
+
+  it("marks the op that moves the operator's SSH session as management-path", async () => {
+    const r = await cli(["plan", DEMO_POLICY, "--netns", lab().node, "--assume-health", "up", "--json"], {
+      SSH_CONNECTION: "203.0.113.50 51234 100.64.1.2 22",
+    });
+    const doc = JSON.parse(r.stdout) as { changes: { disruption: string; key: string }[] };
+    expect(doc.changes.filter((c) => c.disruption === "management-path").length).toBeGreaterThan(0);
+  });
+
+  it("without a probe-able path and no --assume-health, no uplink is usable and the reason says why", async () => {
+    const r = await cli(["plan", DEMO_POLICY, "--netns", lab().node]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("its own path is not in place yet");
+  });
+
+  it("refuses a bad policy with file:line:col and plans nothing", async () => {
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, readFileSync(DEMO_POLICY, "utf8").replace("strategy: failover", "strategy: failovr"));
+    const r = await cli(["plan", bad, "--netns", lab().node, "--assume-health", "up"]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: error:/);
+    expect(r.stderr).toContain("nothing planned");
+  });
+
+  it("refuses an --assume-health naming an unknown uplink", async () => {
+    const r = await cli(["plan", DEMO_POLICY, "--netns", lab().node, "--assume-health", "up:nope"]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('no uplink named "nope"');
+  });
+});
