@@ -4,13 +4,17 @@
 //           the observed state (gateway discovery), then plan() diffs and orders.
 //  churn:   n owned routes and m owned rules, of which 10% change, 5% go and 5% appear: diff + order
 //           over big owned states.
-// The invariant check joins when the model kernel lands. No kernel is touched: states are plain data.
+//  +check:  compute with every invariant checked after every prefix of the plan, on the model kernel.
+// No kernel is touched: states are plain data.
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { canonicalState } from "../src/model/kinds.js";
 import { emptyState, type KernelState, type Ownership, type Route, type Rule } from "../src/model/types.js";
 import { computeDesired, schemeSysctls } from "../src/plan/desired.js";
 import { plan } from "../src/plan/order.js";
+import { defaultRules } from "../src/kernel-model/kernel.js";
+import { genericDestinations } from "../src/invariants/index.js";
+import { modelCheck } from "../src/pipeline/plan-node.js";
 import type { SelectionParams, UplinkSpec } from "../src/selection/types.js";
 
 const PROTO = 99;
@@ -29,7 +33,7 @@ const params: SelectionParams = {
 const routing = { protocol: PROTO, tables: { min: 100, max: 1199 }, priorities: { min: 1000, max: 2999 } };
 
 /** The i-th /32 inside 100.64.0.0/10. */
-const host = (i: number): string => `100.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}/32`;
+const host = (i: number): string => `100.${65 + ((i >> 16) & 31)}.${(i >> 8) & 255}.${i & 255}/32`;
 
 const uplinks: UplinkSpec[] = Array.from({ length: 8 }, (_, i) => ({
   name: `up${i}`,
@@ -64,7 +68,7 @@ function computeNode(n: number, m: number): KernelState {
       metric: 100 + i,
       protocol: 16,
       scope: "global",
-      gateway: `198.51.100.${i + 1}`,
+      gateway: `100.64.${i}.1`,
       dev: u.iface,
     });
   });
@@ -78,7 +82,7 @@ function computeNode(n: number, m: number): KernelState {
       metric: 0,
       protocol: 4,
       scope: "global",
-      gateway: `198.51.100.${(i % 8) + 1}`,
+      gateway: `100.64.${i % 8}.1`,
       dev: `up${i % 8}`,
     });
   for (let i = 0; i < m; i++)
@@ -107,11 +111,13 @@ function computeNode(n: number, m: number): KernelState {
       kind: "address",
       family: 4,
       dev: u.iface,
-      local: `198.51.100.${i + 101}/24`,
+      // One subnet per uplink, as on a real node.
+      local: `100.64.${i}.2/24`,
       scope: "global",
     })),
     route,
-    rule,
+    // The kernel's own rules (local, main, default), as every observed node has them.
+    rule: [...defaultRules().filter((r) => r.family === 4), ...rule],
   });
 }
 
@@ -211,6 +217,22 @@ export async function run(): Promise<void> {
       ops = r.ops.length;
     }, runs);
     row("compute", n, m, ops, tc);
+    // The same, with every invariant checked after every prefix on the model kernel.
+    const tk = measure(() => {
+      const d = computeDesired({ uplinks, observed, health, usage: {}, params, families: [4], routing });
+      const usable = d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface);
+      const check = modelCheck({
+        ownership: own(),
+        strategy: params.strategy,
+        usableUplinks: usable,
+        killSwitch: false,
+        genericDestinations: genericDestinations(observed),
+      });
+      const r = plan(observed, d.state, own(), check);
+      if (!r.ok) throw new Error(r.error.message);
+      ops = r.ops.length;
+    }, runs);
+    row("+check", n, m, ops, tk);
     const { observed: o2, desired: d2 } = churnStates(n, m);
     const td = measure(() => {
       const r = plan(o2, d2, own());
