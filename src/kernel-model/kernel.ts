@@ -423,7 +423,10 @@ export class ModelKernel {
     const src = q.src !== undefined ? parseAddress(q.src) : undefined;
     if (src && src.family !== dst.family)
       throw new Error(`source ${q.src} and destination ${q.dst} differ in family`);
-    return this.resolve({
+    // IPv4 refuses a flow bound to a device that is down before looking at any rule.
+    if (dst.family === 4 && q.oif !== undefined && q.oif !== "lo" && !this.link(q.oif)?.adminUp)
+      return errorResult("no-route");
+    const res = this.resolve({
       family: dst.family,
       dst,
       ...(src ? { src } : {}),
@@ -431,6 +434,31 @@ export class ModelKernel {
       ...(q.oif !== undefined ? { oif: q.oif } : {}),
       mark: q.mark ?? 0,
     });
+    // IPv4 output bound to a device: when the tables have no answer the kernel assumes the
+    // destination is on that link (ip_route_output_key_hash_rcu).
+    if (res.kind === "error" && q.oif !== undefined && dst.family === 4 && q.iif === undefined) {
+      const onLink: Route = {
+        kind: "route",
+        family: 4,
+        table: TABLE_MAIN,
+        type: "unicast",
+        dst: `${q.dst}/32`,
+        metric: 0,
+        protocol: 0,
+        scope: "link",
+        dev: q.oif,
+      };
+      const link = this.link(q.oif);
+      return {
+        kind: "route",
+        type: "unicast",
+        table: TABLE_MAIN,
+        rulePriority: -1,
+        route: onLink,
+        nexthops: [{ dev: q.oif, weight: 1, linkdown: link !== undefined && !link.carrier }],
+      };
+    }
+    return res;
   }
 
   private resolve(flow: Flow, opts: LookupOptions = {}): LookupResult {
@@ -486,6 +514,8 @@ export class ModelKernel {
     for (const e of table.matches(flow.dst)) {
       const r = e.route;
       if (opts.gatewayCheck && SCOPE_RANK[r.scope]! < SCOPE_RANK.link!) continue;
+      // IPv6 reject routes belong to lo: a flow bound to another device passes over them.
+      if (flow.family === 6 && flow.oif !== undefined && flow.oif !== "lo" && isReject(r)) continue;
       switch (r.type) {
         case "throw":
           return "continue";
@@ -507,14 +537,8 @@ export class ModelKernel {
             this.ignoresLinkdown(r.family, r.dev)
           )
             continue;
-          if (
-            !e.derived &&
-            r.dev !== undefined &&
-            flow.oif !== undefined &&
-            r.dev !== flow.oif &&
-            r.type !== "local"
-          )
-            continue;
+          // A flow bound to a device only takes routes through that device.
+          if (r.dev !== undefined && flow.oif !== undefined && r.dev !== flow.oif) continue;
           const hops = r.dev !== undefined ? [{ dev: r.dev, weight: 1, linkdown: false }] : [];
           return { kind: "route", type: r.type, table: tableId, rulePriority, route: r, nexthops: hops };
         }
@@ -563,6 +587,10 @@ export class ModelKernel {
     for (const t of this.tables.values()) routes += t.size;
     return { rules: this.rules[4].length + this.rules[6].length, routes };
   }
+}
+
+function isReject(r: Route): boolean {
+  return r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit" || r.type === "throw";
 }
 
 function sysctlOn(o: KernelObject | undefined): boolean {

@@ -311,9 +311,12 @@ export function kernelStateArb(size: StateSize = {}): fc.Arbitrary<KernelState> 
   );
 }
 
-/** Flows to ask about in a state: probe destinations, with and without an own source, with and without a mark. */
-export function probeQueries(s: KernelState): { dst: string; src?: string; mark?: number }[] {
-  const out: { dst: string; src?: string; mark?: number }[] = [];
+/**
+ * Flows to ask about in a state: probe destinations, with and without an own source, with and without a
+ * mark, and bound to each link (oif).
+ */
+export function probeQueries(s: KernelState): { dst: string; src?: string; mark?: number; oif?: string }[] {
+  const out: { dst: string; src?: string; mark?: number; oif?: string }[] = [];
   const up = new Set(s.link.filter((l) => l.adminUp).map((l) => l.name));
   for (const f of [4, 6] as const) {
     const srcs = s.address
@@ -323,6 +326,7 @@ export function probeQueries(s: KernelState): { dst: string; src?: string; mark?
       for (const src of [undefined, ...srcs])
         for (const mark of [undefined, 1])
           out.push({ dst, ...(src !== undefined ? { src } : {}), ...(mark !== undefined ? { mark } : {}) });
+      for (const l of s.link) out.push({ dst, oif: l.name });
     }
   }
   return out;
