@@ -135,8 +135,6 @@ export class ModelKernel {
   private readonly objects = new Map<KindName, Map<string, KernelObject>>();
   private readonly rules: Record<Family, RuleEntry[]> = { 4: [], 6: [] };
   private readonly tables = new Map<string, RouteTable>();
-  /** Route entries by route key, for owned and foreign routes alike. */
-  private readonly routeEntries = new Map<string, TableEntry>();
   private readonly derivedByDev = new Map<string, { table: RouteTable; entry: TableEntry }[]>();
   private seq = 0;
 
@@ -161,14 +159,32 @@ export class ModelKernel {
   state(): KernelState {
     // Same order as canonicalState (by key), sorting on the keys the index already holds.
     const out: Record<string, KernelObject[]> = {};
-    for (const kind of KIND_NAMES)
-      out[kind] = [...this.objects.get(kind)!.entries()]
-        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        .map((e) => e[1]);
+    for (const kind of KIND_NAMES) {
+      // Routes live only in their tables: their keys are made here, once.
+      const entries: [string, KernelObject][] =
+        kind === "route" ? this.routes().map((r) => [keyOf(r), r]) : [...this.objects.get(kind)!.entries()];
+      out[kind] = entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+    }
     return out as unknown as KernelState;
   }
 
-  get<K extends KindName>(kind: K, key: string): Extract<KernelObject, { kind: K }> | undefined {
+  private routes(): Route[] {
+    const out: Route[] = [];
+    for (const t of this.tables.values()) for (const e of t.entries()) if (!e.derived) out.push(e.route);
+    return out;
+  }
+
+  /** The held object with the same identity as `o`, if any. */
+  private existing(o: KernelObject): KernelObject | undefined {
+    if (o.kind !== "route") return this.objects.get(o.kind)!.get(keyOf(o));
+    return this.tables.get(tableKey(o.family, o.table))?.find(parsePrefix(o.dst), o.metric, false)?.route;
+  }
+
+  /** An object by kind and key; routes are found through their tables (see existing()). */
+  get<K extends Exclude<KindName, "route">>(
+    kind: K,
+    key: string,
+  ): Extract<KernelObject, { kind: K }> | undefined {
     return this.objects.get(kind)!.get(key) as Extract<KernelObject, { kind: K }> | undefined;
   }
 
@@ -199,12 +215,11 @@ export class ModelKernel {
   private applyOrThrow(op: Op): void {
     const obj = op.op === "delete" ? op.before : op.after;
     const kind = obj.kind;
-    const store = this.objects.get(kind)!;
     const fail = (msg: string): never => {
       throw new KernelOpError(msg, op);
     };
     if (op.op === "change" && op.before.kind !== op.after.kind) fail("change must keep the object's kind");
-    if (op.op !== "add" && !store.has(keyOf(op.before)))
+    if (op.op !== "add" && !this.existing(op.before))
       fail(
         kind === "route"
           ? "No such process"
@@ -212,9 +227,9 @@ export class ModelKernel {
             ? "Cannot assign requested address"
             : "No such file or directory",
       );
-    if (op.op === "change" && keyOf(op.before) !== keyOf(op.after) && store.has(keyOf(op.after)))
+    if (op.op === "change" && keyOf(op.before) !== keyOf(op.after) && this.existing(op.after))
       fail("File exists");
-    if (op.op === "add" && store.has(keyOf(op.after))) fail("File exists");
+    if (op.op === "add" && this.existing(op.after)) fail("File exists");
     if (op.op === "add" || op.op === "change")
       this.validate(op.after, op.op === "change" ? op.before : undefined, fail);
 
@@ -338,18 +353,18 @@ export class ModelKernel {
   }
 
   private remove(o: KernelObject): void {
+    if (o.kind === "route") {
+      const table = this.tables.get(tableKey(o.family, o.table));
+      const e = table?.find(parsePrefix(o.dst), o.metric, false);
+      if (table && e) table.remove(e);
+      return;
+    }
     const store = this.objects.get(o.kind)!;
     const key = keyOf(o);
     const current = store.get(key);
     if (!current) return;
     store.delete(key);
-    if (current.kind === "route") {
-      const e = this.routeEntries.get(key);
-      if (e) {
-        this.tableFor(current.family, current.table).remove(e);
-        this.routeEntries.delete(key);
-      }
-    } else if (current.kind === "rule") {
+    if (current.kind === "rule") {
       const list = this.rules[current.family];
       const i = list.findIndex((e) => keyOf(e.rule) === key);
       if (i >= 0) list.splice(i, 1);
@@ -371,11 +386,7 @@ export class ModelKernel {
   }
 
   private insertRoute(r: Route): void {
-    const key = keyOf(r);
-    this.objects.get("route")!.set(key, r);
-    const e: TableEntry = { route: r, prefix: parsePrefix(r.dst), derived: false };
-    this.tableFor(r.family, r.table).insert(e);
-    this.routeEntries.set(key, e);
+    this.tableFor(r.family, r.table).insert({ route: r, prefix: parsePrefix(r.dst), derived: false });
   }
 
   private insertRule(r: Rule): void {
