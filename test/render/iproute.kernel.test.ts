@@ -63,5 +63,25 @@ describe.runIf(kernelAvailable || mustRunKernelTests)("iproute2 batches in a nam
         expect(all.filter((r) => r.protocol !== "kernel" && r.table !== "local")).toEqual([]);
       }
     }
+    await resetNamespace(ns, prev);
+  });
+
+  it("a route change of the same identity is replaced in place", async () => {
+    const { link, addr, route, state } = await import("../kernel-model/fixtures.js");
+    const s = state({
+      link: [link("u0"), link("u1")],
+      address: [addr("u0", "100.64.1.2/24"), addr("u1", "100.64.2.2/24")],
+      route: [route("0.0.0.0/0", { table: 150, gateway: "100.64.1.1", dev: "u0" })],
+    });
+    await resetNamespace(ns, s);
+    await loadState(ns, s);
+    const before = s.route[0]!;
+    const after = { ...before, gateway: "100.64.2.1", dev: "u1" };
+    await runOps(ns, [{ op: "change", before, after }]);
+    const got = JSON.parse(
+      (await run(["ip", "-j", "route", "show", "table", "150"], { netns: ns })).stdout,
+    ) as object[];
+    expect(got).toMatchObject([{ dst: "default", gateway: "100.64.2.1", dev: "u1", protocol: "200" }]);
+    await resetNamespace(ns, s);
   });
 });
