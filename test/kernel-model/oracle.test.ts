@@ -1,10 +1,12 @@
 // The kernel is the oracle for the model: generated states are loaded into one lab namespace (reset
-// between states) and the model's lookups are compared with `ip route get` for many flows.
+// between states) and the model's lookups are compared with `ip route get` for many flows: with and
+// without a source, mark, bound to a link (oif), and forwarded from a link (iif).
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelKernel, type LookupQuery } from "../../src/kernel-model/index.js";
 import type { KernelState } from "../../src/model/types.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
+import { run } from "../../src/util/exec.js";
 import { kernelStateArb, probeQueries } from "../arbitraries/kernel-state.js";
 import { kernelAvailable, kernelUnavailableReason, mustRunKernelTests } from "../support/kernel-lab.js";
 import { disagreement, kernelLookups, loadState, resetNamespace } from "./oracle-lab.js";
@@ -18,6 +20,11 @@ describe.runIf(kernelAvailable || mustRunKernelTests)("model kernel against the 
   beforeAll(async () => {
     if (!kernelAvailable) throw new Error(`the oracle cannot run: ${kernelUnavailableReason()}`);
     await addNamespace(ns);
+    // A node with uplinks and a hotspot forwards: input lookups (iif) need it, and IPv6 then picks
+    // routes without weighing router reachability.
+    await run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], {
+      netns: ns,
+    });
   });
   afterAll(async () => {
     if (kernelAvailable) await deleteNamespace(ns);
