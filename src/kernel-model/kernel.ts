@@ -671,12 +671,16 @@ export function derivedRoutes(a: AddressObject, link: Link): Route[] {
   out.push({ ...base, table: TABLE_LOCAL, type: "local", dst: `${host}/${bits}`, metric: 0, scope: "host" });
   if (!link.adminUp) return out;
   const net = networkOf(ifp);
-  if (ifp.len < bits)
+  const netText = `${formatAddress(net.family, net.net)}/${net.len}`;
+  // On loopback the whole IPv4 prefix is local (127.0.0.0/8), not a connected route in main.
+  if (a.dev === "lo" && ifp.family === 4 && ifp.len < bits)
+    out.push({ ...base, table: TABLE_LOCAL, type: "local", dst: netText, metric: 0, scope: "host" });
+  else if (ifp.len < bits)
     out.push({
       ...base,
       table: TABLE_MAIN,
       type: "unicast",
-      dst: `${formatAddress(net.family, net.net)}/${net.len}`,
+      dst: netText,
       metric: ifp.family === 4 ? 0 : 256,
       scope: "link",
     });
