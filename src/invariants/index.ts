@@ -200,7 +200,15 @@ export function checkPlan(start: KernelState, ops: readonly Op[], ctx: Invariant
     );
     if (v.length) return { ok: false, step: i, violations: v };
   }
-  return { ok: true, end: k.state() };
+  // The end state costs a sort of every object: made only when someone reads it.
+  let end: KernelState | undefined;
+  return {
+    ok: true,
+    get end(): KernelState {
+      end ??= k.state();
+      return end;
+    },
+  };
 }
 
 /** Convergence (invariant 3): the plan takes `start` to a state whose owned part equals `desired`'s. */

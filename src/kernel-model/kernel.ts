@@ -135,8 +135,6 @@ export class ModelKernel {
   private readonly objects = new Map<KindName, Map<string, KernelObject>>();
   private readonly rules: Record<Family, RuleEntry[]> = { 4: [], 6: [] };
   private readonly tables = new Map<string, RouteTable>();
-  /** Route entries by route key, for owned and foreign routes alike. */
-  private readonly routeEntries = new Map<string, TableEntry>();
   private readonly derivedByDev = new Map<string, { table: RouteTable; entry: TableEntry }[]>();
   private seq = 0;
 
@@ -161,14 +159,32 @@ export class ModelKernel {
   state(): KernelState {
     // Same order as canonicalState (by key), sorting on the keys the index already holds.
     const out: Record<string, KernelObject[]> = {};
-    for (const kind of KIND_NAMES)
-      out[kind] = [...this.objects.get(kind)!.entries()]
-        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        .map((e) => e[1]);
+    for (const kind of KIND_NAMES) {
+      // Routes live only in their tables: their keys are made here, once.
+      const entries: [string, KernelObject][] =
+        kind === "route" ? this.routes().map((r) => [keyOf(r), r]) : [...this.objects.get(kind)!.entries()];
+      out[kind] = entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+    }
     return out as unknown as KernelState;
   }
 
-  get<K extends KindName>(kind: K, key: string): Extract<KernelObject, { kind: K }> | undefined {
+  private routes(): Route[] {
+    const out: Route[] = [];
+    for (const t of this.tables.values()) for (const e of t.entries()) if (!e.derived) out.push(e.route);
+    return out;
+  }
+
+  /** The held object with the same identity as `o`, if any. */
+  private existing(o: KernelObject): KernelObject | undefined {
+    if (o.kind !== "route") return this.objects.get(o.kind)!.get(keyOf(o));
+    return this.tables.get(tableKey(o.family, o.table))?.find(parsePrefix(o.dst), o.metric, false)?.route;
+  }
+
+  /** An object by kind and key; routes are found through their tables (see existing()). */
+  get<K extends Exclude<KindName, "route">>(
+    kind: K,
+    key: string,
+  ): Extract<KernelObject, { kind: K }> | undefined {
     return this.objects.get(kind)!.get(key) as Extract<KernelObject, { kind: K }> | undefined;
   }
 
@@ -199,12 +215,11 @@ export class ModelKernel {
   private applyOrThrow(op: Op): void {
     const obj = op.op === "delete" ? op.before : op.after;
     const kind = obj.kind;
-    const store = this.objects.get(kind)!;
     const fail = (msg: string): never => {
       throw new KernelOpError(msg, op);
     };
     if (op.op === "change" && op.before.kind !== op.after.kind) fail("change must keep the object's kind");
-    if (op.op !== "add" && !store.has(keyOf(op.before)))
+    if (op.op !== "add" && !this.existing(op.before))
       fail(
         kind === "route"
           ? "No such process"
@@ -212,9 +227,9 @@ export class ModelKernel {
             ? "Cannot assign requested address"
             : "No such file or directory",
       );
-    if (op.op === "change" && keyOf(op.before) !== keyOf(op.after) && store.has(keyOf(op.after)))
+    if (op.op === "change" && keyOf(op.before) !== keyOf(op.after) && this.existing(op.after))
       fail("File exists");
-    if (op.op === "add" && store.has(keyOf(op.after))) fail("File exists");
+    if (op.op === "add" && this.existing(op.after)) fail("File exists");
     if (op.op === "add" || op.op === "change")
       this.validate(op.after, op.op === "change" ? op.before : undefined, fail);
 
@@ -338,18 +353,18 @@ export class ModelKernel {
   }
 
   private remove(o: KernelObject): void {
+    if (o.kind === "route") {
+      const table = this.tables.get(tableKey(o.family, o.table));
+      const e = table?.find(parsePrefix(o.dst), o.metric, false);
+      if (table && e) table.remove(e);
+      return;
+    }
     const store = this.objects.get(o.kind)!;
     const key = keyOf(o);
     const current = store.get(key);
     if (!current) return;
     store.delete(key);
-    if (current.kind === "route") {
-      const e = this.routeEntries.get(key);
-      if (e) {
-        this.tableFor(current.family, current.table).remove(e);
-        this.routeEntries.delete(key);
-      }
-    } else if (current.kind === "rule") {
+    if (current.kind === "rule") {
       const list = this.rules[current.family];
       const i = list.findIndex((e) => keyOf(e.rule) === key);
       if (i >= 0) list.splice(i, 1);
@@ -371,11 +386,7 @@ export class ModelKernel {
   }
 
   private insertRoute(r: Route): void {
-    const key = keyOf(r);
-    this.objects.get("route")!.set(key, r);
-    const e: TableEntry = { route: r, prefix: parsePrefix(r.dst), derived: false };
-    this.tableFor(r.family, r.table).insert(e);
-    this.routeEntries.set(key, e);
+    this.tableFor(r.family, r.table).insert({ route: r, prefix: parsePrefix(r.dst), derived: false });
   }
 
   private insertRule(r: Rule): void {
@@ -423,7 +434,10 @@ export class ModelKernel {
     const src = q.src !== undefined ? parseAddress(q.src) : undefined;
     if (src && src.family !== dst.family)
       throw new Error(`source ${q.src} and destination ${q.dst} differ in family`);
-    return this.resolve({
+    // IPv4 refuses a flow bound to a device that is down before looking at any rule.
+    if (dst.family === 4 && q.oif !== undefined && q.oif !== "lo" && !this.link(q.oif)?.adminUp)
+      return errorResult("no-route");
+    const res = this.resolve({
       family: dst.family,
       dst,
       ...(src ? { src } : {}),
@@ -431,6 +445,31 @@ export class ModelKernel {
       ...(q.oif !== undefined ? { oif: q.oif } : {}),
       mark: q.mark ?? 0,
     });
+    // IPv4 output bound to a device: when the tables have no answer the kernel assumes the
+    // destination is on that link (ip_route_output_key_hash_rcu).
+    if (res.kind === "error" && q.oif !== undefined && dst.family === 4 && q.iif === undefined) {
+      const onLink: Route = {
+        kind: "route",
+        family: 4,
+        table: TABLE_MAIN,
+        type: "unicast",
+        dst: `${q.dst}/32`,
+        metric: 0,
+        protocol: 0,
+        scope: "link",
+        dev: q.oif,
+      };
+      const link = this.link(q.oif);
+      return {
+        kind: "route",
+        type: "unicast",
+        table: TABLE_MAIN,
+        rulePriority: -1,
+        route: onLink,
+        nexthops: [{ dev: q.oif, weight: 1, linkdown: link !== undefined && !link.carrier }],
+      };
+    }
+    return res;
   }
 
   private resolve(flow: Flow, opts: LookupOptions = {}): LookupResult {
@@ -486,6 +525,8 @@ export class ModelKernel {
     for (const e of table.matches(flow.dst)) {
       const r = e.route;
       if (opts.gatewayCheck && SCOPE_RANK[r.scope]! < SCOPE_RANK.link!) continue;
+      // IPv6 reject routes belong to lo: a flow bound to another device passes over them.
+      if (flow.family === 6 && flow.oif !== undefined && flow.oif !== "lo" && isReject(r)) continue;
       switch (r.type) {
         case "throw":
           return "continue";
@@ -507,14 +548,8 @@ export class ModelKernel {
             this.ignoresLinkdown(r.family, r.dev)
           )
             continue;
-          if (
-            !e.derived &&
-            r.dev !== undefined &&
-            flow.oif !== undefined &&
-            r.dev !== flow.oif &&
-            r.type !== "local"
-          )
-            continue;
+          // A flow bound to a device only takes routes through that device.
+          if (r.dev !== undefined && flow.oif !== undefined && r.dev !== flow.oif) continue;
           const hops = r.dev !== undefined ? [{ dev: r.dev, weight: 1, linkdown: false }] : [];
           return { kind: "route", type: r.type, table: tableId, rulePriority, route: r, nexthops: hops };
         }
@@ -563,6 +598,10 @@ export class ModelKernel {
     for (const t of this.tables.values()) routes += t.size;
     return { rules: this.rules[4].length + this.rules[6].length, routes };
   }
+}
+
+function isReject(r: Route): boolean {
+  return r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit" || r.type === "throw";
 }
 
 function sysctlOn(o: KernelObject | undefined): boolean {
@@ -632,12 +671,16 @@ export function derivedRoutes(a: AddressObject, link: Link): Route[] {
   out.push({ ...base, table: TABLE_LOCAL, type: "local", dst: `${host}/${bits}`, metric: 0, scope: "host" });
   if (!link.adminUp) return out;
   const net = networkOf(ifp);
-  if (ifp.len < bits)
+  const netText = `${formatAddress(net.family, net.net)}/${net.len}`;
+  // On loopback the whole IPv4 prefix is local (127.0.0.0/8), not a connected route in main.
+  if (a.dev === "lo" && ifp.family === 4 && ifp.len < bits)
+    out.push({ ...base, table: TABLE_LOCAL, type: "local", dst: netText, metric: 0, scope: "host" });
+  else if (ifp.len < bits)
     out.push({
       ...base,
       table: TABLE_MAIN,
       type: "unicast",
-      dst: `${formatAddress(net.family, net.net)}/${net.len}`,
+      dst: netText,
       metric: ifp.family === 4 ? 0 : 256,
       scope: "link",
     });

@@ -311,9 +311,26 @@ export function kernelStateArb(size: StateSize = {}): fc.Arbitrary<KernelState> 
   );
 }
 
-/** Flows to ask about in a state: probe destinations, with and without an own source, with and without a mark. */
-export function probeQueries(s: KernelState): { dst: string; src?: string; mark?: number }[] {
-  const out: { dst: string; src?: string; mark?: number }[] = [];
+/** Source of forwarded flows: an address that is no node's own. */
+export const FOREIGN_SOURCE: Readonly<Record<Family, string>> = {
+  4: "198.51.100.50",
+  6: "2001:db8:f001::50",
+};
+
+export interface ProbeQuery {
+  readonly dst: string;
+  readonly src?: string;
+  readonly mark?: number;
+  readonly oif?: string;
+  readonly iif?: string;
+}
+
+/**
+ * Flows to ask about in a state: probe destinations, with and without an own source, with and without a
+ * mark, bound to each link (oif), and arriving on each up link from a foreign source (iif, forwarded).
+ */
+export function probeQueries(s: KernelState): ProbeQuery[] {
+  const out: ProbeQuery[] = [];
   const up = new Set(s.link.filter((l) => l.adminUp).map((l) => l.name));
   for (const f of [4, 6] as const) {
     const srcs = s.address
@@ -323,6 +340,8 @@ export function probeQueries(s: KernelState): { dst: string; src?: string; mark?
       for (const src of [undefined, ...srcs])
         for (const mark of [undefined, 1])
           out.push({ dst, ...(src !== undefined ? { src } : {}), ...(mark !== undefined ? { mark } : {}) });
+      for (const l of s.link) out.push({ dst, oif: l.name });
+      for (const l of s.link) if (l.adminUp) out.push({ dst, iif: l.name, src: FOREIGN_SOURCE[f] });
     }
   }
   return out;

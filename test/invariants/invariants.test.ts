@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  checkConvergence,
   checkInvariants,
+  checkMinimality,
   checkPlan,
   checkRollback,
   genericDestinations,
@@ -86,5 +88,33 @@ describe("invariants", () => {
       "203.0.113.177",
       "3fff::77",
     ]);
+  });
+  it("convergence holds when the plan reaches the desired owned state and fails otherwise", () => {
+    const extra = route("0.0.0.0/0", { table: 101, gateway: "100.64.2.1", dev: "wwan0" });
+    const desired = { ...base, route: [...base.route, extra] };
+    expect(checkConvergence(base, [{ op: "add", after: extra }], desired, ctx.ownership)).toEqual([]);
+    expect(checkConvergence(base, [], desired, ctx.ownership).map((v) => v.invariant)).toEqual([
+      "convergence",
+    ]);
+  });
+  it("minimality flags a change without difference, a second op for one object and a foreign op", () => {
+    const r = base.route[0]!;
+    expect(checkMinimality(base, [{ op: "change", before: r, after: r }], ctx.ownership)).toHaveLength(1);
+    const other = { ...r, gateway: "100.64.2.1", dev: "wwan0" };
+    expect(
+      checkMinimality(
+        base,
+        [
+          { op: "change", before: r, after: other },
+          { op: "change", before: other, after: r },
+        ],
+        ctx.ownership,
+      ),
+    ).toHaveLength(1);
+    const foreign = route("203.0.113.0/24", { protocol: 4, gateway: "100.64.1.1", dev: "eth0" });
+    expect(
+      checkMinimality(base, [{ op: "add", after: foreign }], ctx.ownership).map((v) => v.invariant),
+    ).toEqual(["minimality"]);
+    expect(checkMinimality(base, [], ctx.ownership)).toEqual([]);
   });
 });

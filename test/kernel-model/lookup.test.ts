@@ -181,4 +181,8 @@ describe("applyOp", () => {
       error: 'Cannot find device "nope0"',
     });
   });
+  it("loopback's whole IPv4 prefix is local", () => {
+    const s = state({ link: [link("lo")], address: [addr("lo", "127.0.0.1/8")] });
+    expect(lookup(s, { dst: "127.0.0.5" })).toMatchObject({ kind: "route", type: "local", table: 255 });
+  });
 });

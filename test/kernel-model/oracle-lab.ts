@@ -20,11 +20,12 @@ const TABLE_NAMES: Readonly<Record<string, number>> = { local: 255, main: 254, d
 
 /**
  * Bring the namespace back to a fresh one's routing: remove what a previous state left (its links with
- * their routes, its rules, the routes in its tables, its sysctls) and restore the default rules.
+ * their routes, its rules, the routes in its tables, its sysctls) and restore the default rules. Also
+ * run before the first state: once the default rules have been re-added IPv4 keeps its local table apart
+ * from main (a namespace that never had a rule added reports local routes as in table main).
  */
 export async function resetNamespace(ns: string, prev: KernelState | undefined): Promise<void> {
-  if (!prev) return;
-  const tables = [...new Set(prev.route.map((r) => r.table))];
+  const tables = [...new Set((prev?.route ?? []).map((r) => r.table))];
   for (const f of [4, 6] as const) {
     const lines = [
       "rule flush",
@@ -32,7 +33,9 @@ export async function resetNamespace(ns: string, prev: KernelState | undefined):
         .filter((r) => r.family === f && r.priority > 0)
         .map((r) => `rule add priority ${r.priority} protocol ${r.protocol} lookup ${r.table}`),
       ...tables.map((t) => `route flush table ${t}`),
-      ...(f === 4 ? prev.link.filter((l) => l.name !== "lo").map((l) => `link del dev ${l.name}`) : []),
+      ...(f === 4
+        ? (prev?.link ?? []).filter((l) => l.name !== "lo").map((l) => `link del dev ${l.name}`)
+        : []),
     ];
     await run(["ip", `-${f}`, "-force", "-batch", "-"], {
       netns: ns,
@@ -40,7 +43,7 @@ export async function resetNamespace(ns: string, prev: KernelState | undefined):
       allowFailure: true,
     });
   }
-  const sysctls = prev.sysctl.filter((s) => s.name.includes(".all."));
+  const sysctls = (prev?.sysctl ?? []).filter((s) => s.name.includes(".all."));
   if (sysctls.length) await run(["sysctl", "-q", "-w", ...sysctls.map((s) => `${s.name}=0`)], { netns: ns });
 }
 

@@ -51,4 +51,34 @@ describe("oracle regressions", () => {
     });
     expect(r).toMatchObject({ ok: false, error: "Nexthop has invalid gateway" });
   });
+  it("IPv4 bound to a device assumes the destination is on that link when the tables have no answer", () => {
+    const s = state({ link: [link("u0")], route: [route("203.0.113.0/24", { type: "blackhole" })] });
+    const r = lookup(s, { dst: "203.0.113.9", oif: "u0" });
+    expect(r.kind === "route" && r.table === 254 && r.nexthops.map((h) => [h.dev, h.gateway])).toEqual([
+      ["u0", undefined],
+    ]);
+  });
+  it("IPv4 bound to a down device is unreachable before any rule", () => {
+    const s = state({ link: [link("u0", { adminUp: false })] });
+    expect(lookup(s, { dst: "203.0.113.9", oif: "u0" })).toMatchObject({ kind: "error", errno: 101 });
+  });
+  it("IPv6 bound to a device passes over reject routes (they belong to lo)", () => {
+    const s = state({
+      link: [link("u0")],
+      route: [
+        route("2001:db8:f000::/48", { type: "unreachable", metric: 50 }),
+        route("2001:db8:f000::/36", { gateway: "2001:db8:f000::fe", dev: "u0", onlink: true, metric: 1024 }),
+      ],
+    });
+    expect(lookup(s, { dst: "2001:db8:f000::1" })).toMatchObject({ kind: "error", error: "unreachable" });
+    const r = lookup(s, { dst: "2001:db8:f000::1", oif: "u0" });
+    expect(r.kind === "route" && r.nexthops[0]?.dev).toBe("u0");
+  });
+  it("a local address of another device does not answer a flow bound to a device", () => {
+    const s = state({ link: [link("u0"), link("u1")], address: [addr("u1", "2001:db8:2::2/64")] });
+    expect(lookup(s, { dst: "2001:db8:2::2", oif: "u0" })).toMatchObject({
+      kind: "error",
+      error: "no-route",
+    });
+  });
 });
