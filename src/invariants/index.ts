@@ -43,7 +43,7 @@ export interface Violation {
 
 /** Documentation addresses covered by no route but a default one make good generic destinations. */
 const CANDIDATES: Readonly<Record<Family, readonly string[]>> = {
-  4: ["192.0.2.77", "203.0.113.177", "198.51.100.177"],
+  4: ["203.0.113.177", "198.51.100.177", "100.127.255.177"],
   6: ["3fff::77", "2001:db8:ffff::77"],
 };
 

@@ -22,7 +22,7 @@ const ctx: InvariantContext = {
   strategy: "failover",
   usableUplinks: ["eth0"],
   killSwitch: false,
-  genericDestinations: ["192.0.2.77"],
+  genericDestinations: ["203.0.113.177"],
   localSubnets: [],
 };
 const base = state({
@@ -84,8 +84,8 @@ describe("invariants", () => {
     expect(checkRollback(base, ops, 1)).toEqual([]);
   });
   it("generic destinations avoid every specific route", () => {
-    expect(genericDestinations(state({ route: [route("192.0.2.0/24", { type: "blackhole" })] }))).toEqual([
-      "203.0.113.177",
+    expect(genericDestinations(state({ route: [route("203.0.113.0/24", { type: "blackhole" })] }))).toEqual([
+      "198.51.100.177",
       "3fff::77",
     ]);
   });

@@ -77,7 +77,7 @@ describe("desired state of the routing scheme", () => {
     const s = node();
     const d = computeDesired(
       input({
-        observed: { ...s, route: [mainDefault("eth0", "192.0.2.1")] },
+        observed: { ...s, route: [mainDefault("eth0", "100.127.0.1")] },
         uplinks: [uplink("eth0", "ethernet")],
         health: { eth0: up() },
       }),
