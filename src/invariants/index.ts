@@ -2,6 +2,7 @@
 // and checkPlan, which applies a plan op by op on one model kernel and checks after every prefix.
 import { isOwned, keyOf, sameObject, ownedState, canonicalState } from "../model/kinds.js";
 import type { Family, KernelState, Op, Ownership, Rule } from "../model/types.js";
+import { isCatchAll } from "../model/rules.js";
 import { ModelKernel, type LookupResult } from "../kernel-model/kernel.js";
 import { inverseOps } from "../kernel-model/index.js";
 import { canonicalJson } from "../util/canonical.js";
@@ -80,21 +81,9 @@ function localSubnets(k: ModelKernel, ctx: InvariantContext): { prefix: string; 
     .map((a) => ({ prefix: a.local, dev: a.dev }));
 }
 
-/** A catch-all rule: no selector at all, leading to an owned table. */
-function isCatchAll(r: Rule, own: Ownership): boolean {
-  return (
-    r.action === "lookup" &&
-    r.table !== undefined &&
-    r.table >= own.tables.min &&
-    r.table <= own.tables.max &&
-    !r.not &&
-    r.from === undefined &&
-    r.to === undefined &&
-    r.iif === undefined &&
-    r.oif === undefined &&
-    r.fwmark === undefined &&
-    r.suppressPrefixlength === undefined
-  );
+/** A catch-all rule leading to an owned table. */
+function isOwnedCatchAll(r: Rule, own: Ownership): boolean {
+  return isCatchAll(r) && r.table !== undefined && r.table >= own.tables.min && r.table <= own.tables.max;
 }
 
 /** Check the state invariants (1, 2, 7, 8) on a model kernel. */
@@ -136,7 +125,9 @@ export function checkRules(k: ModelKernel, ctx: InvariantContext): Violation[] {
   const out: Violation[] = [];
   if (ctx.strategy !== "failover") return out;
   for (const f of [4, 6] as const) {
-    const catchAll = k.rulesOf(f).filter((r) => isCatchAll(r, ctx.ownership) && isOwned(r, ctx.ownership));
+    const catchAll = k
+      .rulesOf(f)
+      .filter((r) => isOwnedCatchAll(r, ctx.ownership) && isOwned(r, ctx.ownership));
     if (catchAll.length > 1)
       out.push({
         invariant: "single-active",

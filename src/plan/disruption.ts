@@ -5,6 +5,7 @@
 // strongest class that applies.
 import { canonicalJson } from "../util/canonical.js";
 import ipaddr from "ipaddr.js";
+import { isCatchAll } from "../model/rules.js";
 import type { KernelObject, KernelState, Link, Op, Rule } from "../model/types.js";
 import { isDefault } from "../selection/gateway.js";
 import { StateIndex } from "./apply-model.js";
@@ -24,19 +25,6 @@ export interface DisruptionContext {
 /** Tables the kernel always consults (local, main, default). */
 const BUILTIN_TABLES = new Set([253, 254, 255]);
 
-/** A rule every packet matches that sends it to a table: where general traffic goes. */
-export function isCatchAll(r: Rule): boolean {
-  return (
-    r.action === "lookup" &&
-    !r.not &&
-    r.from === undefined &&
-    r.to === undefined &&
-    r.iif === undefined &&
-    r.oif === undefined &&
-    r.fwmark === undefined &&
-    r.suppressPrefixlength === undefined
-  );
-}
 
 class Counter {
   private readonly m = new Map<string, number>();

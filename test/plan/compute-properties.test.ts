@@ -7,7 +7,7 @@ import { emptyState, type KernelState, type Route, type Rule } from "../../src/m
 import { computeDesired, type DesiredInput } from "../../src/plan/desired.js";
 import { plan } from "../../src/plan/order.js";
 import { applyOps } from "../../src/plan/apply-model.js";
-import { isCatchAll } from "../../src/plan/disruption.js";
+import { isCatchAll } from "../../src/model/rules.js";
 import { toPrevious } from "../../src/selection/select.js";
 import type { Health, UplinkSpec } from "../../src/selection/types.js";
 import { canonicalJson } from "../../src/util/canonical.js";
