@@ -51,18 +51,25 @@ export function tcRate(bitsPerSecond: number): number {
 /** psched ticks per microsecond (/proc/net/psched: 1000/64 on every kernel with high-resolution timers). */
 const TICKS_PER_USEC = 1000 / 64;
 
+/** C's conversion of a double to `unsigned int` as tc is built (x86-64, arm64): truncate, wrap at 2^32. */
+const u32 = (x: number): number => {
+  const t = Math.trunc(x);
+  return ((t % 2 ** 32) + 2 ** 32) % 2 ** 32;
+};
+
 /**
  * The burst tc prints for an htb class given no burst, at a rate in bit/s: tc takes rate/HZ + mtu bytes,
- * stores it as whole microseconds then whole ticks, and prints it back through the same truncations
- * (iproute2's tc_calc_xmittime / tc_calc_xmitsize), then as "NKb" when it is within 16 bytes of whole KiB.
+ * stores it as whole microseconds then whole ticks (unsigned 32-bit, so very slow rates wrap), and prints
+ * it back through the same truncations (iproute2's tc_calc_xmittime / tc_calc_xmitsize), then as "NKb"
+ * when it is within 16 bytes of whole KiB.
  */
 export function htbDefaultBurst(rateBits: number): number {
   const rate = Math.floor(rateBits / 8);
   const bytes = Math.floor(rate / 1e9) + TC_MTU;
-  const usec = Math.trunc(1e6 * (bytes / rate));
-  const ticks = Math.trunc(usec * TICKS_PER_USEC);
-  const shownUsec = Math.trunc(ticks / TICKS_PER_USEC);
-  const size = Math.trunc((rate * shownUsec) / 1e6);
+  const usec = u32(1e6 * (bytes / rate));
+  const ticks = u32(usec * TICKS_PER_USEC);
+  const shownUsec = u32(ticks / TICKS_PER_USEC);
+  const size = u32((rate * shownUsec) / 1e6);
   return shownSize(size);
 }
 

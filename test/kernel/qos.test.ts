@@ -1,6 +1,7 @@
 // The QoS tree against the real kernel: the desired qdisc/class/filter objects, rendered to tc and
 // applied in a namespace, read back by the observer exactly as computed; a class change converges
 // in place; removing the shaping leaves the kernel's default qdisc and no tree.
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
 import { observe } from "../../src/observe/index.js";
@@ -17,11 +18,13 @@ import { requireKernel } from "../helpers/kernel.js";
 const kernel = requireKernel();
 
 const DEV = "up0";
+/** A second device for generated trees. */
+const WIDE = "up1";
 const own: Ownership = {
   protocol: 99,
   tables: { min: 100, max: 120 },
   priorities: { min: 1000, max: 1100 },
-  qosInterfaces: [DEV],
+  qosInterfaces: [DEV, WIDE],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
 };
@@ -53,8 +56,8 @@ describe.skipIf(!kernel)("QoS tree on a real kernel", () => {
     await addNamespace(ns);
     const lines = [
       `link add ${DEV} type veth peer name ${DEV}p`,
-      `link set ${DEV} up`,
-      `link set ${DEV}p up`,
+      `link add ${WIDE} type veth peer name ${WIDE}p`,
+      ...[DEV, `${DEV}p`, WIDE, `${WIDE}p`].map((l) => `link set ${l} up`),
     ];
     await run(["ip", "-batch", "-"], { netns: ns, input: lines.map((l) => `${l}\n`).join("") });
   });
@@ -62,12 +65,20 @@ describe.skipIf(!kernel)("QoS tree on a real kernel", () => {
     await deleteNamespace(ns);
   });
 
-  const owned = async (): Promise<KernelState> =>
-    tcOnly(ownedState(await observe({ netns: ns, kinds: ["qdisc", "class", "filter"] }), own));
+  /** The owned qdiscs, classes and filters of one device. */
+  const owned = async (dev = DEV): Promise<KernelState> => {
+    const s = tcOnly(ownedState(await observe({ netns: ns, kinds: ["qdisc", "class", "filter"] }), own));
+    return {
+      ...s,
+      qdisc: s.qdisc.filter((o) => o.dev === dev),
+      class: s.class.filter((o) => o.dev === dev),
+      filter: s.filter.filter((o) => o.dev === dev),
+    };
+  };
 
   /** Plan from what is observed to `desired`, apply with tc, return the ops. */
-  async function converge(desired: KernelState): Promise<Op[]> {
-    const ops = orderOps(diff(await owned(), desired, own));
+  async function converge(desired: KernelState, dev = DEV): Promise<Op[]> {
+    const ops = orderOps(diff(await owned(dev), desired, own));
     const rendered = renderTcOps(ops);
     if (rendered.flat().length > 0) await run(tcBatchArgv(), { netns: ns, input: tcBatchInput(rendered) });
     return ops;
@@ -120,6 +131,32 @@ describe.skipIf(!kernel)("QoS tree on a real kernel", () => {
         .filter((l) => l.startsWith("filter replace")).length,
     ).toBeGreaterThan(0);
     expect(await owned()).toEqual(desired);
+  });
+
+  it("generated rates, ceilings and priorities read back exactly as computed (tc's rounding included)", async () => {
+    const rate = fc.integer({ min: 8, max: 8 * 0xffffffff });
+    const trees = fc.sample(
+      fc.record({
+        link: rate,
+        classes: fc.array(fc.tuple(rate, rate, fc.integer({ min: 0, max: 7 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+      }),
+      { numRuns: 5, seed: 20261123 },
+    );
+    for (const t of trees) {
+      const classes = Object.fromEntries(
+        t.classes.map(([r, c, priority], i) => [
+          `c${i}`,
+          { rate: Math.min(r, c), ceil: Math.max(r, c), priority, ports: [1000 + i] },
+        ]),
+      );
+      const desired = desiredOf([{ interface: WIDE, rate: t.link, defaultClass: "c0", classes }]);
+      await converge(desired, WIDE);
+      expect(await owned(WIDE)).toEqual(desired);
+    }
+    await converge(emptyState(), WIDE);
   });
 
   it("removing the shaping deletes the tree and leaves the kernel's default qdisc", async () => {
