@@ -194,33 +194,33 @@ export function qosTree(q: QosInterface): QosTree {
     );
   }
 
-  const nodes: { keys: U32Key[]; flowid: string; why: string }[] = [];
+  // One reason per class, so a plan groups a class's filters under it.
+  const classifies = (name: string): string => {
+    const c = q.classes[name]!;
+    const what = [
+      ...(c.dscp === undefined ? [] : [`DSCP ${c.dscp}`]),
+      ...(c.ports.length === 0
+        ? []
+        : [`TCP/UDP destination ports ${[...c.ports].sort((a, b) => a - b).join(", ")}`]),
+    ];
+    return `${what.join(" and ")} (IPv4 and IPv6) into class ${name}`;
+  };
+  const nodes: { keys: U32Key[]; flowid: string; name: string }[] = [];
   const names = Object.keys(q.classes).sort();
   for (const name of names) {
     const d = q.classes[name]!.dscp;
     if (d === undefined) continue;
     const flowid = classid(minors.get(name)!);
-    nodes.push({ keys: [v4Dscp(d)], flowid, why: `DSCP ${d} (IPv4) to class ${name}` });
-    nodes.push({ keys: [v6Dscp(d)], flowid, why: `DSCP ${d} (IPv6) to class ${name}` });
+    nodes.push({ keys: [v4Dscp(d)], flowid, name }, { keys: [v6Dscp(d)], flowid, name });
   }
   for (const name of names) {
     const flowid = classid(minors.get(name)!);
     for (const port of [...q.classes[name]!.ports].sort((a, b) => a - b))
-      for (const [proto, pname] of [
-        [TCP, "TCP"],
-        [UDP, "UDP"],
-      ] as const) {
-        nodes.push({
-          keys: [V4_PLAIN, v4Proto(proto), v4Dport(port)],
-          flowid,
-          why: `${pname} destination port ${port} (IPv4) to class ${name}`,
-        });
-        nodes.push({
-          keys: [V6, v6Next(proto), v6Dport(port)],
-          flowid,
-          why: `${pname} destination port ${port} (IPv6) to class ${name}`,
-        });
-      }
+      for (const proto of [TCP, UDP])
+        nodes.push(
+          { keys: [V4_PLAIN, v4Proto(proto), v4Dport(port)], flowid, name },
+          { keys: [V6, v6Next(proto), v6Dport(port)], flowid, name },
+        );
   }
   if (nodes.length > MAX_NODES)
     throw new QosError(`qos on ${dev}: ${nodes.length} filters, more than u32's ${MAX_NODES} in one list`);
@@ -236,7 +236,7 @@ export function qosTree(q: QosInterface): QosTree {
       flowid: n.flowid,
       matches: decodeU32(n.keys, "all"),
     };
-    why(f, `qos on ${dev}: ${n.why}`);
+    why(f, `qos on ${dev}: ${classifies(n.name)}`);
     return f;
   });
   return { qdiscs: [qdisc], classes, filters, reasons };
