@@ -9,6 +9,7 @@ import { orderOps } from "../../src/plan/order.js";
 import { htbDefaultBurst, QosError, qosState, qosTree, tcRate } from "../../src/plan/qos.js";
 import { tcValue } from "../../src/observe/tc.js";
 import type { QosInterface } from "../../src/policy/types.js";
+import { renderTcOps } from "../../src/render/tc.js";
 import { addr, link, route, rule, state } from "../kernel-model/fixtures.js";
 
 const shaping: QosInterface = {
@@ -214,5 +215,71 @@ describe("QoS plans on the model kernel", () => {
     );
     expect(classes.indexOf("1:1")).toBe(classes.length - 1);
     expect(ops.map((o) => (o.op === "delete" ? o.before.kind : "")).slice(-1)).toEqual(["qdisc"]);
+  });
+});
+
+/** Policy qos entries as the loader produces them: distinct DSCPs and ports across classes. */
+const qosEntry: fc.Arbitrary<QosInterface> = fc
+  .record({
+    rate: fc.integer({ min: 8, max: 8 * 0xffffffff }),
+    names: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), { minLength: 1, maxLength: 6 }),
+    dscps: fc.uniqueArray(fc.integer({ min: 0, max: 63 }), { minLength: 6, maxLength: 6 }),
+    ports: fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 12 }),
+    rates: fc.array(
+      fc.tuple(fc.integer({ min: 8, max: 1e10 }), fc.integer({ min: 0, max: 7 }), fc.boolean()),
+      {
+        minLength: 6,
+        maxLength: 6,
+      },
+    ),
+    def: fc.nat(),
+  })
+  .map(({ rate, names, dscps, ports, rates, def }) => ({
+    interface: "eth0",
+    rate,
+    defaultClass: names[def % names.length]!,
+    classes: Object.fromEntries(
+      names.map((n, i) => {
+        const [r, priority, marked] = rates[i]!;
+        return [
+          n,
+          {
+            rate: r,
+            ceil: Math.max(r, rate),
+            priority,
+            ...(marked ? { dscp: dscps[i]! } : {}),
+            ports: ports.filter((_, j) => j % names.length === i),
+          },
+        ];
+      }),
+    ),
+  }));
+
+describe("QoS properties", () => {
+  const own: Ownership = ctx.ownership;
+  const tc = (q: QosInterface | undefined): KernelState => {
+    const t = qosState(q === undefined ? [] : [q]);
+    return canonicalState({ ...emptyState(), qdisc: t.qdiscs, class: t.classes, filter: t.filters });
+  };
+
+  it("every tree renders, and any tree turns into any other on the model kernel", () => {
+    fc.assert(
+      fc.property(
+        fc.option(qosEntry, { nil: undefined }),
+        fc.option(qosEntry, { nil: undefined }),
+        (a, b) => {
+          const from = tc(a);
+          const to = tc(b);
+          const ops = orderOps(diff(from, to, own));
+          // Every op renders to validated tc lines (RenderError otherwise).
+          renderTcOps(ops);
+          const r = checkPlan(from, ops, { ...ctx, usableUplinks: [] });
+          expect(r.ok).toBe(true);
+          if (r.ok) expect(canonicalState(r.end)).toEqual(to);
+          expect(diff(to, to, own)).toEqual([]);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
