@@ -210,7 +210,8 @@ export function computeDesired(input: DesiredInput): Desired {
           put(routes, kept, activeReason);
   }
 
-  const qos = qosState(input.qos ?? []);
+  // Like rp_filter, shaping waits for its interface: the tree is planned once the link exists.
+  const qos = qosState((input.qos ?? []).filter((q) => ix.links.has(q.interface)));
   for (const [id, why] of qos.reasons) reasons.set(id, why);
   const state: KernelState = canonicalState({
     ...emptyState(),
