@@ -20,6 +20,8 @@ function dev(name: string): string {
 const QDISC_HANDLE = /^[0-9a-f]{1,4}:$/;
 const CLASSID = /^[0-9a-f]{1,4}:[0-9a-f]{1,4}$/;
 const U32_HANDLE = /^[0-9a-f]{1,3}:[0-9a-f]{0,2}:[0-9a-f]{1,3}$/;
+/** Other classifiers' handles, as tc prints them ("0x1", "1:"), for deleting foreign filters. */
+const FILTER_HANDLE = /^(?:0x[0-9a-f]{1,8}|[0-9a-f]{1,8}|[0-9a-f]{0,4}:[0-9a-f]{0,4})$/;
 const PROTOCOL = /^(?:[a-z][a-z0-9_]{0,15}|0x[0-9a-f]{1,4})$/;
 const RAW_FIELD = /^u32 at (\d{1,4})$/;
 const RAW_VALUE = /^(0x[0-9a-f]{8})\/(0x[0-9a-f]{8})$/;
@@ -163,7 +165,7 @@ function renderDelete(o: TcObject): string[] {
           ? []
           : [
               "handle",
-              pattern(o.handle, U32_HANDLE, "filter handle"),
+              pattern(o.handle, o.filterKind === "u32" ? U32_HANDLE : FILTER_HANDLE, "filter handle"),
               pattern(o.filterKind, /^[a-z0-9_]+$/, "filter kind"),
             ];
       return [line(["filter", "del", ...filterHead(o), ...handle])];

@@ -100,6 +100,24 @@ describe("tc rendering", () => {
     ]);
   });
 
+  it("deletes another classifier's filter by its handle", () => {
+    const matchall: TcFilter = {
+      kind: "filter",
+      dev: "eth0",
+      parent: "1:",
+      protocol: "all",
+      pref: 5,
+      filterKind: "matchall",
+      handle: "0x1",
+      flowid: "1:10",
+      matches: [],
+      options: {},
+    };
+    expect(renderTcOps([{ op: "delete", before: matchall }])).toEqual([
+      ["filter del dev eth0 parent 1: protocol all pref 5 handle 0x1 matchall"],
+    ]);
+  });
+
   it("maps a batch line back to its op", () => {
     const rendered = [["a", "b"], [], ["c"]];
     expect(tcBatchInput(rendered)).toBe("a\nb\nc\n");
