@@ -1,8 +1,10 @@
 // `plan --explain`: which policy lines caused each change. An object belongs to an uplink when it lives
 // in that uplink's table or rule slot, to the active path when it lives in the active table or is the
-// catch-all, and to the routing section otherwise; positions come from the loader's source map.
+// catch-all, qdiscs, classes and filters to the qos entry of their interface (and the class they
+// stand for or classify into), and to the routing section otherwise; positions come from the loader's source map.
 import type { KernelObject } from "../model/types.js";
 import type { Layout } from "../plan/desired.js";
+import { classMinors, QOS_LINK_CLASS } from "../plan/qos.js";
 import type { Change } from "../plan/document.js";
 import { positionOf } from "../policy/source.js";
 import type { EffectivePolicy, SourceMap } from "../policy/types.js";
@@ -28,6 +30,17 @@ function uplinkIndexOf(o: KernelObject, layout: Layout, policy: EffectivePolicy)
   return i < 0 ? undefined : i;
 }
 
+/** The qos entry (and class) behind a qdisc, class or filter; undefined for other kinds. */
+function qosPointers(o: KernelObject, policy: EffectivePolicy): string[] | undefined {
+  if (o.kind !== "qdisc" && o.kind !== "class" && o.kind !== "filter") return undefined;
+  const i = policy.qos.findIndex((q) => q.interface === o.dev);
+  if (i < 0) return undefined;
+  const id = o.kind === "class" ? o.classid : o.kind === "filter" ? o.flowid : undefined;
+  if (id === QOS_LINK_CLASS) return [`/qos/${i}`, `/qos/${i}/rate`];
+  const name = [...classMinors(policy.qos[i]!)].find(([, m]) => `1:${m.toString(16)}` === id)?.[0];
+  return name === undefined ? [`/qos/${i}`] : [`/qos/${i}`, `/qos/${i}/classes/${name}`];
+}
+
 /** JSON pointers into the policy that explain one change. */
 export function pointersFor(
   c: Change,
@@ -36,6 +49,8 @@ export function pointersFor(
   active: readonly string[],
 ): string[] {
   const o = (c.after ?? c.before)!;
+  const qos = qosPointers(o, policy);
+  if (qos !== undefined) return qos;
   const uplink = uplinkIndexOf(o, layout, policy);
   if (uplink !== undefined) {
     const u = policy.uplinks[uplink]!;

@@ -3,7 +3,7 @@
 import type { KernelState, LinkClass, Ownership } from "../model/types.js";
 import { schemeSysctls, type RoutingParams } from "../plan/desired.js";
 import { ownershipOf } from "../policy/ownership.js";
-import type { EffectivePolicy, Uplink } from "../policy/types.js";
+import type { EffectivePolicy, QosInterface, Uplink } from "../policy/types.js";
 import { globMatches } from "../policy/values.js";
 import type { SelectionParams, UplinkSpec } from "../selection/types.js";
 
@@ -12,6 +12,8 @@ export interface PlannerInputs {
   readonly params: SelectionParams;
   readonly routing: RoutingParams;
   readonly ownership: Ownership;
+  /** The policy's shaping, one HTB tree per interface. */
+  readonly qos: readonly QosInterface[];
   /** Uplinks whose `match` found no interface, for people. */
   readonly unmatched: readonly string[];
 }
@@ -81,5 +83,5 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState): P
   };
   const base = ownershipOf(policy);
   const sysctls = [...new Set([...base.sysctls, ...schemeSysctls(uplinks, routing)])].sort();
-  return { uplinks, params, routing, ownership: { ...base, sysctls }, unmatched };
+  return { uplinks, params, routing, ownership: { ...base, sysctls }, qos: policy.qos, unmatched };
 }

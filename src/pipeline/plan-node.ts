@@ -95,6 +95,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     params: inputs.params,
     families: [4] as const,
     routing: inputs.routing,
+    qos: inputs.qos,
   };
   const policyDigest = digest(policy);
   const pass = planPass({

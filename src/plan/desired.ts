@@ -11,6 +11,8 @@ import {
   type Rule,
   type Sysctl,
 } from "../model/types.js";
+import type { QosInterface } from "../policy/types.js";
+import { qosState } from "./qos.js";
 import { hostPrefix, indexObserved, isDefault, MAIN_TABLE } from "../selection/gateway.js";
 import { select, type SelectionInput } from "../selection/select.js";
 import type { Attachment, Selection, UplinkSpec, UplinkVerdict } from "../selection/types.js";
@@ -28,6 +30,8 @@ export interface RoutingParams {
 export type DesiredInput = Omit<SelectionInput, "observed"> & {
   readonly observed: KernelState;
   readonly routing: RoutingParams;
+  /** The policy's qos section: an HTB tree per interface (see qos.ts). Absent: no shaping. */
+  readonly qos?: readonly QosInterface[];
 };
 
 /** Where each uplink's table and source rule live. Stable: follows the policy's uplink order. */
@@ -206,7 +210,18 @@ export function computeDesired(input: DesiredInput): Desired {
           put(routes, kept, activeReason);
   }
 
-  const state: KernelState = canonicalState({ ...emptyState(), rule: rules, route: routes, sysctl: sysctls });
+  // Like rp_filter, shaping waits for its interface: the tree is planned once the link exists.
+  const qos = qosState((input.qos ?? []).filter((q) => ix.links.has(q.interface)));
+  for (const [id, why] of qos.reasons) reasons.set(id, why);
+  const state: KernelState = canonicalState({
+    ...emptyState(),
+    rule: rules,
+    route: routes,
+    sysctl: sysctls,
+    qdisc: qos.qdiscs,
+    class: qos.classes,
+    filter: qos.filters,
+  });
   return { state, selection, layout, reasons };
 }
 

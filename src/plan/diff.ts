@@ -34,6 +34,14 @@ export const IN_PLACE: { readonly [K in KindName]: boolean } = {
 /** Kinds that always exist while their interface does: no longer desired means no longer managed, not deleted. */
 export const UNDELETABLE: ReadonlySet<KindName> = new Set<KindName>(["link", "sysctl"]);
 
+/**
+ * Objects the kernel puts back by itself once removed, so never deleted: a device's default qdiscs
+ * (handle 0:, noqueue, pfifo_fast, mq and its children) return whenever the root tree goes.
+ */
+export function kernelDefault(o: KernelObject): boolean {
+  return o.kind === "qdisc" && (o.handle === "0:" || o.handle === "");
+}
+
 /** A number every key of the kind contains: objects in different buckets never share a key (a cheap prefilter). */
 const BUCKET: { readonly [K in KindName]?: (o: KernelObject) => number } = {
   route: (o) => (o as Route).table,
@@ -100,7 +108,7 @@ export function diff(observed: KernelState, desired: KernelState, own: Ownership
       if (!isOwned(before, own)) continue;
       const i = index.get(keyOf(before));
       if (i === undefined) {
-        if (!UNDELETABLE.has(kind)) ops.push({ op: "delete", before });
+        if (!UNDELETABLE.has(kind) && !kernelDefault(before)) ops.push({ op: "delete", before });
         continue;
       }
       if (matched[i] === 1)

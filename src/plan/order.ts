@@ -3,7 +3,7 @@
 // qdisc, class, filter, nft, services. So an address exists before routes that use it, a table's routes
 // before the rule that points at it, a new default before the old one goes (make-before-break).
 // Teardown phase (deletes) runs afterwards in the reverse order: rules go before their tables' routes,
-// filters before classes before qdiscs. A same-key recreate (delete+add of a kind without in-place
+// filters before classes (children before parents) before qdiscs. A same-key recreate (delete+add of a kind without in-place
 // change) runs its delete right before its add. Ties break on the key: deterministic for the same input.
 import { keyOf } from "../model/kinds.js";
 import type { KernelState, KindName, Op, Ownership } from "../model/types.js";
@@ -28,7 +28,24 @@ const RANK = new Map(BUILD_ORDER.map((k, i) => [k, i]));
 
 const objectOf = (op: Op) => (op.op === "delete" ? op.before : op.after);
 
+/**
+ * How many classes deleted by the same ops sit above each deleted class: a parent class can only go
+ * once its children have (htb refuses to delete a class with children).
+ */
+function classDeleteDepths(ops: readonly Op[]): Map<string, number> {
+  const parents = new Map<string, string>();
+  for (const op of ops)
+    if (op.op === "delete" && op.before.kind === "class")
+      parents.set(`${op.before.dev} ${op.before.classid}`, `${op.before.dev} ${op.before.parent}`);
+  const depth = (k: string, seen: number): number => {
+    const p = parents.get(k);
+    return p === undefined || !parents.has(p) || seen > parents.size ? 0 : 1 + depth(p, seen + 1);
+  };
+  return new Map([...parents.keys()].map((k) => [k, depth(k, 0)]));
+}
+
 export function orderOps(ops: readonly Op[]): Op[] {
+  const depths = classDeleteDepths(ops);
   const addKeys = new Set(ops.filter((o) => o.op === "add").map((o) => `${o.after.kind} ${keyOf(o.after)}`));
   const decorated = ops.map((op) => {
     const o = objectOf(op);
@@ -40,13 +57,19 @@ export function orderOps(ops: readonly Op[]): Op[] {
       op,
       phase: build ? 0 : 1,
       rank: build ? rank : BUILD_ORDER.length - rank,
+      // Deeper class deletes first (children before parents); 0 for everything else.
+      depth: !build && o.kind === "class" ? -(depths.get(key) ?? 0) : 0,
       key,
       sub: op.op === "delete" ? 0 : 1,
     };
   });
   decorated.sort(
     (a, b) =>
-      a.phase - b.phase || a.rank - b.rank || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || a.sub - b.sub,
+      a.phase - b.phase ||
+      a.rank - b.rank ||
+      a.depth - b.depth ||
+      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) ||
+      a.sub - b.sub,
   );
   return decorated.map((d) => d.op);
 }

@@ -88,6 +88,24 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul plan on the demo lab", () =
     expect(r.stdout).toContain("its own path is not in place yet");
   });
 
+  it("plans the QoS tree of a shaped uplink, readable, and writes nothing", async () => {
+    const policy = join(dir, "qos.yaml");
+    writeFileSync(
+      policy,
+      `${readFileSync(DEMO_POLICY, "utf8")}\nqos:\n  - interface: eth0\n    rate: 20mbit\n    classes:\n      control: { ports: [22] }\n      bulk: {}\n`,
+    );
+    const r = await cli(["plan", policy, "--netns", lab().node, "--assume-health", "up", "--explain"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/from .*qos\.yaml:\d+:\d+ \(\/qos\/0\/classes\/control\)/);
+    expect(r.stdout).toMatch(/~ noqueue 0: dev eth0 root → htb 1: dev eth0 root default 1:10/);
+    expect(r.stdout).toContain("+ htb 1:10 dev eth0 parent 1:1 rate 12mbit ceil 20mbit prio 2");
+    expect(r.stdout).toMatch(
+      /\+ u32 800::\w+ dev eth0 parent 1: protocol all pref 10 ip tcp dport 22 flowid 1:20/,
+    );
+    const qdiscs = await lab().exec(lab().node, ["tc", "qdisc", "show", "dev", "eth0"]);
+    expect(qdiscs.stdout).not.toContain("htb");
+  });
+
   it("refuses a bad policy with file:line:col and plans nothing", async () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, readFileSync(DEMO_POLICY, "utf8").replace("strategy: failover", "strategy: failovr"));

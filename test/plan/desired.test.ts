@@ -156,3 +156,33 @@ describe("desired state of the routing scheme", () => {
     expect(rpFilterName("eth0.100")).toBe("net.ipv4.conf.eth0/100.rp_filter");
   });
 });
+
+describe("desired QoS", () => {
+  const shaping = {
+    interface: "eth0",
+    rate: 10_000_000,
+    defaultClass: "bulk",
+    classes: { bulk: { rate: 8_000_000, ceil: 10_000_000, priority: 2, dscp: 10, ports: [] } },
+  };
+
+  it("adds the HTB tree of a shaped interface next to the routing scheme, with reasons", () => {
+    const plain = computeDesired(input());
+    const d = computeDesired(input({ qos: [shaping] }));
+    expect(d.state.rule).toEqual(plain.state.rule);
+    expect(d.state.route).toEqual(plain.state.route);
+    expect(d.state.qdisc.map(describeObject)).toEqual([
+      "htb 1: dev eth0 root default 1:10 direct_qlen 1000 r2q 10",
+    ]);
+    expect(d.state.class.map((c) => c.classid)).toEqual(["1:1", "1:10"]);
+    expect(d.state.filter.map((f) => f.handle)).toEqual(["800::1", "800::2"]);
+    expect(d.reasons.get("class eth0 1:10")).toBe("qos on eth0: class bulk (default), priority 2");
+  });
+
+  it("waits for the shaped interface to exist", () => {
+    const s = node();
+    const d = computeDesired(
+      input({ observed: { ...s, link: s.link.filter((l) => l.name !== "eth0") }, qos: [shaping] }),
+    );
+    expect([...d.state.qdisc, ...d.state.class, ...d.state.filter]).toEqual([]);
+  });
+});
