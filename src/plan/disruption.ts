@@ -25,7 +25,6 @@ export interface DisruptionContext {
 /** Tables the kernel always consults (local, main, default). */
 const BUILTIN_TABLES = new Set([253, 254, 255]);
 
-
 class Counter {
   private readonly m = new Map<string, number>();
   bump(k: string, d: number): void {
