@@ -73,7 +73,8 @@ export function staleness(ops: readonly Op[], observed: KernelState, own: Owners
     for (const o of list) if (isOwned(o, own)) now.set(`${o.kind} ${keyOf(o)}`, o);
   const out: string[] = [];
   for (const op of ops) {
-    const obj = op.op === "delete" ? op.before : op.after;
+    // An add expects its key free; a change or delete expects exactly the object it was planned on.
+    const obj = op.op === "add" ? op.after : op.before;
     const cur = now.get(`${obj.kind} ${keyOf(obj)}`);
     const what = `${obj.kind} ${describeObject(obj)}`;
     if (op.op === "add") {
