@@ -179,9 +179,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 1 writing process(es)`);
-    const rules = await ipJson<Rule[] & { priority: number; table?: string; src?: string }[]>(lab().node, [
-      "rule",
-    ]);
+    const rules = await ipJson<{ priority: number; table?: string; src?: string }[]>(lab().node, ["rule"]);
     expect(rules.map((x) => [x.priority, x.src ?? "all", x.table])).toEqual([
       [0, "all", "local"],
       [1000, "all", "main"],

@@ -23,6 +23,8 @@ const own: Ownership = {
   tables: { min: 100, max: 199 },
   priorities: { min: 1000, max: 1099 },
   sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.eth0/100.rp_filter"],
+  qosInterfaces: [],
+  nftTable: { family: "inet", name: "backhaul" },
 };
 const rule = (priority: number, table: number): Rule => ({
   kind: "rule",

@@ -154,7 +154,7 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     const log = (line: string) => io.err(`backhaul apply: ${line}\n`);
     const ctx: TxContext = {
       ownership: r.inputs.ownership,
-      nftTable: { family: "inet", name: r.policy.routing.nftTable },
+      nftTable: r.inputs.ownership.nftTable,
       stateDir,
       journalPath: journalPath(stateDir, netns),
       netnsName: netns,
