@@ -136,13 +136,18 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
       ...(peer === undefined ? {} : { managementPeer: peer }),
     });
-  let r = await planOnce();
-  if (!r.ok) {
-    io.err(formatHuman(r.diagnostics, r.texts, false) + "\n");
+  const invalid = (
+    diagnostics: Parameters<typeof formatHuman>[0],
+    texts: Parameters<typeof formatHuman>[1],
+  ) => {
+    io.err(formatHuman(diagnostics, texts, false) + "\n");
     return fail(`${policyPath}: invalid policy, nothing applied`);
-  }
+  };
+  // The lock's place comes from the policy; the observation the plan rests on is made under the lock.
+  const loaded = await loadPolicy(policyPath);
+  if (!loaded.ok) return invalid(loaded.diagnostics, loaded.texts);
   const netns = currentNetns();
-  const stateDir = r.policy.daemon.stateDir;
+  const stateDir = loaded.policy.daemon.stateDir;
   let lock;
   try {
     lock = acquireLock(lockPath(stateDir, netns), "apply");
@@ -151,6 +156,8 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     throw e;
   }
   try {
+    let r = await planOnce();
+    if (!r.ok) return invalid(r.diagnostics, r.texts);
     const log = (line: string) => io.err(`backhaul apply: ${line}\n`);
     const ctx: TxContext = {
       ownership: r.inputs.ownership,
@@ -176,7 +183,7 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
         );
       say(`Recovered from ${what}: restored the state before it (${rec.restored.ops} ops).`);
       r = await planOnce();
-      if (!r.ok) return fail(`${policyPath}: invalid policy, nothing applied`);
+      if (!r.ok) return invalid(r.diagnostics, r.texts);
     }
     if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
     let ops: readonly Op[];
