@@ -29,14 +29,17 @@ export interface TxContext {
   readonly verifyTries?: number;
 }
 
-export async function observeOwned(ctx: TxContext): Promise<KernelState> {
+/** What observing and restoring need (no journal: a pending change's record plays that part). */
+export type RestoreContext = Pick<TxContext, "ownership" | "nftTable" | "stateDir" | "verifyTries">;
+
+export async function observeOwned(ctx: RestoreContext): Promise<KernelState> {
   return observe({ stateDir: ctx.stateDir, nftTable: ctx.nftTable });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The ops still needed to turn the kernel's owned state into `target` (empty: it matches). */
-export async function remaining(target: KernelState, ctx: TxContext): Promise<Op[]> {
+export async function remaining(target: KernelState, ctx: RestoreContext): Promise<Op[]> {
   const tries = ctx.verifyTries ?? 5;
   let left: Op[] = [];
   for (let i = 0; i < tries; i++) {
@@ -69,7 +72,7 @@ export type RestoreResult =
   | { readonly ok: false; readonly reason: string; readonly left: readonly Op[] };
 
 /** Bring the owned state back to `pre` and check it: re-plan, execute, verify. */
-export async function restore(pre: KernelState, ctx: TxContext): Promise<RestoreResult> {
+export async function restore(pre: KernelState, ctx: RestoreContext): Promise<RestoreResult> {
   const now = await observeOwned(ctx);
   const target = restorable(pre, now, ctx.ownership);
   const ops = orderOps(diff(now, target, ctx.ownership));

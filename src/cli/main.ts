@@ -9,6 +9,7 @@ import { registerValidate } from "./commands/validate.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerLab } from "./commands/lab.js";
 import { registerApply, registerForceUnlock } from "./commands/apply.js";
+import { registerConfirm, registerRevert } from "./commands/confirm.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -22,6 +23,8 @@ function buildProgram(): Command {
   registerLab(program);
   registerApply(program);
   registerForceUnlock(program);
+  registerConfirm(program);
+  registerRevert(program);
   return program;
 }
 

@@ -41,7 +41,20 @@ const full = async (netns: string): Promise<KernelState> => canonicalState(await
 describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () => {
   const lab = useLab(demoTopology());
   const dir = mkdtempSync(join(tmpdir(), "bhl-apply-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    // A reverter left by a failed test must not outlive the lab.
+    try {
+      const left = JSON.parse(readFileSync(pendingFile(), "utf8")) as {
+        data: { reverter?: { pid: number } };
+      };
+      if (left.data.reverter) process.kill(left.data.reverter.pid, "SIGKILL");
+    } catch {
+      // Nothing pending: the normal case.
+    }
+    rmSync(pendingFile(), { force: true });
+    rmSync(`${pendingFile()}.log`, { force: true });
+  });
   const apply = (extra: readonly string[], env: Record<string, string> = {}) =>
     cliIn(lab().node, ["apply", DEMO_POLICY, "--assume-health", "up", ...extra], env);
   let pre: KernelState;
@@ -216,6 +229,65 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     expect(r.stdout).toContain("No changes");
     const j = await apply(["--auto-approve", "--json"]);
     expect(JSON.parse(j.stdout)).toMatchObject({ outcome: "no-changes", writing_processes: 0 });
+  });
+
+  const activeGateway = async () =>
+    (await ipJson<{ gateway?: string }[]>(lab().node, ["route", "show", "table", "100", "default"]))[0]
+      ?.gateway;
+  const pendingFile = () => join(STATE_DIR, "pending", `${lab().node}.json`);
+  const reverterPid = () =>
+    (JSON.parse(readFileSync(pendingFile(), "utf8")) as { data: { reverter: { pid: number } } }).data.reverter
+      .pid;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const toLte = ["--assume-health", "up,down:fibre", "--auto-approve"];
+
+  it("--confirm-within: a change not confirmed is reverted at its deadline by a process of its own", async () => {
+    // The switch to LTE moves the SSH peer's route: --confirm-within is enough to allow it.
+    const ssh = { SSH_CONNECTION: "203.0.113.50 51234 100.64.1.2 22" };
+    const r = await cliIn(lab().node, ["apply", DEMO_POLICY, ...toLte, "--confirm-within", "2s"], ssh);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/reverted at .* unless you run `backhaul confirm --netns bhl/);
+    expect(await activeGateway()).toBe("100.64.2.1");
+    const pid = reverterPid();
+    // The CLI that applied the change is gone; the revert still comes.
+    await waitFor(async () => (await activeGateway()) === "100.64.1.1" && !alive(pid), 15_000);
+    expect(() => readFileSync(pendingFile())).toThrow(/ENOENT/);
+  });
+
+  it("backhaul confirm keeps the change and stops its reverter; revert undoes one now", async () => {
+    const r = await cliIn(lab().node, ["apply", DEMO_POLICY, ...toLte, "--confirm-within", "60s"]);
+    expect(r.exitCode).toBe(0);
+    const pid = reverterPid();
+    const c = await cliIn(lab().node, ["confirm", DEMO_POLICY]);
+    expect(c.stdout).toContain("Confirmed");
+    await waitFor(async () => !alive(pid));
+    expect(await activeGateway()).toBe("100.64.2.1");
+    expect((await cliIn(lab().node, ["confirm", DEMO_POLICY])).stderr).toContain("no change is waiting");
+
+    const back = await cliIn(lab().node, [
+      "apply",
+      DEMO_POLICY,
+      "--assume-health",
+      "up",
+      "--auto-approve",
+      "--confirm-within",
+      "60s",
+    ]);
+    expect(back.exitCode).toBe(0);
+    expect(await activeGateway()).toBe("100.64.1.1");
+    const pid2 = reverterPid();
+    const v = await cliIn(lab().node, ["revert", DEMO_POLICY]);
+    expect(v.stdout).toContain("Reverted");
+    expect(await activeGateway()).toBe("100.64.2.1");
+    await waitFor(async () => !alive(pid2));
   });
 
   it("maps a failing line of a two-line op back to that op, and says it is half done", async () => {

@@ -1,11 +1,13 @@
 // `backhaul apply`: plan, ask (or take a saved plan as the approval), then change the kernel as one
 // transaction: journal, execute, verify, roll back on failure. See docs/apply.md.
+import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import type { FaultHook } from "../../apply/execute.js";
+import { isDue, revertPending } from "../../apply/pending-change.js";
 import { recover, transact, type TxContext } from "../../apply/transaction.js";
-import { isOwned, keyOf, sameObject } from "../../model/kinds.js";
+import { isOwned, keyOf, ownedState, sameObject } from "../../model/kinds.js";
 import type { KernelObject, KernelState, Op, Ownership } from "../../model/types.js";
 import { planNode, type PlanNodeResult } from "../../pipeline/plan-node.js";
 import { describeObject } from "../../plan/describe.js";
@@ -15,6 +17,10 @@ import { renderHuman } from "../../plan/render-human.js";
 import { validatePlanDocument } from "../../plan/validate-document.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { journalPath } from "../../state/journal.js";
+import { pendingPath, readPending, writePending, type PendingChange } from "../../state/pending.js";
+import { parseDuration } from "../../policy/units.js";
+import { startDetached } from "../../util/exec.js";
+import { processStartTime } from "../../util/proc.js";
 import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../state/lock.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
@@ -26,6 +32,8 @@ export interface ApplyOptions {
   readonly autoApprove?: boolean;
   readonly assumeHealth?: string;
   readonly allowMgmtChange?: boolean;
+  /** Revert unless `backhaul confirm` comes within this duration ("120s", "2m"). */
+  readonly confirmWithin?: string;
 }
 
 /** Test hook (docs/apply.md): BACKHAUL_FAULT="fail-at:K" or "pause-at:K:FILE" (wait until FILE exists). */
@@ -120,6 +128,13 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     return finish(code, outcome, { message });
   };
 
+  let confirmMs: number | undefined;
+  try {
+    confirmMs = o.confirmWithin === undefined ? undefined : parseDuration(o.confirmWithin);
+  } catch (e) {
+    return fail(`--confirm-within ${o.confirmWithin}: ${(e as Error).message}`);
+  }
+  if (confirmMs !== undefined && confirmMs < 1000) return fail("--confirm-within must be at least 1s");
   let saved: PlanDocument | undefined;
   try {
     saved = readSavedPlan(arg);
@@ -185,6 +200,31 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       r = await planOnce();
       if (!r.ok) return invalid(r.diagnostics, r.texts);
     }
+    const pendingFile = pendingPath(stateDir, netns);
+    const pending = readPending(pendingFile);
+    if (pending !== undefined) {
+      if (!isDue(pending))
+        return fail(
+          `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
+            "run `backhaul confirm` or `backhaul revert` first",
+          "pending",
+        );
+      // Its reverter did not get to it (the node rebooted, or it was killed): revert it here.
+      const back = await revertPending(pending, pendingFile, stateDir);
+      report["reverted_unconfirmed"] = { applied_at: pending.createdAt, ok: back.ok };
+      if (!back.ok)
+        return fail(
+          `REVERT FAILED for the unconfirmed change applied at ${pending.createdAt}: ${back.reason}; ` +
+            `the record is kept at ${pendingFile}`,
+          "rollback-failed",
+          EXIT.rollbackFailed,
+        );
+      say(
+        `Reverted the change applied at ${pending.createdAt}: it was not confirmed by ${pending.deadline}.`,
+      );
+      r = await planOnce();
+      if (!r.ok) return invalid(r.diagnostics, r.texts);
+    }
     if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
     let ops: readonly Op[];
     let disruptions: readonly Disruption[];
@@ -216,10 +256,10 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       return finish(EXIT.ok, "no-changes", { writing_processes: 0 });
     }
     const mgmt = ops.flatMap((op, i) => (disruptions[i] === "management-path" ? [opLabel(op, i)] : []));
-    if (mgmt.length > 0 && !o.allowMgmtChange)
+    if (mgmt.length > 0 && !o.allowMgmtChange && confirmMs === undefined)
       return fail(
         `refused: the plan moves the route of your SSH session (SSH_CONNECTION from ${peer ?? "?"}): ` +
-          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --allow-mgmt-change if you accept that.`,
+          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed) or --allow-mgmt-change.`,
         "refused",
       );
     if (!o.json) io.out(renderHuman(doc));
@@ -240,7 +280,8 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       say(
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
-      return finish(EXIT.ok, "applied");
+      if (confirmMs === undefined) return finish(EXIT.ok, "applied");
+      return awaitConfirmation(r.observed, ctx, confirmMs, pendingFile, stateDir, netns, say, fail, finish);
     }
     if (tx.outcome === "rolled-back")
       return fail(
@@ -261,6 +302,62 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
   }
 }
 
+/** Record the change as pending and start its detached reverter; without a reverter, revert now. */
+async function awaitConfirmation(
+  observed: KernelState,
+  ctx: TxContext,
+  confirmMs: number,
+  file: string,
+  stateDir: string,
+  netns: string | undefined,
+  say: (line: string) => void,
+  fail: (message: string, outcome?: string, code?: number) => number,
+  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+): Promise<number> {
+  const record: PendingChange = {
+    id: randomUUID(),
+    createdAt: new Date().toISOString(),
+    deadline: new Date(Date.now() + confirmMs).toISOString(),
+    netns: netns ?? null,
+    ownership: ctx.ownership,
+    preState: ownedState(observed, ctx.ownership),
+  };
+  writePending(file, record);
+  const script = process.argv[1];
+  try {
+    if (script === undefined) throw new Error("cannot find the backhaul script to start the reverter");
+    const pid = await startDetached(
+      [
+        process.execPath,
+        ...process.execArgv,
+        script,
+        "revert",
+        "--when-due",
+        record.id,
+        "--state-dir",
+        stateDir,
+      ],
+      { readyLine: "waiting", stderrFile: `${file}.log`, timeoutMs: 15_000 },
+    );
+    const startTime = processStartTime(pid);
+    if (startTime !== undefined) writePending(file, { ...record, reverter: { pid, startTime } });
+  } catch (e) {
+    const back = await revertPending(record, file, stateDir);
+    return fail(
+      `could not start the process that reverts the change at its deadline (${(e as Error).message}); ` +
+        (back.ok ? "reverted it now" : `REVERT FAILED: ${back.reason}; the record is kept at ${file}`),
+      back.ok ? "rolled-back" : "rollback-failed",
+      back.ok ? EXIT.error : EXIT.rollbackFailed,
+    );
+  }
+  const on = netns === undefined ? "" : ` --netns ${netns}`;
+  say(
+    `This change is reverted at ${record.deadline} (in ${Math.round(confirmMs / 1000)} s) unless you run ` +
+      `\`backhaul confirm${on}\` before then; \`backhaul revert${on}\` undoes it now.`,
+  );
+  return finish(EXIT.ok, "applied-pending-confirmation", { deadline: record.deadline });
+}
+
 export function registerApply(program: Command): void {
   program
     .command("apply")
@@ -274,6 +371,7 @@ export function registerApply(program: Command): void {
     .option("--auto-approve", "apply without asking")
     .option("--assume-health <spec>", 'skip probing: "up", "down", "up:NAME,down:NAME", ...')
     .option("--allow-mgmt-change", "allow changes to the route of the current SSH session")
+    .option("--confirm-within <duration>", "revert unless `backhaul confirm` comes within this time (120s)")
     .option("--netns <name>", "apply in this network namespace")
     .action(async (arg: string, o: ApplyOptions) => {
       process.exitCode = await runApply(arg, o, {
