@@ -148,12 +148,20 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
       }
     } else {
       processes++;
-      const r = await run(batchArgv(s), {
-        input: s.lines.join("\n") + "\n",
-        allowFailure: true,
-        timeoutMs: o.timeoutMs ?? 30_000,
-        ...(o.netns === undefined ? {} : { netns: o.netns }),
-      });
+      let r;
+      try {
+        r = await run(batchArgv(s), {
+          input: s.lines.join("\n") + "\n",
+          allowFailure: true,
+          timeoutMs: o.timeoutMs ?? 30_000,
+          ...(o.netns === undefined ? {} : { netns: o.netns }),
+        });
+      } catch (e) {
+        // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
+        // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, s.lines[0] ?? "", message) };
+      }
       if (r.exitCode !== 0) {
         const line = failingLine(r.stderr) ?? 1;
         const index = s.lineOp[line - 1] ?? s.start;

@@ -15,7 +15,7 @@ import { describeObject } from "../plan/describe.js";
 import { diff } from "../plan/diff.js";
 import { orderOps } from "../plan/order.js";
 import { readJournal, removeJournal, writeJournal, type JournalRecord } from "../state/journal.js";
-import { executeOps, type ExecResult, type FaultHook, type OpFailure } from "./execute.js";
+import { executeOps, steps, type ExecResult, type FaultHook, type OpFailure } from "./execute.js";
 
 export interface TxContext {
   readonly ownership: Ownership;
@@ -120,6 +120,8 @@ export async function transact(
   if (!model.ok)
     throw new Error(`the plan does not apply to the observed state: op ${model.step}: ${model.error}`);
   const expected = ownedState(model.state, ctx.ownership);
+  // Render everything before the journal and the first write: an op that cannot run is refused whole.
+  steps(ops);
   const base: JournalRecord = {
     id: randomUUID(),
     createdAt: new Date().toISOString(),

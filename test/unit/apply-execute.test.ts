@@ -2,7 +2,10 @@
 // what makes a saved plan stale, and what a rollback can restore.
 import { describe, expect, it } from "vitest";
 import { executeOps, failingLine, steps, sysctlPath } from "../../src/apply/execute.js";
-import { restorable } from "../../src/apply/transaction.js";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { restorable, transact } from "../../src/apply/transaction.js";
 import { faultFromEnv, staleness } from "../../src/cli/commands/apply.js";
 import { ownedState } from "../../src/model/kinds.js";
 import {
@@ -195,5 +198,38 @@ describe("rollback target", () => {
         own,
       ),
     ).toEqual(ownedState(pre, own));
+  });
+});
+
+describe("transaction", () => {
+  it("refuses a plan with an op it cannot run before it writes a journal or anything else", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bhl-tx-"));
+    try {
+      const journal = join(dir, "journal.json");
+      const link = {
+        kind: "link" as const,
+        name: "u0",
+        index: 2,
+        linkClass: "ethernet" as const,
+        adminUp: true,
+        carrier: true,
+        operState: "up",
+        mtu: 1500,
+      };
+      const before = processCounter.started;
+      await expect(
+        transact(emptyState(), [{ op: "add", after: link }], "digest", {
+          ownership: own,
+          nftTable: own.nftTable,
+          stateDir: dir,
+          journalPath: journal,
+          netnsName: undefined,
+        }),
+      ).rejects.toThrow(/links are not created or deleted/);
+      expect(existsSync(journal)).toBe(false);
+      expect(processCounter.started).toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
