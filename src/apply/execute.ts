@@ -30,7 +30,10 @@ export type ExecResult =
       readonly failure: OpFailure;
     };
 
-/** A deterministic hook for tests: called before op `at` runs; "fail" fails it as the kernel would. */
+/**
+ * A deterministic hook for tests: called before op `at` runs ("fail" fails it as the kernel would), or,
+ * with `at` equal to the number of ops, after the last op and before verification.
+ */
 export interface FaultHook {
   readonly at: number;
   readonly run: () => Promise<"fail" | "continue">;
@@ -184,5 +187,18 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
     executed = Math.max(...opsIn(s)) + 1;
     await o.onProgress?.(executed);
   }
+  // The hook may also sit after the last op, before verification.
+  if (
+    o.fault !== undefined &&
+    o.fault.at === ops.length &&
+    ops.length > 0 &&
+    (await o.fault.run()) === "fail"
+  )
+    return {
+      ok: false,
+      executed,
+      processes,
+      failure: failure(ops, ops.length - 1, "", "injected failure after the last op"),
+    };
   return { ok: true, executed, processes };
 }

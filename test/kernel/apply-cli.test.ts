@@ -183,6 +183,22 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     }
   });
 
+  it("a kernel that does not hold the plan's result after execution fails verification and is rolled back", async () => {
+    const go = join(dir, "go-verify");
+    // The pause sits after the last op, before verification: someone removes one of our routes there.
+    const child = apply(["--auto-approve"], { BACKHAUL_FAULT: `pause-at:${OPS_IN_DEMO_PLAN}:${go}` });
+    await waitFor(() => rulesAndRoutes(lab().node).then((s) => s.rules === 7));
+    await lab().exec(lab().node, ["ip", "route", "del", "default", "table", "101"]);
+    writeFileSync(go, "");
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(
+      "verification failed: the kernel differs from the plan's result in 1 owned object(s)",
+    );
+    expect(r.stderr).toContain("Rolled back");
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
   it("a fresh saved plan is applied without a prompt: the kernel holds the desired state", async () => {
     const file = join(dir, "fresh.json");
     expect(
