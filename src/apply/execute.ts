@@ -6,7 +6,7 @@
 // straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed.
 import { writeFileSync } from "node:fs";
 import type { Family, Op, Sysctl } from "../model/types.js";
-import { batchArgv, renderOps } from "../render/iproute.js";
+import { batchArgv, renderOpLines } from "../render/iproute.js";
 import { run } from "../util/exec.js";
 
 export interface OpFailure {
@@ -51,7 +51,8 @@ export interface ExecOptions {
 type Step =
   | {
       readonly tool: "ip";
-      readonly family?: Family;
+      /** Set by the first line that has one (link lines are family-neutral). */
+      family?: Family;
       readonly start: number;
       readonly lines: string[];
       /** For each line, the index of the op it came from. */
@@ -80,28 +81,27 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       out.push({ tool: "sysctl", start: i, sysctl: obj });
       return;
     }
-    for (const b of renderOps([op])) {
+    let first = true;
+    for (const l of renderOpLines(op)) {
       const last = out[out.length - 1];
       const joinable =
         last !== undefined &&
         last.tool === "ip" &&
-        i !== splitAt &&
-        (b.family === undefined || last.family === undefined || last.family === b.family);
+        !(i === splitAt && first) &&
+        (l.family === undefined || last.family === undefined || last.family === l.family);
+      first = false;
       if (joinable && last.tool === "ip") {
-        const family = last.family ?? b.family;
-        out[out.length - 1] = {
-          ...last,
-          ...(family === undefined ? {} : { family }),
-          lines: [...last.lines, ...b.lines],
-          lineOp: [...last.lineOp, ...b.lines.map(() => i)],
-        };
+        // Appended in place: a plan of 10k ops stays linear.
+        if (last.family === undefined && l.family !== undefined) last.family = l.family;
+        last.lines.push(l.text);
+        last.lineOp.push(i);
       } else {
         out.push({
           tool: "ip",
-          ...(b.family === undefined ? {} : { family: b.family }),
+          ...(l.family === undefined ? {} : { family: l.family }),
           start: i,
-          lines: [...b.lines],
-          lineOp: b.lines.map(() => i),
+          lines: [l.text],
+          lineOp: [i],
         });
       }
     }
@@ -115,8 +115,9 @@ export function failingLine(stderr: string): number | undefined {
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
-function opsIn(s: Step): number[] {
-  return s.tool === "sysctl" ? [s.start] : [...new Set(s.lineOp)];
+/** The last op a step holds (lineOp never decreases). */
+function lastOp(s: Step): number {
+  return s.tool === "sysctl" ? s.start : (s.lineOp[s.lineOp.length - 1] ?? s.start);
 }
 
 function failure(ops: readonly Op[], index: number, command: string, message: string, partial = false) {
@@ -184,7 +185,7 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
         };
       }
     }
-    executed = Math.max(...opsIn(s)) + 1;
+    executed = lastOp(s) + 1;
     await o.onProgress?.(executed);
   }
   // The hook may also sit after the last op, before verification.
@@ -200,5 +201,5 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
       processes,
       failure: failure(ops, ops.length - 1, "", "injected failure after the last op"),
     };
-  return { ok: true, executed, processes };
+  return { ok: true, executed: ops.length, processes };
 }
