@@ -131,6 +131,7 @@ export async function transact(
     preState: ownedState(observed, ctx.ownership),
     executed: 0,
     phase: "applying",
+    ownership: ctx.ownership,
   };
   writeJournal(ctx.journalPath, base);
   const exec = await executeOps(ops, {
@@ -163,7 +164,9 @@ export type RecoverResult =
 export async function recover(ctx: TxContext): Promise<RecoverResult> {
   const journal = readJournal(ctx.journalPath);
   if (journal === undefined) return { found: false };
-  const restored = await restore(journal.preState, ctx);
+  // The ownership the pre-state was taken under, not today's policy's (it may have been edited since).
+  const ownership = journal.ownership ?? ctx.ownership;
+  const restored = await restore(journal.preState, { ...ctx, ownership, nftTable: ownership.nftTable });
   if (restored.ok) removeJournal(ctx.journalPath);
   return { found: true, journal, restored };
 }
