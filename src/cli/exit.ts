@@ -4,4 +4,6 @@ export const EXIT = {
   error: 1,
   /** Changes pending, or drift found. */
   changes: 2,
+  /** apply/revert: a failed change could not be rolled back, or a revert failed; the journal or pending record is kept (docs/apply.md). */
+  rollbackFailed: 3,
 } as const;

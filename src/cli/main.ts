@@ -8,6 +8,8 @@ import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerLab } from "./commands/lab.js";
+import { registerApply, registerForceUnlock } from "./commands/apply.js";
+import { registerConfirm, registerRevert } from "./commands/confirm.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -19,6 +21,10 @@ function buildProgram(): Command {
   registerShow(program);
   registerPlan(program);
   registerLab(program);
+  registerApply(program);
+  registerForceUnlock(program);
+  registerConfirm(program);
+  registerRevert(program);
   return program;
 }
 

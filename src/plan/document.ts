@@ -13,7 +13,8 @@ import { digest } from "../util/canonical.js";
 import type { Selection } from "../selection/types.js";
 import { DISRUPTIONS, type Disruption } from "./disruption.js";
 
-export const PLAN_FORMAT_VERSION = "1.0";
+/** 1.1 added policy_file. */
+export const PLAN_FORMAT_VERSION = "1.1";
 
 export type Action = "create" | "update" | "delete";
 export type Actions =
@@ -64,7 +65,9 @@ export interface DriftEntry {
 }
 
 export interface PlanDocument {
-  readonly format_version: typeof PLAN_FORMAT_VERSION;
+  readonly format_version: "1.0" | typeof PLAN_FORMAT_VERSION;
+  /** The policy the plan was made from (absolute path), so `apply FILE` can check and lock against it. */
+  readonly policy_file?: string;
   readonly fingerprint: { readonly observed_owned: string; readonly policy: string };
   readonly selection?: {
     readonly strategy: Selection["strategy"];

@@ -247,6 +247,11 @@ function opLines(op: Op): Line[] {
   }
 }
 
+/** The lines of one op, each with the family its batch must run with (the executor maps lines back to ops). */
+export function renderOpLines(op: Op): readonly { readonly family?: Family; readonly text: string }[] {
+  return opLines(op);
+}
+
 /** Group lines into as few batches as possible, keeping their order. */
 function toBatches(lines: readonly Line[]): IpBatch[] {
   const out: { family?: Family; lines: string[] }[] = [];

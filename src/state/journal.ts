@@ -3,7 +3,7 @@
 // pre-state it recorded (see src/apply). Durable: atomic writes, checksummed, corruption reported.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import type { KernelState, Op } from "../model/types.js";
+import type { KernelState, Op, Ownership } from "../model/types.js";
 import { readDurable, writeDurable } from "./durable-file.js";
 
 export type JournalPhase = "applying" | "rolling-back";
@@ -19,6 +19,8 @@ export interface JournalRecord {
   /** How many ops (a prefix of `ops`) are known to have been executed. */
   readonly executed: number;
   readonly phase: JournalPhase;
+  /** What counted as owned when the pre-state was taken: recovery restores under the same rules. */
+  readonly ownership?: Ownership;
 }
 
 const KIND = "journal";

@@ -83,7 +83,7 @@ describe("plan document", () => {
     doc.format_version = "2.0";
     const v = validatePlanDocument(doc);
     expect(v.ok).toBe(false);
-    expect(v.ok ? [] : v.errors).toContain("/format_version: must be equal to constant");
+    expect(v.ok ? [] : v.errors).toContain("/format_version: must be equal to one of the allowed values");
   });
 
   it("describes a failover as one update with its reason and disruption, and counts like terraform", () => {

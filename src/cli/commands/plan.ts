@@ -1,4 +1,5 @@
 // `backhaul plan`: what apply would change, and why, without changing anything.
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { writeTextAtomic } from "../../state/durable-file.js";
 import { pointersFor, sourcesFor } from "../../pipeline/explain.js";
@@ -77,7 +78,7 @@ export async function runPlan(
         : `\n${e.conflicts.map((c) => `    ${JSON.stringify(c)}`).join("\n")}`;
     return { exitCode: EXIT.error, stdout: "", stderr: `backhaul plan: refused: ${e.message}${detail}\n` };
   }
-  const doc = documentOf(r, o.explain === true);
+  const doc: PlanDocument = { ...documentOf(r, o.explain === true), policy_file: resolve(path) };
   if (o.out !== undefined) writeTextAtomic(o.out, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
   const changed = doc.changes.length > 0;
   const exitCode = changed && o.detailedExitcode ? EXIT.changes : EXIT.ok;

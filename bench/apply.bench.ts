@@ -1,0 +1,114 @@
+// Apply's execution cost for plans of 100, 1k and 10k route adds, against two baselines measured in the
+// same run in the same namespace: a raw `ip -batch` of the same lines (the floor) and one `ip` process
+// per op (as the reference design executes commands; 10k is left out there, it takes minutes).
+// Target: the executor within 1.15x of the raw batch. Verification (observe + diff) is reported apart.
+import { executeOps } from "../src/apply/execute.js";
+import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
+import { emptyState, type Op, type Ownership, type Route } from "../src/model/types.js";
+import { observe } from "../src/observe/index.js";
+import { diff } from "../src/plan/diff.js";
+import { renderOps } from "../src/render/iproute.js";
+import { run } from "../src/util/exec.js";
+
+const OWN: Ownership = {
+  protocol: 201,
+  tables: { min: 100, max: 199 },
+  priorities: { min: 1000, max: 1099 },
+  qosInterfaces: [],
+  nftTable: { family: "inet", name: "backhaul" },
+  sysctls: [],
+};
+
+function routes(n: number): Route[] {
+  return Array.from({ length: n }, (_, i) => ({
+    kind: "route",
+    family: 4,
+    type: "unicast",
+    dst: `100.80.${i >> 8}.${i & 255}/32`,
+    table: 150,
+    protocol: 201,
+    metric: 0,
+    scope: "global",
+    gateway: "100.64.0.1",
+    dev: "eth0",
+  }));
+}
+
+async function time(f: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await f();
+  return performance.now() - t;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function runBench(): Promise<void> {
+  const ns = `${newLabId()}a`;
+  try {
+    await addNamespace(ns);
+    await run(["ip", "-batch", "-"], {
+      netns: ns,
+      input: [
+        "link add eth0 type veth peer name eth0p",
+        "link set eth0p up",
+        "link set eth0 up",
+        "address add 100.64.0.2/24 dev eth0",
+      ].join("\n"),
+    });
+    const flush = () => run(["ip", "route", "flush", "table", "150"], { netns: ns });
+    for (const n of [100, 1000, 10000]) {
+      const rs = routes(n);
+      const ops: Op[] = rs.map((after) => ({ op: "add", after }));
+      const lines = renderOps(ops).flatMap((b) => b.lines);
+      const raw: number[] = [];
+      const exec: number[] = [];
+      const verify: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        raw.push(
+          await time(() =>
+            run(["ip", "-4", "-batch", "-"], {
+              netns: ns,
+              input: lines.join("\n") + "\n",
+              timeoutMs: 60_000,
+            }),
+          ),
+        );
+        await flush();
+        exec.push(
+          await time(async () => {
+            const r = await executeOps(ops, { netns: ns, timeoutMs: 60_000 });
+            if (!r.ok) throw new Error(r.failure.message);
+          }),
+        );
+        verify.push(
+          await time(async () => {
+            const left = diff(
+              await observe({ netns: ns, kinds: ["route"] }),
+              { ...emptyState(), route: rs },
+              OWN,
+            );
+            if (left.length !== 0) throw new Error(`verification found ${left.length} differences`);
+          }),
+        );
+        await flush();
+      }
+      let perOp = "not measured (minutes)";
+      if (n <= 1000) {
+        const t = await time(async () => {
+          for (const l of lines) await run(["ip", "-4", ...l.split(" ")], { netns: ns });
+        });
+        await flush();
+        perOp = `${t.toFixed(0)} ms (${(t / median(exec)).toFixed(0)}x apply)`;
+      }
+      process.stdout.write(
+        `${n} route adds: apply ${median(exec).toFixed(1)} ms, raw ip -batch ${median(raw).toFixed(1)} ms ` +
+          `(ratio ${(median(exec) / median(raw)).toFixed(2)}), verification ${median(verify).toFixed(1)} ms, ` +
+          `one process per op ${perOp}\n`,
+      );
+    }
+  } finally {
+    await deleteNamespace(ns);
+  }
+}
+
+export { runBench as run };

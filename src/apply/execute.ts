@@ -1,0 +1,205 @@
+// Runs a plan's ops in as few processes as possible. Route, rule, address and link ops render (through
+// src/render/iproute.ts) to `ip -4|-6 -batch -` over stdin; consecutive ops of one family share a
+// process. iproute2 stops a batch at the first failing line and names it ("Command failed -:N"); each
+// line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
+// so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
+// straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed.
+import { writeFileSync } from "node:fs";
+import type { Family, Op, Sysctl } from "../model/types.js";
+import { batchArgv, renderOpLines } from "../render/iproute.js";
+import { run } from "../util/exec.js";
+
+export interface OpFailure {
+  readonly index: number;
+  readonly op: Op;
+  /** The command line that failed ("" for an injected failure). */
+  readonly command: string;
+  /** What the kernel or tool said. */
+  readonly message: string;
+  /** Some of the op's lines ran before its failing line (a two-line op): the op is half done. */
+  readonly partial: boolean;
+}
+
+export type ExecResult =
+  | { readonly ok: true; readonly executed: number; readonly processes: number }
+  | {
+      readonly ok: false;
+      /** Ops (a prefix of the plan) known to be fully executed. */
+      readonly executed: number;
+      readonly processes: number;
+      readonly failure: OpFailure;
+    };
+
+/**
+ * A deterministic hook for tests: called before op `at` runs ("fail" fails it as the kernel would), or,
+ * with `at` equal to the number of ops, after the last op and before verification.
+ */
+export interface FaultHook {
+  readonly at: number;
+  readonly run: () => Promise<"fail" | "continue">;
+}
+
+export interface ExecOptions {
+  /** Run ip in this namespace and write sysctls with `sysctl -w` there (tests); default: this process's namespace. */
+  readonly netns?: string;
+  readonly timeoutMs?: number;
+  /** Called after each batch with the number of ops known to be executed. */
+  readonly onProgress?: (executed: number) => void | Promise<void>;
+  readonly fault?: FaultHook;
+}
+
+type Step =
+  | {
+      readonly tool: "ip";
+      /** Set by the first line that has one (link lines are family-neutral). */
+      family?: Family;
+      readonly start: number;
+      readonly lines: string[];
+      /** For each line, the index of the op it came from. */
+      readonly lineOp: number[];
+    }
+  | { readonly tool: "sysctl"; readonly start: number; readonly sysctl: Sysctl };
+
+/** "net.ipv4.conf.eth0/100.rp_filter" (sysctl(8) form) → "/proc/sys/net/ipv4/conf/eth0.100/rp_filter". */
+export function sysctlPath(name: string): string {
+  const parts = name.split(".");
+  if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0")))
+    throw new Error(`invalid sysctl name ${JSON.stringify(name)}`);
+  return `/proc/sys/${parts.map((p) => p.replace(/\//g, ".")).join("/")}`;
+}
+
+/**
+ * Group ops into steps, in order. Renders everything first, so an invalid value is refused before
+ * anything runs. `splitAt` starts a new step at that op index (the fault hook's place).
+ */
+export function steps(ops: readonly Op[], splitAt?: number): Step[] {
+  const out: Step[] = [];
+  ops.forEach((op, i) => {
+    const obj = op.op === "delete" ? op.before : op.after;
+    if (obj.kind === "sysctl") {
+      if (op.op === "delete") throw new Error(`sysctl ${obj.name} cannot be deleted, only changed`);
+      out.push({ tool: "sysctl", start: i, sysctl: obj });
+      return;
+    }
+    let first = true;
+    for (const l of renderOpLines(op)) {
+      const last = out[out.length - 1];
+      const joinable =
+        last !== undefined &&
+        last.tool === "ip" &&
+        !(i === splitAt && first) &&
+        (l.family === undefined || last.family === undefined || last.family === l.family);
+      first = false;
+      if (joinable && last.tool === "ip") {
+        // Appended in place: a plan of 10k ops stays linear.
+        if (last.family === undefined && l.family !== undefined) last.family = l.family;
+        last.lines.push(l.text);
+        last.lineOp.push(i);
+      } else {
+        out.push({
+          tool: "ip",
+          ...(l.family === undefined ? {} : { family: l.family }),
+          start: i,
+          lines: [l.text],
+          lineOp: [i],
+        });
+      }
+    }
+  });
+  return out;
+}
+
+/** The 1-based failing line iproute2 reports, or undefined. */
+export function failingLine(stderr: string): number | undefined {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** The last op a step holds (lineOp never decreases). */
+function lastOp(s: Step): number {
+  return s.tool === "sysctl" ? s.start : (s.lineOp[s.lineOp.length - 1] ?? s.start);
+}
+
+function failure(ops: readonly Op[], index: number, command: string, message: string, partial = false) {
+  const op = ops[index];
+  if (op === undefined) throw new Error(`no op at index ${index}`);
+  return { index, op, command, message: message || "failed", partial };
+}
+
+export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promise<ExecResult> {
+  const plan = steps(ops, o.fault?.at);
+  let executed = 0;
+  let processes = 0;
+  for (const s of plan) {
+    if (o.fault !== undefined && s.start === o.fault.at && (await o.fault.run()) === "fail")
+      return { ok: false, executed, processes, failure: failure(ops, s.start, "", "injected failure") };
+    if (s.tool === "sysctl") {
+      const { name, value } = s.sysctl;
+      try {
+        if (o.netns === undefined) writeFileSync(sysctlPath(name), `${value}\n`);
+        else {
+          processes++;
+          await run(["sysctl", "-q", "-w", `${name}=${value}`], { netns: o.netns, timeoutMs: o.timeoutMs });
+        }
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        return {
+          ok: false,
+          executed,
+          processes,
+          failure: failure(ops, s.start, `${name}=${value}`, message),
+        };
+      }
+    } else {
+      processes++;
+      let r;
+      try {
+        r = await run(batchArgv(s), {
+          input: s.lines.join("\n") + "\n",
+          allowFailure: true,
+          timeoutMs: o.timeoutMs ?? 30_000,
+          ...(o.netns === undefined ? {} : { netns: o.netns }),
+        });
+      } catch (e) {
+        // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
+        // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, s.lines[0] ?? "", message) };
+      }
+      if (r.exitCode !== 0) {
+        const line = failingLine(r.stderr) ?? 1;
+        const index = s.lineOp[line - 1] ?? s.start;
+        // Every op whose lines all come before the failing line is done.
+        executed = index;
+        const partial = line >= 2 && s.lineOp[line - 2] === index;
+        const message = r.stderr
+          .split("\n")
+          .filter((l) => l.trim() !== "" && !/^Command failed/.test(l))
+          .join("; ");
+        await o.onProgress?.(executed);
+        return {
+          ok: false,
+          executed,
+          processes,
+          failure: failure(ops, index, s.lines[line - 1] ?? "", message, partial),
+        };
+      }
+    }
+    executed = lastOp(s) + 1;
+    await o.onProgress?.(executed);
+  }
+  // The hook may also sit after the last op, before verification.
+  if (
+    o.fault !== undefined &&
+    o.fault.at === ops.length &&
+    ops.length > 0 &&
+    (await o.fault.run()) === "fail"
+  )
+    return {
+      ok: false,
+      executed,
+      processes,
+      failure: failure(ops, ops.length - 1, "", "injected failure after the last op"),
+    };
+  return { ok: true, executed: ops.length, processes };
+}

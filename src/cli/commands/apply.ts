@@ -1,0 +1,406 @@
+// `backhaul apply`: plan, ask (or take a saved plan as the approval), then change the kernel as one
+// transaction: journal, execute, verify, roll back on failure. See docs/apply.md.
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { createInterface } from "node:readline/promises";
+import type { Command } from "commander";
+import type { FaultHook } from "../../apply/execute.js";
+import { isDue, revertPending } from "../../apply/pending-change.js";
+import { recover, transact, type TxContext } from "../../apply/transaction.js";
+import { isOwned, keyOf, ownedState, sameObject } from "../../model/kinds.js";
+import type { KernelObject, KernelState, Op, Ownership } from "../../model/types.js";
+import { planNode, type PlanNodeResult } from "../../pipeline/plan-node.js";
+import { describeObject } from "../../plan/describe.js";
+import { fingerprintObserved, opsFromDocument, type PlanDocument } from "../../plan/document.js";
+import type { Disruption } from "../../plan/disruption.js";
+import { renderHuman } from "../../plan/render-human.js";
+import { validatePlanDocument } from "../../plan/validate-document.js";
+import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
+import { journalPath } from "../../state/journal.js";
+import { pendingPath, readPending, writePending, type PendingChange } from "../../state/pending.js";
+import { parseDuration } from "../../policy/units.js";
+import { startDetached } from "../../util/exec.js";
+import { processStartTime } from "../../util/proc.js";
+import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../state/lock.js";
+import { formatHuman } from "../diagnostics.js";
+import { EXIT } from "../exit.js";
+import { currentNetns } from "../in-netns.js";
+import { documentOf, sshPeer } from "./plan.js";
+
+export interface ApplyOptions {
+  readonly json?: boolean;
+  readonly autoApprove?: boolean;
+  readonly assumeHealth?: string;
+  readonly allowMgmtChange?: boolean;
+  /** Revert unless `backhaul confirm` comes within this duration ("120s", "2m"). */
+  readonly confirmWithin?: string;
+}
+
+/** Test hook (docs/apply.md): BACKHAUL_FAULT="fail-at:K" or "pause-at:K:FILE" (wait until FILE exists). */
+export const FAULT_ENV = "BACKHAUL_FAULT";
+
+export function faultFromEnv(spec: string | undefined, log: (line: string) => void): FaultHook | undefined {
+  if (spec === undefined || spec === "") return undefined;
+  const m = /^(fail|pause)-at:(\d+)(?::(.+))?$/.exec(spec);
+  if (m === null || (m[1] === "pause" && m[3] === undefined))
+    throw new Error(`${FAULT_ENV}=${spec}: expected "fail-at:K" or "pause-at:K:FILE"`);
+  const at = Number(m[2]);
+  if (m[1] === "fail") return { at, run: () => Promise.resolve("fail") };
+  const file = m[3]!;
+  return {
+    at,
+    run: async () => {
+      log(`fault hook: paused before op ${at} until ${file} exists`);
+      while (!existsSync(file)) await new Promise((r) => setTimeout(r, 20));
+      return "continue";
+    },
+  };
+}
+
+/** A saved plan (JSON with a format_version), or undefined when `arg` names a policy. */
+export function readSavedPlan(arg: string): PlanDocument | undefined {
+  if (!existsSync(arg) || !statSync(arg).isFile()) return undefined;
+  const text = readFileSync(arg, "utf8");
+  if (!text.trimStart().startsWith("{")) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || !("format_version" in value)) return undefined;
+  const v = validatePlanDocument(value);
+  if (!v.ok) throw new Error(`${arg} is not a valid saved plan:\n  ${v.errors.join("\n  ")}`);
+  return v.doc;
+}
+
+/** What in the kernel's owned state no longer matches what a saved plan's ops expect. */
+export function staleness(ops: readonly Op[], observed: KernelState, own: Ownership): string[] {
+  const now = new Map<string, KernelObject>();
+  for (const list of Object.values(observed) as KernelObject[][])
+    for (const o of list) if (isOwned(o, own)) now.set(`${o.kind} ${keyOf(o)}`, o);
+  const out: string[] = [];
+  for (const op of ops) {
+    // An add expects its key free; a change or delete expects exactly the object it was planned on.
+    const obj = op.op === "add" ? op.after : op.before;
+    const cur = now.get(`${obj.kind} ${keyOf(obj)}`);
+    const what = `${obj.kind} ${describeObject(obj)}`;
+    if (op.op === "add") {
+      if (cur !== undefined) out.push(`${what} already exists`);
+    } else if (cur === undefined) out.push(`${what} is gone`);
+    else if (!sameObject(cur, op.before)) out.push(`${obj.kind} ${describeObject(cur)} changed`);
+  }
+  return out;
+}
+
+interface Out {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+type Planned = Extract<PlanNodeResult, { ok: true }>;
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return (await rl.question(question)).trim() === "yes";
+  } finally {
+    rl.close();
+  }
+}
+
+function opLabel(op: Op, index: number): string {
+  const obj = op.op === "delete" ? op.before : op.after;
+  return `op ${index} (${op.op} ${obj.kind} ${describeObject(obj)})`;
+}
+
+export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<number> {
+  const report: Record<string, unknown> = { format_version: "1.0" };
+  const say = (line: string) => {
+    if (!o.json) io.out(`${line}\n`);
+  };
+  const finish = (code: number, outcome: string, extra: Record<string, unknown> = {}) => {
+    if (o.json) io.out(`${JSON.stringify({ ...report, outcome, ...extra }, null, 2)}\n`);
+    return code;
+  };
+  const fail = (message: string, outcome = "error", code: number = EXIT.error) => {
+    io.err(`backhaul apply: ${message}\n`);
+    return finish(code, outcome, { message });
+  };
+
+  let confirmMs: number | undefined;
+  try {
+    confirmMs = o.confirmWithin === undefined ? undefined : parseDuration(o.confirmWithin);
+  } catch (e) {
+    return fail(`--confirm-within ${o.confirmWithin}: ${(e as Error).message}`);
+  }
+  if (confirmMs !== undefined && confirmMs < 1000) return fail("--confirm-within must be at least 1s");
+  let saved: PlanDocument | undefined;
+  try {
+    saved = readSavedPlan(arg);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  if (saved !== undefined && saved.policy_file === undefined)
+    return fail(`${arg} names no policy (saved before plan format 1.1): save it again with \`plan --out\``);
+  const policyPath = saved?.policy_file ?? arg;
+  const peer = sshPeer();
+  const planOnce = () =>
+    planNode({
+      policyPath,
+      ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
+      ...(peer === undefined ? {} : { managementPeer: peer }),
+    });
+  const invalid = (
+    diagnostics: Parameters<typeof formatHuman>[0],
+    texts: Parameters<typeof formatHuman>[1],
+  ) => {
+    io.err(formatHuman(diagnostics, texts, false) + "\n");
+    return fail(`${policyPath}: invalid policy, nothing applied`);
+  };
+  // The lock's place comes from the policy; the observation the plan rests on is made under the lock.
+  const loaded = await loadPolicy(policyPath);
+  if (!loaded.ok) return invalid(loaded.diagnostics, loaded.texts);
+  const netns = currentNetns();
+  const stateDir = loaded.policy.daemon.stateDir;
+  let lock;
+  try {
+    lock = acquireLock(lockPath(stateDir, netns), "apply");
+  } catch (e) {
+    if (e instanceof LockHeldError) return fail(e.message, "locked");
+    throw e;
+  }
+  try {
+    let r = await planOnce();
+    if (!r.ok) return invalid(r.diagnostics, r.texts);
+    const log = (line: string) => io.err(`backhaul apply: ${line}\n`);
+    const ctx: TxContext = {
+      ownership: r.inputs.ownership,
+      nftTable: r.inputs.ownership.nftTable,
+      stateDir,
+      journalPath: journalPath(stateDir, netns),
+      netnsName: netns,
+    };
+    if (lock.tookOverFrom !== undefined)
+      log(
+        `took over a stale lock of a dead process (pid ${lock.tookOverFrom.pid}, ${lock.tookOverFrom.operation})`,
+      );
+    const rec = await recover(ctx);
+    if (rec.found) {
+      const j = rec.journal;
+      const what = `an unfinished apply (journal ${j.id}, started ${j.createdAt}, ${j.executed} of ${j.ops.length} ops done, ${j.phase})`;
+      report["recovered"] = { journal: j.id, executed: j.executed, ops: j.ops.length, ok: rec.restored.ok };
+      if (!rec.restored.ok)
+        return fail(
+          `ROLLBACK FAILED while recovering ${what}: ${rec.restored.reason}; the journal is kept at ${ctx.journalPath}`,
+          "rollback-failed",
+          EXIT.rollbackFailed,
+        );
+      say(`Recovered from ${what}: restored the state before it (${rec.restored.ops} ops).`);
+      r = await planOnce();
+      if (!r.ok) return invalid(r.diagnostics, r.texts);
+    }
+    const pendingFile = pendingPath(stateDir, netns);
+    const pending = readPending(pendingFile);
+    if (pending !== undefined) {
+      if (!isDue(pending))
+        return fail(
+          `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
+            "run `backhaul confirm` or `backhaul revert` first",
+          "pending",
+        );
+      // Its reverter did not get to it (the node rebooted, or it was killed): revert it here.
+      const back = await revertPending(pending, pendingFile, stateDir);
+      report["reverted_unconfirmed"] = { applied_at: pending.createdAt, ok: back.ok };
+      if (!back.ok)
+        return fail(
+          `REVERT FAILED for the unconfirmed change applied at ${pending.createdAt}: ${back.reason}; ` +
+            `the record is kept at ${pendingFile}`,
+          "rollback-failed",
+          EXIT.rollbackFailed,
+        );
+      say(
+        `Reverted the change applied at ${pending.createdAt}: it was not confirmed by ${pending.deadline}.`,
+      );
+      r = await planOnce();
+      if (!r.ok) return invalid(r.diagnostics, r.texts);
+    }
+    if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
+    let ops: readonly Op[];
+    let disruptions: readonly Disruption[];
+    let doc: PlanDocument;
+    if (saved !== undefined) {
+      const stale: string[] = [];
+      if (saved.fingerprint.policy !== r.policyDigest)
+        stale.push(`the policy ${policyPath} changed since the plan was made`);
+      if (saved.fingerprint.observed_owned !== fingerprintObserved(r.observed, ctx.ownership)) {
+        const found = staleness(opsFromDocument(saved), r.observed, ctx.ownership);
+        stale.push(...(found.length > 0 ? found : ["owned objects the plan does not touch changed"]));
+      }
+      if (stale.length > 0)
+        return fail(
+          `Saved plan is stale, nothing applied; make a new one with \`backhaul plan --out\`:\n  ${stale.join("\n  ")}`,
+          "stale",
+        );
+      ops = opsFromDocument(saved);
+      disruptions = saved.ops.map((p) => p.disruption);
+      doc = saved;
+    } else {
+      ops = r.pass.ops;
+      disruptions = r.pass.disruptions;
+      doc = documentOf(r as Planned, false);
+    }
+    report["ops"] = ops.length;
+    if (ops.length === 0) {
+      say("No changes. The kernel already holds the desired state.");
+      return finish(EXIT.ok, "no-changes", { writing_processes: 0 });
+    }
+    const mgmt = ops.flatMap((op, i) => (disruptions[i] === "management-path" ? [opLabel(op, i)] : []));
+    if (mgmt.length > 0 && !o.allowMgmtChange && confirmMs === undefined)
+      return fail(
+        `refused: the plan moves the route of your SSH session (SSH_CONNECTION from ${peer ?? "?"}): ` +
+          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed) or --allow-mgmt-change.`,
+        "refused",
+      );
+    if (!o.json) io.out(renderHuman(doc));
+    if (saved === undefined && !o.autoApprove) {
+      if (!process.stdin.isTTY || !process.stdout.isTTY || o.json)
+        return fail("not applied: without a terminal to ask on, pass --auto-approve or a saved plan FILE");
+      if (!(await confirm("Apply these changes? Only 'yes' is accepted: ")))
+        return fail("not applied: not approved", "not-approved");
+    }
+    const fault = faultFromEnv(process.env[FAULT_ENV], log);
+    const tx = await transact(r.observed, ops, r.policyDigest, {
+      ...ctx,
+      ...(fault === undefined ? {} : { fault }),
+    });
+    report["executed"] = tx.exec.executed;
+    report["writing_processes"] = tx.exec.processes;
+    if (tx.outcome === "applied") {
+      say(
+        `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
+      );
+      if (confirmMs === undefined) return finish(EXIT.ok, "applied");
+      return awaitConfirmation(r.observed, ctx, confirmMs, pendingFile, stateDir, netns, say, fail, finish);
+    }
+    if (tx.outcome === "rolled-back")
+      return fail(
+        `${tx.reason}\nRolled back: the kernel holds the owned state it held before this apply.`,
+        "rolled-back",
+        EXIT.error,
+      );
+    return fail(
+      `${tx.reason}\nROLLBACK FAILED: ${tx.rollback}\n` +
+        `The kernel is between states. The journal is kept at ${ctx.journalPath}; ` +
+        `the next \`backhaul apply\` tries to restore it again.\n` +
+        tx.left.map((op, i) => `  still to undo: ${opLabel(op, i)}`).join("\n"),
+      "rollback-failed",
+      EXIT.rollbackFailed,
+    );
+  } finally {
+    lock.release();
+  }
+}
+
+/** Record the change as pending and start its detached reverter; without a reverter, revert now. */
+async function awaitConfirmation(
+  observed: KernelState,
+  ctx: TxContext,
+  confirmMs: number,
+  file: string,
+  stateDir: string,
+  netns: string | undefined,
+  say: (line: string) => void,
+  fail: (message: string, outcome?: string, code?: number) => number,
+  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+): Promise<number> {
+  const record: PendingChange = {
+    id: randomUUID(),
+    createdAt: new Date().toISOString(),
+    deadline: new Date(Date.now() + confirmMs).toISOString(),
+    netns: netns ?? null,
+    ownership: ctx.ownership,
+    preState: ownedState(observed, ctx.ownership),
+  };
+  writePending(file, record);
+  const script = process.argv[1];
+  try {
+    if (script === undefined) throw new Error("cannot find the backhaul script to start the reverter");
+    const pid = await startDetached(
+      [
+        process.execPath,
+        ...process.execArgv,
+        script,
+        "revert",
+        "--when-due",
+        record.id,
+        "--state-dir",
+        stateDir,
+      ],
+      { readyLine: "waiting", stderrFile: `${file}.log`, timeoutMs: 15_000 },
+    );
+    const startTime = processStartTime(pid);
+    if (startTime !== undefined) writePending(file, { ...record, reverter: { pid, startTime } });
+  } catch (e) {
+    const back = await revertPending(record, file, stateDir);
+    return fail(
+      `could not start the process that reverts the change at its deadline (${(e as Error).message}); ` +
+        (back.ok ? "reverted it now" : `REVERT FAILED: ${back.reason}; the record is kept at ${file}`),
+      back.ok ? "rolled-back" : "rollback-failed",
+      back.ok ? EXIT.error : EXIT.rollbackFailed,
+    );
+  }
+  const on = netns === undefined ? "" : ` --netns ${netns}`;
+  say(
+    `This change is reverted at ${record.deadline} (in ${Math.round(confirmMs / 1000)} s) unless you run ` +
+      `\`backhaul confirm${on}\` before then; \`backhaul revert${on}\` undoes it now.`,
+  );
+  return finish(EXIT.ok, "applied-pending-confirmation", { deadline: record.deadline });
+}
+
+export function registerApply(program: Command): void {
+  program
+    .command("apply")
+    .description("Change the kernel to the policy (or a saved plan), verify, roll back on failure")
+    .argument(
+      "[policy-or-plan]",
+      "policy file or directory, or a plan saved by `plan --out`",
+      DEFAULT_POLICY_PATH,
+    )
+    .option("--json", "print the outcome as JSON")
+    .option("--auto-approve", "apply without asking")
+    .option("--assume-health <spec>", 'skip probing: "up", "down", "up:NAME,down:NAME", ...')
+    .option("--allow-mgmt-change", "allow changes to the route of the current SSH session")
+    .option("--confirm-within <duration>", "revert unless `backhaul confirm` comes within this time (120s)")
+    .option("--netns <name>", "apply in this network namespace")
+    .action(async (arg: string, o: ApplyOptions) => {
+      process.exitCode = await runApply(arg, o, {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      });
+    });
+}
+
+export function registerForceUnlock(program: Command): void {
+  program
+    .command("force-unlock")
+    .description("Remove the writer lock of this namespace when its id matches (only when you are sure)")
+    .argument("<id>", "the lock id the error message named")
+    .argument("[policy]", "policy whose daemon.stateDir holds the lock", DEFAULT_POLICY_PATH)
+    .option("--netns <name>", "the namespace whose lock to remove")
+    .action(async (id: string, policy: string) => {
+      const loaded = await loadPolicy(policy);
+      if (!loaded.ok) {
+        process.stderr.write(`${formatHuman(loaded.diagnostics, loaded.texts, false)}\n`);
+        process.exitCode = EXIT.error;
+        return;
+      }
+      try {
+        const held = forceUnlock(lockPath(loaded.policy.daemon.stateDir, currentNetns()), id);
+        process.stdout.write(`Removed the lock ${id} (${held.operation} by ${held.who}, pid ${held.pid}).\n`);
+      } catch (e) {
+        process.stderr.write(`backhaul force-unlock: ${(e as Error).message}\n`);
+        process.exitCode = EXIT.error;
+      }
+    });
+}

@@ -1,0 +1,403 @@
+// `backhaul apply` end to end on the demo lab: the real CLI inside the node's namespace, the real
+// kernel, failures injected at every op, a device vanishing mid-plan, SIGKILL mid-apply.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { executeOps } from "../../src/apply/execute.js";
+import { canonicalState } from "../../src/model/kinds.js";
+import type { KernelState, Op, Route, Rule } from "../../src/model/types.js";
+import { observe } from "../../src/observe/index.js";
+import { journalPath } from "../../src/state/journal.js";
+import { acquireLock, lockPath } from "../../src/state/lock.js";
+import { run } from "../../src/util/exec.js";
+import { demoTopology, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
+
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
+/** The demo policy's daemon.stateDir. */
+const STATE_DIR = "/run/backhaul-lab";
+const OPS_IN_DEMO_PLAN = 10;
+
+const cli = (args: readonly string[], env: Record<string, string> = {}) =>
+  run([process.execPath, "--import", "tsx", MAIN, ...args], {
+    allowFailure: true,
+    timeoutMs: 30_000,
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+  });
+
+/** The CLI started inside the namespace as --netns's re-exec would start it: one process instead of two. */
+const cliIn = (netns: string, args: readonly string[], env: Record<string, string> = {}) =>
+  run([process.execPath, "--import", "tsx", MAIN, ...args], {
+    netns,
+    allowFailure: true,
+    timeoutMs: 30_000,
+    env: { BACKHAUL_NETNS: netns, ...env },
+  });
+
+const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
+
+describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () => {
+  const lab = useLab(demoTopology());
+  const dir = mkdtempSync(join(tmpdir(), "bhl-apply-"));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    // A reverter left by a failed test must not outlive the lab.
+    try {
+      const left = JSON.parse(readFileSync(pendingFile(), "utf8")) as {
+        data: { reverter?: { pid: number } };
+      };
+      if (left.data.reverter) process.kill(left.data.reverter.pid, "SIGKILL");
+    } catch {
+      // Nothing pending: the normal case.
+    }
+    rmSync(pendingFile(), { force: true });
+    rmSync(`${pendingFile()}.log`, { force: true });
+  });
+  const apply = (extra: readonly string[], env: Record<string, string> = {}) =>
+    cliIn(lab().node, ["apply", DEMO_POLICY, "--assume-health", "up", ...extra], env);
+  let pre: KernelState;
+
+  it("a failure injected at every op index is rolled back to the exact state before", async () => {
+    pre = await full(lab().node);
+    for (let k = 0; k < OPS_IN_DEMO_PLAN; k++) {
+      const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: `fail-at:${k}` });
+      expect(r.exitCode, r.stderr).toBe(1);
+      const out = JSON.parse(r.stdout) as { outcome: string; executed: number; ops: number };
+      expect(out).toMatchObject({ outcome: "rolled-back", executed: k, ops: OPS_IN_DEMO_PLAN });
+      expect(r.stderr).toContain(`op ${k} (`);
+      expect(await full(lab().node)).toEqual(pre);
+    }
+  });
+
+  it("a device vanishing mid-plan fails its op, names it, and rolls back", async () => {
+    const go = join(dir, "go-vanish");
+    const child = apply(["--auto-approve"], { BACKHAUL_FAULT: `pause-at:5:${go}` });
+    // Op 5 is the route via wwan0 in table 102; the pause comes after ops 0-4 ran.
+    await waitFor(() => rulesAndRoutes(lab().node).then((s) => s.routes.length === 2));
+    await lab().removeInterface("wwan0");
+    writeFileSync(go, "");
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(
+      /op 5 \(add route default via 100\.64\.2\.1 dev wwan0 table 102.*failed: .*(Cannot find device|No such device)/,
+    );
+    expect(r.stderr).toContain("Rolled back");
+    expect(await rulesAndRoutes(lab().node)).toEqual({ rules: 3, routes: [] });
+    await lab().restoreInterface("wwan0");
+    pre = await full(lab().node);
+  });
+
+  it("a second writer is told who holds the lock, and changes nothing", async () => {
+    const held = acquireLock(lockPath(STATE_DIR, lab().node), "test holder");
+    try {
+      const r = await apply(["--auto-approve"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`test holder by`);
+      expect(r.stderr).toContain(`pid ${process.pid}`);
+      expect(r.stderr).toContain(`backhaul force-unlock ${held.record.id}`);
+    } finally {
+      held.release();
+    }
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
+  it("force-unlock removes a lock only by its id", async () => {
+    const held = acquireLock(lockPath(STATE_DIR, lab().node), "test holder");
+    try {
+      const wrong = await cliIn(lab().node, ["force-unlock", "not-the-id", DEMO_POLICY]);
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stderr).toContain(`held under id ${held.record.id}`);
+      const right = await cli(["force-unlock", held.record.id, DEMO_POLICY, "--netns", lab().node]);
+      expect(right.exitCode).toBe(0);
+      expect(right.stdout).toContain(`Removed the lock ${held.record.id}`);
+    } finally {
+      held.release();
+    }
+  });
+
+  it("refuses a plan that moves the operator's SSH route, naming the op, unless --allow-mgmt-change", async () => {
+    const ssh = { SSH_CONNECTION: "203.0.113.50 51234 100.64.1.2 22" };
+    const refused = await apply(["--auto-approve"], ssh);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(
+      /refused: the plan moves the route of your SSH session .*op \d+ \(add rule/,
+    );
+    expect(await full(lab().node)).toEqual(pre);
+    // With the option the plan goes to execution (stopped there by the fault hook, and rolled back).
+    const allowed = await apply(["--auto-approve", "--allow-mgmt-change"], {
+      ...ssh,
+      BACKHAUL_FAULT: `fail-at:${OPS_IN_DEMO_PLAN - 1}`,
+    });
+    expect(allowed.stderr).toContain("Rolled back");
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
+  it('refuses a saved plan as "Saved plan is stale" when the kernel or the policy changed', async () => {
+    const file = join(dir, "plan.json");
+    const made = await cliIn(lab().node, ["plan", DEMO_POLICY, "--assume-health", "up", "--out", file]);
+    expect(made.exitCode).toBe(0);
+    await lab().exec(lab().node, [
+      "ip",
+      "rule",
+      "add",
+      "priority",
+      "1001",
+      "from",
+      "100.64.1.2",
+      "lookup",
+      "101",
+      "proto",
+      "201",
+    ]);
+    const r = await cliIn(lab().node, ["apply", file, "--assume-health", "up"]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("Saved plan is stale");
+    expect(r.stderr).toContain("rule 1001: from 100.64.1.2/32 lookup 101 already exists");
+    await lab().exec(lab().node, ["ip", "rule", "del", "priority", "1001"]);
+
+    const policy = join(dir, "policy.yaml");
+    writeFileSync(policy, readFileSync(DEMO_POLICY, "utf8"));
+    const made2 = await cliIn(lab().node, ["plan", policy, "--assume-health", "up", "--out", file]);
+    expect(made2.exitCode).toBe(0);
+    writeFileSync(policy, readFileSync(DEMO_POLICY, "utf8").replace("switchMargin: 50", "switchMargin: 60"));
+    const r2 = await cliIn(lab().node, ["apply", file, "--assume-health", "up"]);
+    expect(r2.exitCode).toBe(1);
+    expect(r2.stderr).toContain("Saved plan is stale");
+    expect(r2.stderr).toContain(`the policy ${policy} changed since the plan was made`);
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
+  it("after SIGKILL mid-apply, the next apply finds the journal and restores the state before", async () => {
+    for (const k of [3, 8]) {
+      const killed = await killedAt(lab().node, k);
+      expect(killed).toBe("SIGKILL");
+      expect(readFileSync(journalPath(STATE_DIR, lab().node), "utf8")).toContain('"phase": "applying"');
+      // Recovery runs first; the apply after it is stopped at op 0 so the lab stays at its pre-state.
+      const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: "fail-at:0" });
+      const out = JSON.parse(r.stdout) as { recovered: { ok: boolean; executed: number }; outcome: string };
+      expect(out.recovered).toMatchObject({ ok: true, executed: k });
+      expect(out.outcome).toBe("rolled-back");
+      expect(await full(lab().node)).toEqual(pre);
+    }
+  });
+
+  it("a kernel that does not hold the plan's result after execution fails verification and is rolled back", async () => {
+    const go = join(dir, "go-verify");
+    // The pause sits after the last op, before verification: someone removes one of our routes there.
+    const child = apply(["--auto-approve"], { BACKHAUL_FAULT: `pause-at:${OPS_IN_DEMO_PLAN}:${go}` });
+    await waitFor(() => rulesAndRoutes(lab().node).then((s) => s.rules === 7));
+    await lab().exec(lab().node, ["ip", "route", "del", "default", "table", "101"]);
+    writeFileSync(go, "");
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(
+      "verification failed: the kernel differs from the plan's result in 1 owned object(s)",
+    );
+    expect(r.stderr).toContain("Rolled back");
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
+  it("a fresh saved plan is applied without a prompt: the kernel holds the desired state", async () => {
+    const file = join(dir, "fresh.json");
+    expect(
+      (await cliIn(lab().node, ["plan", DEMO_POLICY, "--assume-health", "up", "--out", file])).exitCode,
+    ).toBe(0);
+    const r = await cli(["apply", file, "--netns", lab().node, "--assume-health", "up"]);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 1 writing process(es)`);
+    const rules = await ipJson<{ priority: number; table?: string; src?: string }[]>(lab().node, ["rule"]);
+    expect(rules.map((x) => [x.priority, x.src ?? "all", x.table])).toEqual([
+      [0, "all", "local"],
+      [1000, "all", "main"],
+      [1001, "100.64.1.2", "101"],
+      [1002, "100.64.2.2", "102"],
+      [1099, "all", "100"],
+      [32766, "all", "main"],
+      [32767, "all", "default"],
+    ]);
+    const ours = (
+      await ipJson<{ dst: string; gateway?: string; dev: string; table?: string; protocol?: string }[]>(
+        lab().node,
+        ["route", "show", "table", "all", "proto", "201"],
+      )
+    ).map((x) => `${x.table} ${x.dst} via ${x.gateway} dev ${x.dev}`);
+    expect(ours.sort()).toEqual([
+      "100 default via 100.64.1.1 dev eth0",
+      "101 default via 100.64.1.1 dev eth0",
+      "102 default via 100.64.2.1 dev wwan0",
+    ]);
+    const get = await ipJson<{ gateway?: string; dev: string }[]>(lab().node, [
+      "route",
+      "get",
+      "198.51.100.10",
+    ]);
+    expect(get[0]).toMatchObject({ gateway: "100.64.1.1", dev: "eth0" });
+    const rp = await lab().exec(lab().node, ["sysctl", "-n", "net.ipv4.conf.eth0.rp_filter"]);
+    expect(rp.stdout.trim()).toBe("2");
+  });
+
+  it('a second apply prints "No changes" and runs no writing process', async () => {
+    const r = await apply(["--auto-approve"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("No changes");
+    const j = await apply(["--auto-approve", "--json"]);
+    expect(JSON.parse(j.stdout)).toMatchObject({ outcome: "no-changes", writing_processes: 0 });
+  });
+
+  const activeGateway = async () =>
+    (await ipJson<{ gateway?: string }[]>(lab().node, ["route", "show", "table", "100", "default"]))[0]
+      ?.gateway;
+  const pendingFile = () => join(STATE_DIR, "pending", `${lab().node}.json`);
+  const reverterPid = () =>
+    (JSON.parse(readFileSync(pendingFile(), "utf8")) as { data: { reverter: { pid: number } } }).data.reverter
+      .pid;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const toLte = ["--assume-health", "up,down:fibre", "--auto-approve"];
+
+  it("--confirm-within: a change not confirmed is reverted at its deadline by a process of its own", async () => {
+    // The switch to LTE moves the SSH peer's route: --confirm-within is enough to allow it.
+    const ssh = { SSH_CONNECTION: "203.0.113.50 51234 100.64.1.2 22" };
+    const r = await cliIn(lab().node, ["apply", DEMO_POLICY, ...toLte, "--confirm-within", "2s"], ssh);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/reverted at .* unless you run `backhaul confirm --netns bhl/);
+    expect(await activeGateway()).toBe("100.64.2.1");
+    const pid = reverterPid();
+    // The CLI that applied the change is gone; the revert still comes.
+    await waitFor(async () => (await activeGateway()) === "100.64.1.1" && !alive(pid), 15_000);
+    expect(() => readFileSync(pendingFile())).toThrow(/ENOENT/);
+  });
+
+  it("backhaul confirm keeps the change and stops its reverter; revert undoes one now", async () => {
+    const r = await cliIn(lab().node, ["apply", DEMO_POLICY, ...toLte, "--confirm-within", "60s"]);
+    expect(r.exitCode).toBe(0);
+    const pid = reverterPid();
+    const c = await cliIn(lab().node, ["confirm", DEMO_POLICY]);
+    expect(c.stdout).toContain("Confirmed");
+    await waitFor(async () => !alive(pid));
+    expect(await activeGateway()).toBe("100.64.2.1");
+    expect((await cliIn(lab().node, ["confirm", DEMO_POLICY])).stderr).toContain("no change is waiting");
+
+    const back = await cliIn(lab().node, [
+      "apply",
+      DEMO_POLICY,
+      "--assume-health",
+      "up",
+      "--auto-approve",
+      "--confirm-within",
+      "60s",
+    ]);
+    expect(back.exitCode).toBe(0);
+    expect(await activeGateway()).toBe("100.64.1.1");
+    const pid2 = reverterPid();
+    const v = await cliIn(lab().node, ["revert", DEMO_POLICY]);
+    expect(v.stdout).toContain("Reverted");
+    expect(await activeGateway()).toBe("100.64.2.1");
+    await waitFor(async () => !alive(pid2));
+  });
+
+  it("maps a failing line of a two-line op back to that op, and says it is half done", async () => {
+    const rule = (priority: number, table: number): Rule => ({
+      kind: "rule",
+      family: 4,
+      priority,
+      action: "lookup",
+      table,
+      protocol: 201,
+    });
+    const route: Route = {
+      kind: "route",
+      family: 4,
+      type: "unicast",
+      dst: "203.0.113.0/24",
+      table: 150,
+      protocol: 201,
+      metric: 0,
+      scope: "link",
+      dev: "eth0",
+    };
+    // The change renders "rule add" (new) then "rule del" (old, which does not exist): line 3 fails.
+    const ops: Op[] = [
+      { op: "add", after: route },
+      { op: "change", before: rule(1050, 151), after: rule(1051, 150) },
+    ];
+    const r = await executeOps(ops, { netns: lab().node });
+    expect(r).toMatchObject({ ok: false, executed: 1, processes: 1, failure: { index: 1, partial: true } });
+    await lab().exec(lab().node, ["ip", "rule", "del", "priority", "1051"]);
+    await lab().exec(lab().node, ["ip", "route", "del", "203.0.113.0/24", "table", "150"]);
+  });
+});
+
+async function rulesAndRoutes(netns: string): Promise<{ rules: number; routes: string[] }> {
+  const rules = await ipJson(netns, ["rule"]);
+  const routes = await ipJson<{ dst: string; table?: string }[]>(netns, [
+    "route",
+    "show",
+    "table",
+    "all",
+    "proto",
+    "201",
+  ]);
+  return { rules: rules.length, routes: routes.map((r) => `${r.table} ${r.dst}`) };
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Run apply inside the namespace directly (no re-exec parent, so the pid is the apply itself), let it
+ * pause before op k, and SIGKILL it there. Resolves with the signal it died of.
+ */
+function killedAt(netns: string, k: number): Promise<NodeJS.Signals | null> {
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      netns,
+      process.execPath,
+      "--import",
+      "tsx",
+      MAIN,
+      "apply",
+      DEMO_POLICY,
+      "--assume-health",
+      "up",
+      "--auto-approve",
+    ],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, BACKHAUL_NETNS: netns, BACKHAUL_FAULT: `pause-at:${k}:/nonexistent/never` },
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let err = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`apply did not pause: ${err}`));
+    }, 20_000);
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+      if (err.includes(`paused before op ${k}`)) child.kill("SIGKILL");
+    });
+    child.once("exit", (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal);
+    });
+  });
+}
