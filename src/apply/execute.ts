@@ -4,9 +4,11 @@
 // line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
 // so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
 // straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed.
+// Qdisc, class and filter ops render (src/render/tc.ts) to `tc -batch -` the same way.
 import { writeFileSync } from "node:fs";
 import type { Family, Op, Sysctl } from "../model/types.js";
 import { batchArgv, renderOpLines } from "../render/iproute.js";
+import { renderTcOps, tcBatchArgv } from "../render/tc.js";
 import { run } from "../util/exec.js";
 
 export interface OpFailure {
@@ -50,7 +52,7 @@ export interface ExecOptions {
 
 type Step =
   | {
-      readonly tool: "ip";
+      readonly tool: "ip" | "tc";
       /** Set by the first line that has one (link lines are family-neutral). */
       family?: Family;
       readonly start: number;
@@ -72,8 +74,20 @@ export function sysctlPath(name: string): string {
  * Group ops into steps, in order. Renders everything first, so an invalid value is refused before
  * anything runs. `splitAt` starts a new step at that op index (the fault hook's place).
  */
+const TC_KINDS = new Set(["qdisc", "class", "filter"]);
+
+/** tc lines of every tc op, by op index: rendered together, since replacing a root implies its tree. */
+function tcLines(ops: readonly Op[]): Map<number, string[]> {
+  const idx = ops.flatMap((op, i) =>
+    TC_KINDS.has((op.op === "delete" ? op.before : op.after).kind) ? [i] : [],
+  );
+  const rendered = renderTcOps(idx.map((i) => ops[i]!));
+  return new Map(idx.map((i, k) => [i, rendered[k]!]));
+}
+
 export function steps(ops: readonly Op[], splitAt?: number): Step[] {
   const out: Step[] = [];
+  const tc = tcLines(ops);
   ops.forEach((op, i) => {
     const obj = op.op === "delete" ? op.before : op.after;
     if (obj.kind === "sysctl") {
@@ -81,23 +95,28 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       out.push({ tool: "sysctl", start: i, sysctl: obj });
       return;
     }
+    const tool = tc.has(i) ? "tc" : "ip";
+    const lines: readonly { readonly family?: Family; readonly text: string }[] =
+      tool === "tc" ? (tc.get(i) ?? []).map((text) => ({ text })) : renderOpLines(op);
     let first = true;
-    for (const l of renderOpLines(op)) {
+    for (const l of lines) {
       const last = out[out.length - 1];
-      const joinable =
-        last !== undefined &&
-        last.tool === "ip" &&
-        !(i === splitAt && first) &&
-        (l.family === undefined || last.family === undefined || last.family === l.family);
+      const splitHere = i === splitAt && first;
       first = false;
-      if (joinable && last.tool === "ip") {
+      if (
+        last !== undefined &&
+        last.tool !== "sysctl" &&
+        last.tool === tool &&
+        !splitHere &&
+        (l.family === undefined || last.family === undefined || last.family === l.family)
+      ) {
         // Appended in place: a plan of 10k ops stays linear.
         if (last.family === undefined && l.family !== undefined) last.family = l.family;
         last.lines.push(l.text);
         last.lineOp.push(i);
       } else {
         out.push({
-          tool: "ip",
+          tool,
           ...(l.family === undefined ? {} : { family: l.family }),
           start: i,
           lines: [l.text],
@@ -154,7 +173,7 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
       processes++;
       let r;
       try {
-        r = await run(batchArgv(s), {
+        r = await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
           input: s.lines.join("\n") + "\n",
           allowFailure: true,
           timeoutMs: o.timeoutMs ?? 30_000,
