@@ -25,8 +25,17 @@ backhaul show --netns "$node"
 step "the plan for the demo policy, with every uplink assumed healthy"
 backhaul plan examples/lab-demo.yaml --netns "$node" --assume-health up --explain
 
-step "the same with the fibre uplink down: general traffic moves to LTE"
+step "apply it: one batched transaction, verified against the kernel"
+backhaul apply examples/lab-demo.yaml --netns "$node" --assume-health up --auto-approve
+ip netns exec "$node" ip route get 198.51.100.10
+
+step "apply again: nothing to do, nothing written"
+backhaul apply examples/lab-demo.yaml --netns "$node" --assume-health up --auto-approve
+
+step "fibre goes down: the plan moves general traffic to LTE with one route replace"
 backhaul plan examples/lab-demo.yaml --netns "$node" --assume-health up,down:fibre
+backhaul apply examples/lab-demo.yaml --netns "$node" --assume-health up,down:fibre --auto-approve
+ip netns exec "$node" ip route get 198.51.100.10
 
 step "tear the lab down"
 backhaul lab down "$lab"
