@@ -15,6 +15,7 @@ import { describeObject } from "../plan/describe.js";
 import { diff } from "../plan/diff.js";
 import { orderOps } from "../plan/order.js";
 import { readJournal, removeJournal, writeJournal, type JournalRecord } from "../state/journal.js";
+import { appliedPath, writeApplied } from "../state/applied.js";
 import { executeOps, steps, type ExecResult, type FaultHook, type OpFailure } from "./execute.js";
 
 export interface TxContext {
@@ -142,6 +143,8 @@ export async function transact(
   if (exec.ok) {
     const left = await remaining(expected, ctx);
     if (left.length === 0) {
+      // The baseline for drift: what this apply left, before the journal says it is over.
+      writeApplied(appliedPath(ctx.stateDir, ctx.netnsName), expected);
       removeJournal(ctx.journalPath);
       return { outcome: "applied", exec, ops: ops.length };
     }

@@ -10,6 +10,7 @@ import { planPass, type PlanPass } from "../plan/pipeline.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js";
 import type { Health } from "../selection/types.js";
+import { appliedPath, readApplied } from "../state/applied.js";
 import { digest } from "../util/canonical.js";
 import { parseAssumeHealth, quickProbe } from "./health.js";
 import { plannerInputs, type PlannerInputs } from "./inputs.js";
@@ -21,6 +22,8 @@ export interface PlanNodeOptions {
   /** The operator's SSH peer (from SSH_CONNECTION): ops that move its route are management-path. */
   readonly managementPeer?: string;
   readonly now?: number;
+  /** The namespace the node is (for the last-applied record; undefined: the host). */
+  readonly netnsName?: string;
 }
 
 export type PlanNodeResult =
@@ -98,6 +101,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     qos: inputs.qos,
   };
   const policyDigest = digest(policy);
+  const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));
   const pass = planPass({
     desired: desiredInput,
     ownership: inputs.ownership,
@@ -113,6 +117,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
       ),
     routeFor,
     ...(o.managementPeer === undefined ? {} : { managementPeer: o.managementPeer }),
+    ...(lastApplied === undefined ? {} : { lastApplied }),
   });
   return {
     ok: true,

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { appliedPath } from "../../src/state/applied.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { executeOps } from "../../src/apply/execute.js";
 import { canonicalState } from "../../src/model/kinds.js";
@@ -43,6 +44,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
   const dir = mkdtempSync(join(tmpdir(), "bhl-apply-"));
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(appliedPath(STATE_DIR, lab().node), { force: true });
     // A reverter left by a failed test must not outlive the lab.
     try {
       const left = JSON.parse(readFileSync(pendingFile(), "utf8")) as {

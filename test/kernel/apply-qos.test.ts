@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { appliedPath } from "../../src/state/applied.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { canonicalState } from "../../src/model/kinds.js";
 import type { KernelState } from "../../src/model/types.js";
@@ -37,7 +38,10 @@ const tcState = async (netns: string): Promise<KernelState> =>
 describe.skipIf(!requireKernel([...LAB_TOOLS, "tc"]))("apply with QoS on the demo lab", () => {
   const lab = useLab(demoTopology());
   const dir = mkdtempSync(join(tmpdir(), "bhl-qos-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(appliedPath("/run/backhaul-lab", lab().node), { force: true });
+  });
   const policy = join(dir, "policy.yaml");
   writeFileSync(policy, readFileSync(DEMO_POLICY, "utf8") + QOS);
   const apply = (env: Record<string, string> = {}) =>

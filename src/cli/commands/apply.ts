@@ -150,6 +150,7 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       policyPath,
       ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
       ...(peer === undefined ? {} : { managementPeer: peer }),
+      ...(currentNetns() === undefined ? {} : { netnsName: currentNetns() }),
     });
   const invalid = (
     diagnostics: Parameters<typeof formatHuman>[0],

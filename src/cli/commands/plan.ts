@@ -9,6 +9,7 @@ import { renderHuman } from "../../plan/render-human.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { formatHuman, formatJson } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
+import { currentNetns } from "../in-netns.js";
 
 export interface PlanOptions {
   readonly json?: boolean;
@@ -60,6 +61,7 @@ export async function runPlan(
     policyPath: path,
     ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
     ...(peer === undefined ? {} : { managementPeer: peer }),
+    ...(currentNetns() === undefined ? {} : { netnsName: currentNetns() }),
   });
   if (!r.ok) {
     const stdout = o.json
