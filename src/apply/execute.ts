@@ -4,10 +4,13 @@
 // line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
 // so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
 // straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed.
-// Qdisc, class and filter ops render (src/render/tc.ts) to `tc -batch -` the same way.
+// Qdisc, class and filter ops render (src/render/tc.ts) to `tc -batch -` the same way. Consecutive
+// nft-table ops render (src/render/nft.ts) to one JSON batch for `nft -j BATCH`: one kernel transaction,
+// all or nothing, so when it fails none of its ops counts as executed.
 import { writeFileSync } from "node:fs";
 import type { Family, Op, Sysctl } from "../model/types.js";
 import { batchArgv, renderOpLines } from "../render/iproute.js";
+import { nftArgv, renderNftBatch } from "../render/nft.js";
 import { renderTcOps, tcBatchArgv } from "../render/tc.js";
 import { run } from "../util/exec.js";
 
@@ -60,7 +63,8 @@ type Step =
       /** For each line, the index of the op it came from. */
       readonly lineOp: number[];
     }
-  | { readonly tool: "sysctl"; readonly start: number; readonly sysctl: Sysctl };
+  | { readonly tool: "sysctl"; readonly start: number; readonly sysctl: Sysctl }
+  | { readonly tool: "nft"; readonly start: number; readonly ops: Op[]; script?: string };
 
 /** "net.ipv4.conf.eth0/100.rp_filter" (sysctl(8) form) → "/proc/sys/net/ipv4/conf/eth0.100/rp_filter". */
 export function sysctlPath(name: string): string {
@@ -95,6 +99,12 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       out.push({ tool: "sysctl", start: i, sysctl: obj });
       return;
     }
+    if (obj.kind === "nft-table") {
+      const last = out[out.length - 1];
+      if (last?.tool === "nft" && i !== splitAt) last.ops.push(op);
+      else out.push({ tool: "nft", start: i, ops: [op] });
+      return;
+    }
     const tool = tc.has(i) ? "tc" : "ip";
     const lines: readonly { readonly family?: Family; readonly text: string }[] =
       tool === "tc" ? (tc.get(i) ?? []).map((text) => ({ text })) : renderOpLines(op);
@@ -105,7 +115,6 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       first = false;
       if (
         last !== undefined &&
-        last.tool !== "sysctl" &&
         last.tool === tool &&
         !splitHere &&
         (l.family === undefined || last.family === undefined || last.family === l.family)
@@ -125,6 +134,8 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       }
     }
   });
+  // Rendered now, so a bad value is refused before anything runs.
+  for (const s of out) if (s.tool === "nft") s.script = renderNftBatch(s.ops);
   return out;
 }
 
@@ -136,7 +147,9 @@ export function failingLine(stderr: string): number | undefined {
 
 /** The last op a step holds (lineOp never decreases). */
 function lastOp(s: Step): number {
-  return s.tool === "sysctl" ? s.start : (s.lineOp[s.lineOp.length - 1] ?? s.start);
+  if (s.tool === "sysctl") return s.start;
+  if (s.tool === "nft") return s.start + s.ops.length - 1;
+  return s.lineOp[s.lineOp.length - 1] ?? s.start;
 }
 
 function failure(ops: readonly Op[], index: number, command: string, message: string, partial = false) {
@@ -168,6 +181,30 @@ export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promi
           processes,
           failure: failure(ops, s.start, `${name}=${value}`, message),
         };
+      }
+    } else if (s.tool === "nft") {
+      processes++;
+      const script = s.script ?? renderNftBatch(s.ops);
+      let r;
+      try {
+        r = await run(nftArgv(script), {
+          allowFailure: true,
+          timeoutMs: o.timeoutMs ?? 30_000,
+          ...(o.netns === undefined ? {} : { netns: o.netns }),
+        });
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, "nft -j BATCH", message) };
+      }
+      if (r.exitCode !== 0) {
+        // One transaction: nothing in it took effect, whichever command nft names.
+        const message = r.stderr
+          .trim()
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+          .join("; ");
+        await o.onProgress?.(executed);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, "nft -j BATCH", message) };
       }
     } else {
       processes++;

@@ -1,9 +1,11 @@
 // `plan --explain`: which policy lines caused each change. An object belongs to an uplink when it lives
 // in that uplink's table or rule slot, to the active path when it lives in the active table or is the
 // catch-all, qdiscs, classes and filters to the qos entry of their interface (and the class they
-// stand for or classify into), and to the routing section otherwise; positions come from the loader's source map.
+// stand for or classify into), the NAT table and ip_forward to /hotspot/nat, and to the routing section
+// otherwise; positions come from the loader's source map.
 import type { KernelObject } from "../model/types.js";
 import type { Layout } from "../plan/desired.js";
+import { IP_FORWARD } from "../plan/nat.js";
 import { classMinors, QOS_LINK_CLASS } from "../plan/qos.js";
 import type { Change } from "../plan/document.js";
 import { positionOf } from "../policy/source.js";
@@ -49,6 +51,9 @@ export function pointersFor(
   active: readonly string[],
 ): string[] {
   const o = (c.after ?? c.before)!;
+  // The NAT table masquerades the hotspot address's subnet; forwarding exists for it.
+  if (o.kind === "nft-table") return ["/hotspot/nat", "/hotspot/address"];
+  if (o.kind === "sysctl" && o.name === IP_FORWARD) return ["/hotspot/nat"];
   const qos = qosPointers(o, policy);
   if (qos !== undefined) return qos;
   const uplink = uplinkIndexOf(o, layout, policy);

@@ -2,6 +2,7 @@
 // onto the planner's plain inputs (uplink specs, selection and routing parameters, ownership).
 import type { KernelState, LinkClass, Ownership } from "../model/types.js";
 import { schemeSysctls, type RoutingParams } from "../plan/desired.js";
+import type { NatParams } from "../plan/nat.js";
 import { ownershipOf } from "../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../policy/types.js";
 import { globMatches } from "../policy/values.js";
@@ -14,6 +15,8 @@ export interface PlannerInputs {
   readonly ownership: Ownership;
   /** The policy's shaping, one HTB tree per interface. */
   readonly qos: readonly QosInterface[];
+  /** The hotspot's NAT, when the policy has a hotspot with nat that may be active. */
+  readonly nat?: NatParams;
   /** Uplinks whose `match` found no interface, for people. */
   readonly unmatched: readonly string[];
 }
@@ -83,5 +86,19 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState): P
   };
   const base = ownershipOf(policy);
   const sysctls = [...new Set([...base.sysctls, ...schemeSysctls(uplinks, routing)])].sort();
-  return { uplinks, params, routing, ownership: { ...base, sysctls }, qos: policy.qos, unmatched };
+  const h = policy.hotspot;
+  // Same condition as policySysctls' ip_forward, so desired and ownership agree.
+  const nat: NatParams | undefined =
+    h !== undefined && h.nat && h.activate !== "never"
+      ? { table: policy.routing.nftTable, hotspotInterface: h.interface, address: h.address }
+      : undefined;
+  return {
+    uplinks,
+    params,
+    routing,
+    ownership: { ...base, sysctls },
+    qos: policy.qos,
+    ...(nat === undefined ? {} : { nat }),
+    unmatched,
+  };
 }

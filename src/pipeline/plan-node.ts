@@ -99,6 +99,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     families: [4] as const,
     routing: inputs.routing,
     qos: inputs.qos,
+    ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
   };
   const policyDigest = digest(policy);
   const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));

@@ -1,6 +1,7 @@
 // One line per kernel object, in the words of the tool that manages it (ip, tc, sysctl), for people.
 import type { KernelObject, Nexthop, Qdisc, Route, Rule, TcClass, TcFilter } from "../model/types.js";
 import { formatRate } from "../policy/units.js";
+import { describeNat } from "./nat.js";
 import { htbDefaultBurst } from "./qos.js";
 
 const fam = (f: 4 | 6): string => (f === 6 ? "-6 " : "");
@@ -135,8 +136,10 @@ export function describeObject(o: KernelObject): string {
       return tcClass(o);
     case "filter":
       return filter(o);
-    case "nft-table":
-      return `table ${o.family} ${o.name}`;
+    case "nft-table": {
+      const nat = describeNat(o);
+      return `nft table ${o.family} ${o.name}${nat === undefined ? "" : `: ${nat}`}`;
+    }
     case "hostapd":
       return `hostapd on ${o.iface} ssid "${o.ssid}" ${o.security}`;
     case "dnsmasq":

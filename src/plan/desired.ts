@@ -7,11 +7,13 @@ import {
   type KernelObject,
   type KernelState,
   type Nexthop,
+  type NftTable,
   type Route,
   type Rule,
   type Sysctl,
 } from "../model/types.js";
 import type { QosInterface } from "../policy/types.js";
+import { ipForward, natTable, type NatParams } from "./nat.js";
 import { qosState } from "./qos.js";
 import { hostPrefix, indexObserved, isDefault, MAIN_TABLE } from "../selection/gateway.js";
 import { select, type SelectionInput } from "../selection/select.js";
@@ -32,6 +34,8 @@ export type DesiredInput = Omit<SelectionInput, "observed"> & {
   readonly routing: RoutingParams;
   /** The policy's qos section: an HTB tree per interface (see qos.ts). Absent: no shaping. */
   readonly qos?: readonly QosInterface[];
+  /** The hotspot's NAT (policy hotspot with nat and activate not "never"). Absent: no NAT table, no forwarding. */
+  readonly nat?: NatParams;
 };
 
 /** Where each uplink's table and source rule live. Stable: follows the policy's uplink order. */
@@ -213,6 +217,18 @@ export function computeDesired(input: DesiredInput): Desired {
   // Like rp_filter, shaping waits for its interface: the tree is planned once the link exists.
   const qos = qosState((input.qos ?? []).filter((q) => ix.links.has(q.interface)));
   for (const [id, why] of qos.reasons) reasons.set(id, why);
+  const nftTables: NftTable[] = [];
+  if (input.nat !== undefined) {
+    // Unresolved uplinks (a `match` that found nothing) have no interface to masquerade out of.
+    const out = input.uplinks.map((u) => u.iface).filter((i) => !i.startsWith("match:"));
+    const t = natTable(input.nat, out);
+    nftTables.push(t);
+    reasons.set(
+      objectId(t),
+      `hotspot NAT: traffic from ${input.nat.address} is masqueraded out of each uplink`,
+    );
+    put(sysctls, ipForward, "hotspot NAT: the node forwards the hotspot's traffic to the uplinks");
+  }
   const state: KernelState = canonicalState({
     ...emptyState(),
     rule: rules,
@@ -221,6 +237,7 @@ export function computeDesired(input: DesiredInput): Desired {
     qdisc: qos.qdiscs,
     class: qos.classes,
     filter: qos.filters,
+    "nft-table": nftTables,
   });
   return { state, selection, layout, reasons };
 }

@@ -19,7 +19,7 @@ const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 /** The demo policy's daemon.stateDir. */
 const STATE_DIR = "/run/backhaul-lab";
-const OPS_IN_DEMO_PLAN = 10;
+const OPS_IN_DEMO_PLAN = 12;
 
 const cli = (args: readonly string[], env: Record<string, string> = {}) =>
   run([process.execPath, "--import", "tsx", MAIN, ...args], {
@@ -75,15 +75,15 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
 
   it("a device vanishing mid-plan fails its op, names it, and rolls back", async () => {
     const go = join(dir, "go-vanish");
-    const child = apply(["--auto-approve"], { BACKHAUL_FAULT: `pause-at:5:${go}` });
-    // Op 5 is the route via wwan0 in table 102; the pause comes after ops 0-4 ran.
+    const child = apply(["--auto-approve"], { BACKHAUL_FAULT: `pause-at:6:${go}` });
+    // Op 6 is the route via wwan0 in table 102 (after four sysctls and two routes); ops 0-5 ran.
     await waitFor(() => rulesAndRoutes(lab().node).then((s) => s.routes.length === 2));
     await lab().removeInterface("wwan0");
     writeFileSync(go, "");
     const r = await child;
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(
-      /op 5 \(add route default via 100\.64\.2\.1 dev wwan0 table 102.*failed: .*(Cannot find device|No such device)/,
+      /op 6 \(add route default via 100\.64\.2\.1 dev wwan0 table 102.*failed: .*(Cannot find device|No such device)/,
     );
     expect(r.stderr).toContain("Rolled back");
     expect(await rulesAndRoutes(lab().node)).toEqual({ rules: 3, routes: [] });
@@ -209,7 +209,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     const r = await cli(["apply", file, "--netns", lab().node, "--assume-health", "up"]);
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 1 writing process(es)`);
+    expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 2 writing process(es)`);
     const rules = await ipJson<{ priority: number; table?: string; src?: string }[]>(lab().node, ["rule"]);
     expect(rules.map((x) => [x.priority, x.src ?? "all", x.table])).toEqual([
       [0, "all", "local"],

@@ -66,6 +66,8 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul plan on the demo lab", () =
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/from .*lab-demo\.yaml:\d+:\d+ \(\/uplinks\/0\)/);
     expect(r.stdout).toMatch(/from .*lab-demo\.yaml:\d+:\d+ \(\/routing\/priorities\)/);
+    expect(r.stdout).toContain("+ nft table inet backhaul: masquerade 100.64.50.0/24 out eth0, wwan0, usb0");
+    expect(r.stdout).toMatch(/from .*lab-demo\.yaml:86:\d+ \(\/hotspot\/nat\)/);
   });
 
   it("with an uplink assumed down, general traffic goes to the next one", async () => {

@@ -1,0 +1,76 @@
+// apply installs the hotspot NAT: our nft table and IPv4 forwarding go in, the kernel then holds the
+// table in exactly the planned canonical form (a second apply writes nothing), the hotspot client
+// reaches the lab's internet through the node, and a failure at the nft op rolls everything back.
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { canonicalState } from "../../src/model/kinds.js";
+import type { KernelState } from "../../src/model/types.js";
+import { observe } from "../../src/observe/index.js";
+import { natTable } from "../../src/plan/nat.js";
+import { appliedPath } from "../../src/state/applied.js";
+import { run } from "../../src/util/exec.js";
+import { demoTopology, LAB_TOOLS, requireKernel, tcpConnect, useLab } from "../helpers/kernel.js";
+
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
+const TARGET = { host: "198.51.100.10", port: 443, timeoutMs: 1500 };
+
+const cliIn = (netns: string, args: readonly string[], env: Record<string, string> = {}) =>
+  run([process.execPath, "--import", "tsx", MAIN, ...args], {
+    netns,
+    allowFailure: true,
+    timeoutMs: 30_000,
+    env: { BACKHAUL_NETNS: netns, ...env },
+  });
+
+const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
+
+describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("apply with the hotspot NAT on the demo lab", () => {
+  const lab = useLab(demoTopology());
+  afterAll(() => rmSync(appliedPath("/run/backhaul-lab", lab().node), { force: true }));
+  const client = (): string => {
+    const c = lab().client;
+    if (c === undefined) throw new Error("the demo topology has a hotspot client");
+    return c;
+  };
+  const apply = (env: Record<string, string> = {}) =>
+    cliIn(lab().node, ["apply", DEMO_POLICY, "--assume-health", "up", "--auto-approve", "--json"], env);
+
+  it("a failure at the nft op rolls back everything that went in before it", async () => {
+    const before = await full(lab().node);
+    const plan = await cliIn(lab().node, ["plan", DEMO_POLICY, "--assume-health", "up", "--json"]);
+    const ops = (JSON.parse(plan.stdout) as { ops: { kind: string }[] }).ops;
+    const at = ops.findIndex((o) => o.kind === "nft-table");
+    expect(at).toBeGreaterThan(0);
+    const r = await apply({ BACKHAUL_FAULT: `fail-at:${at}` });
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "rolled-back", executed: at });
+    expect(await full(lab().node)).toEqual(before);
+    expect(before["nft-table"]).toEqual([]);
+  });
+
+  it("installs the table and ip_forward, exactly as planned; a second apply writes nothing", async () => {
+    expect(await tcpConnect(client(), TARGET)).not.toBe("connected");
+    const r = await apply();
+    expect(r.exitCode, r.stderr).toBe(0);
+    const s = await full(lab().node);
+    // The observer's canonical body equals the planner's: the uplinks' interfaces, in policy order.
+    expect(s["nft-table"]).toEqual([
+      natTable({ table: "backhaul", hotspotInterface: "wlan0", address: "100.64.50.1/24" }, [
+        "eth0",
+        "wwan0",
+        "usb0",
+      ]),
+    ]);
+    expect(s.sysctl.find((x) => x.name === "net.ipv4.ip_forward")?.value).toBe("1");
+    const listed = await run(["nft", "list", "table", "inet", "backhaul"], { netns: lab().node });
+    expect(listed.stdout).toContain('ip saddr 100.64.50.0/24 oifname "eth0" masquerade');
+    const again = await apply();
+    expect(again.exitCode).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ outcome: "no-changes", writing_processes: 0 });
+  });
+
+  it("the hotspot client reaches an ISP's target through the node", async () => {
+    expect(await tcpConnect(client(), TARGET)).toBe("connected");
+  });
+});
