@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { canonicalState } from "../../src/model/kinds.js";
 import type { KernelState } from "../../src/model/types.js";
 import { observe } from "../../src/observe/index.js";
+import { executeOps } from "../../src/apply/execute.js";
 import { natTable } from "../../src/plan/nat.js";
 import { appliedPath } from "../../src/state/applied.js";
 import { run } from "../../src/util/exec.js";
@@ -72,5 +73,22 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("apply with the hotspot N
 
   it("the hotspot client reaches an ISP's target through the node", async () => {
     expect(await tcpConnect(client(), TARGET)).toBe("connected");
+  });
+
+  it("an nft step is all or nothing: when its second op fails, its first did not happen either", async () => {
+    const extra = natTable({ table: "bhlextra", hotspotInterface: "wlan0", address: "100.64.50.1/24" }, [
+      "eth0",
+    ]);
+    const absent = { ...extra, name: "bhlabsent" };
+    const r = await executeOps(
+      [
+        { op: "add", after: extra },
+        { op: "delete", before: absent },
+      ],
+      { netns: lab().node },
+    );
+    expect(r).toMatchObject({ ok: false, executed: 0, processes: 1, failure: { index: 0 } });
+    const listed = await run(["nft", "list", "tables"], { netns: lab().node });
+    expect(listed.stdout).not.toContain("bhlextra");
   });
 });
