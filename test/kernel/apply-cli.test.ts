@@ -185,6 +185,45 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     }
   });
 
+  /**
+   * `ip route get` to a probe target resolves to a unicast route through a device that is up, or fails
+   * exactly as it did before the first apply (`before`: main then holds no route to it).
+   */
+  const neverBlackholed = async (when: string, before?: string) => {
+    const got = await run(["ip", "-j", "route", "get", "198.51.100.10"], {
+      netns: lab().node,
+      allowFailure: true,
+    });
+    if (got.exitCode !== 0 && before !== undefined) {
+      expect(got.stderr.trim(), when).toBe(before);
+      return;
+    }
+    expect(got.exitCode, `${when}: ${got.stderr}`).toBe(0);
+    const [route] = JSON.parse(got.stdout) as { type?: string; dev?: string }[];
+    expect(route?.type ?? "unicast", when).toBe("unicast");
+    expect(route?.dev, when).toBeDefined();
+    const [link] = await ipJson<{ flags: string[] }[]>(lab().node, ["link", "show", "dev", route!.dev!]);
+    expect(link?.flags, `${when}: dev ${route!.dev}`).toEqual(expect.arrayContaining(["UP", "LOWER_UP"]));
+  };
+
+  it("the first apply killed mid-way never leaves a blackhole: paused, after SIGKILL, after recovery", async () => {
+    const first = await run(["ip", "route", "get", "198.51.100.10"], {
+      netns: lab().node,
+      allowFailure: true,
+    });
+    const before = first.exitCode === 0 ? undefined : first.stderr.trim();
+    await neverBlackholed("before any apply", before);
+    for (const k of [1, 5, 9]) {
+      const killed = await killedAt(lab().node, k, () => neverBlackholed(`paused before op ${k}`, before));
+      expect(killed).toBe("SIGKILL");
+      await neverBlackholed(`after SIGKILL before op ${k}`, before);
+      const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: "fail-at:0" });
+      expect(JSON.parse(r.stdout)).toMatchObject({ recovered: { ok: true, executed: k } });
+      await neverBlackholed(`after recovery from a kill before op ${k}`, before);
+    }
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
   it("a kernel that does not hold the plan's result after execution fails verification and is rolled back", async () => {
     const go = join(dir, "go-verify");
     // The pause sits after the last op, before verification: someone removes one of our routes there.
@@ -249,6 +288,25 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     expect(JSON.parse(j.stdout)).toMatchObject({ outcome: "no-changes", writing_processes: 0 });
   });
 
+  it("a failover killed at every op never leaves a blackhole: paused, after SIGKILL, after recovery", async () => {
+    const plan = await cliIn(lab().node, ["plan", DEMO_POLICY, "--assume-health", "up,down:fibre", "--json"]);
+    const n = (JSON.parse(plan.stdout) as { ops: unknown[] }).ops.length;
+    expect(n).toBeGreaterThan(0);
+    const applied = await full(lab().node);
+    for (let k = 0; k < n; k++) {
+      const killed = await killedAt(lab().node, k, () => neverBlackholed(`failover paused before op ${k}`), [
+        "--assume-health",
+        "up,down:fibre",
+      ]);
+      expect(killed).toBe("SIGKILL");
+      await neverBlackholed(`failover killed before op ${k}`);
+      const r = await apply(["--auto-approve", "--json"]);
+      expect(JSON.parse(r.stdout)).toMatchObject({ recovered: { ok: true, executed: k } });
+      await neverBlackholed(`after recovery from a failover killed before op ${k}`);
+    }
+    expect(await full(lab().node)).toEqual(applied);
+  });
+
   const activeGateway = async () =>
     (await ipJson<{ gateway?: string }[]>(lab().node, ["route", "show", "table", "100", "default"]))[0]
       ?.gateway;
@@ -308,6 +366,36 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     await waitFor(async () => !alive(pid2));
   });
 
+  it("--confirm-within again while a change is pending extends its deadline; the same reverter honours it", async () => {
+    // The lab is on LTE here; the change under test goes back to fibre.
+    const toFibre = ["apply", DEMO_POLICY, "--assume-health", "up", "--auto-approve"];
+    const first = await cliIn(lab().node, [...toFibre, "--confirm-within", "8s"]);
+    expect(first.exitCode).toBe(0);
+    expect(await activeGateway()).toBe("100.64.1.1");
+    const pid = reverterPid();
+    const deadlineOf = () =>
+      Date.parse(
+        (JSON.parse(readFileSync(pendingFile(), "utf8")) as { data: { deadline: string } }).data.deadline,
+      );
+    const firstDeadline = deadlineOf();
+    const again = await cliIn(lab().node, [...toFibre, "--confirm-within", "12s"]);
+    expect(again.stderr).toBe("");
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain("Extended the deadline");
+    expect(reverterPid()).toBe(pid);
+    expect(deadlineOf()).toBeGreaterThan(firstDeadline);
+    const without = await cliIn(lab().node, toFibre);
+    expect(without.exitCode).toBe(1);
+    expect(without.stderr).toContain("apply again with --confirm-within to extend it");
+    // Past the first deadline the change stays, and its reverter waits on.
+    await waitFor(async () => Date.now() > firstDeadline + 500, 10_000);
+    expect(await activeGateway()).toBe("100.64.1.1");
+    expect(alive(pid)).toBe(true);
+    // At the new deadline it is reverted to the state before the first of the two applies.
+    await waitFor(async () => (await activeGateway()) === "100.64.2.1" && !alive(pid), 20_000);
+    expect(() => readFileSync(pendingFile())).toThrow(/ENOENT/);
+  });
+
   it("maps a failing line of a two-line op back to that op, and says it is half done", async () => {
     const rule = (priority: number, table: number): Rule => ({
       kind: "rule",
@@ -365,7 +453,12 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promi
  * Run apply inside the namespace directly (no re-exec parent, so the pid is the apply itself), let it
  * pause before op k, and SIGKILL it there. Resolves with the signal it died of.
  */
-function killedAt(netns: string, k: number): Promise<NodeJS.Signals | null> {
+function killedAt(
+  netns: string,
+  k: number,
+  whilePaused: () => Promise<void> = () => Promise.resolve(),
+  health: readonly string[] = ["--assume-health", "up"],
+): Promise<NodeJS.Signals | null> {
   const child = spawn(
     "ip",
     [
@@ -378,8 +471,7 @@ function killedAt(netns: string, k: number): Promise<NodeJS.Signals | null> {
       MAIN,
       "apply",
       DEMO_POLICY,
-      "--assume-health",
-      "up",
+      ...health,
       "--auto-approve",
     ],
     {
@@ -389,13 +481,23 @@ function killedAt(netns: string, k: number): Promise<NodeJS.Signals | null> {
   );
   return new Promise((resolve, reject) => {
     let err = "";
+    let paused = false;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`apply did not pause: ${err}`));
     }, 20_000);
     child.stderr.on("data", (d: Buffer) => {
       err += d.toString();
-      if (err.includes(`paused before op ${k}`)) child.kill("SIGKILL");
+      if (err.includes(`paused before op ${k}`) && !paused) {
+        paused = true;
+        whilePaused().then(
+          () => child.kill("SIGKILL"),
+          (e: unknown) => {
+            child.kill("SIGKILL");
+            reject(e as Error);
+          },
+        );
+      }
     });
     child.once("exit", (_code, signal) => {
       clearTimeout(timer);

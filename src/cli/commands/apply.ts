@@ -20,7 +20,7 @@ import { journalPath } from "../../state/journal.js";
 import { pendingPath, readPending, writePending, type PendingChange } from "../../state/pending.js";
 import { parseDuration } from "../../policy/units.js";
 import { startDetached } from "../../util/exec.js";
-import { processStartTime } from "../../util/proc.js";
+import { isAlive, processStartTime } from "../../util/proc.js";
 import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../state/lock.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
@@ -202,14 +202,22 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       if (!r.ok) return invalid(r.diagnostics, r.texts);
     }
     const pendingFile = pendingPath(stateDir, netns);
-    const pending = readPending(pendingFile);
-    if (pending !== undefined) {
-      if (!isDue(pending))
+    let pending = readPending(pendingFile);
+    // A change still waiting for confirmation: applying again with --confirm-within extends its
+    // deadline (and applies what the plan holds on top of it; a revert still goes back to the state
+    // before the first unconfirmed change). Without --confirm-within apply refuses.
+    let extending: PendingChange | undefined;
+    if (pending !== undefined && !isDue(pending)) {
+      if (confirmMs === undefined)
         return fail(
           `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
-            "run `backhaul confirm` or `backhaul revert` first",
+            "run `backhaul confirm` or `backhaul revert` first, or apply again with --confirm-within to extend it",
           "pending",
         );
+      extending = pending;
+      pending = undefined;
+    }
+    if (pending !== undefined) {
       // Its reverter did not get to it (the node rebooted, or it was killed): revert it here.
       const back = await revertPending(pending, pendingFile, stateDir);
       report["reverted_unconfirmed"] = { applied_at: pending.createdAt, ok: back.ok };
@@ -252,6 +260,21 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       doc = documentOf(r as Planned, false);
     }
     report["ops"] = ops.length;
+    if (ops.length === 0 && extending !== undefined && confirmMs !== undefined) {
+      say("No changes. The kernel already holds the desired state.");
+      return awaitConfirmation(
+        r.observed,
+        ctx,
+        confirmMs,
+        pendingFile,
+        stateDir,
+        netns,
+        say,
+        fail,
+        finish,
+        extending,
+      );
+    }
     if (ops.length === 0) {
       say("No changes. The kernel already holds the desired state.");
       return finish(EXIT.ok, "no-changes", { writing_processes: 0 });
@@ -282,7 +305,18 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
       if (confirmMs === undefined) return finish(EXIT.ok, "applied");
-      return awaitConfirmation(r.observed, ctx, confirmMs, pendingFile, stateDir, netns, say, fail, finish);
+      return awaitConfirmation(
+        r.observed,
+        ctx,
+        confirmMs,
+        pendingFile,
+        stateDir,
+        netns,
+        say,
+        fail,
+        finish,
+        extending,
+      );
     }
     if (tx.outcome === "rolled-back")
       return fail(
@@ -303,7 +337,11 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
   }
 }
 
-/** Record the change as pending and start its detached reverter; without a reverter, revert now. */
+/**
+ * Record the change as pending and start its detached reverter; without a reverter, revert now.
+ * With `extending` (a change already pending) only the deadline moves: the record keeps its id and
+ * pre-state, and its reverter, which re-reads the record, waits for the new deadline.
+ */
 async function awaitConfirmation(
   observed: KernelState,
   ctx: TxContext,
@@ -314,18 +352,28 @@ async function awaitConfirmation(
   say: (line: string) => void,
   fail: (message: string, outcome?: string, code?: number) => number,
   finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+  extending?: PendingChange,
 ): Promise<number> {
-  const record: PendingChange = {
-    id: randomUUID(),
-    createdAt: new Date().toISOString(),
-    deadline: new Date(Date.now() + confirmMs).toISOString(),
-    netns: netns ?? null,
-    ownership: ctx.ownership,
-    preState: ownedState(observed, ctx.ownership),
-  };
+  const deadline = new Date(Date.now() + confirmMs).toISOString();
+  const record: PendingChange =
+    extending === undefined
+      ? {
+          id: randomUUID(),
+          createdAt: new Date().toISOString(),
+          deadline,
+          netns: netns ?? null,
+          ownership: ctx.ownership,
+          preState: ownedState(observed, ctx.ownership),
+        }
+      : { ...extending, deadline };
   writePending(file, record);
+  const r = record.reverter;
   const script = process.argv[1];
   try {
+    if (extending !== undefined && r !== undefined && isAlive(r.pid, r.startTime)) {
+      say(`Extended the deadline of the change applied at ${record.createdAt} (was ${extending.deadline}).`);
+      return announce(record, confirmMs, netns, say, finish);
+    }
     if (script === undefined) throw new Error("cannot find the backhaul script to start the reverter");
     const pid = await startDetached(
       [
@@ -351,6 +399,16 @@ async function awaitConfirmation(
       back.ok ? EXIT.error : EXIT.rollbackFailed,
     );
   }
+  return announce(record, confirmMs, netns, say, finish);
+}
+
+function announce(
+  record: PendingChange,
+  confirmMs: number,
+  netns: string | undefined,
+  say: (line: string) => void,
+  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+): number {
   const on = netns === undefined ? "" : ` --netns ${netns}`;
   say(
     `This change is reverted at ${record.deadline} (in ${Math.round(confirmMs / 1000)} s) unless you run ` +

@@ -2,7 +2,7 @@
 // `revert --when-due ID` is the detached reverter apply starts: it waits for the deadline and reverts
 // unless the change was confirmed (or reverted) first. See docs/apply.md.
 import { Option, type Command } from "commander";
-import { pendingWithId, revertPending, stopReverter } from "../../apply/pending-change.js";
+import { isDue, pendingWithId, revertPending, stopReverter } from "../../apply/pending-change.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { acquireLock, LockHeldError, lockPath, type HeldLock } from "../../state/lock.js";
 import { pendingPath, readPending, removePending } from "../../state/pending.js";
@@ -72,25 +72,32 @@ async function revertWhenDue(id: string, stateDir: string): Promise<number> {
   const path = pendingPath(stateDir, currentNetns());
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   process.stdout.write("waiting\n");
+  // The record is read again on every round: an apply with --confirm-within moves the deadline.
   for (;;) {
     const p = pendingWithId(path, id);
     if (p === undefined) return EXIT.ok;
     const wait = Date.parse(p.deadline) - Date.now();
-    if (wait <= 0) break;
-    await sleep(Math.min(wait, 1000));
-  }
-  // An apply running now reverts a due change itself before it goes on; wait for it.
-  const lock = await lockWaiting(stateDir, "revert (confirm deadline)", 60_000);
-  try {
-    const p = pendingWithId(path, id);
-    if (p === undefined) return EXIT.ok;
-    const r = await revertPending(p, path, stateDir);
-    log(
-      r.ok ? `reverted change ${id}: not confirmed in time` : `REVERT FAILED for change ${id}: ${r.reason}`,
-    );
-    return r.ok ? EXIT.ok : EXIT.rollbackFailed;
-  } finally {
-    lock.release();
+    if (wait > 0) {
+      await sleep(Math.min(wait, 250));
+      continue;
+    }
+    // An apply running now reverts a due change itself, or extends it, before it goes on; wait for it.
+    const lock = await lockWaiting(stateDir, "revert (confirm deadline)", 60_000);
+    try {
+      const now = pendingWithId(path, id);
+      if (now === undefined) return EXIT.ok;
+      if (!isDue(now)) {
+        log(`change ${id}: deadline extended to ${now.deadline}`);
+        continue;
+      }
+      const r = await revertPending(now, path, stateDir);
+      log(
+        r.ok ? `reverted change ${id}: not confirmed in time` : `REVERT FAILED for change ${id}: ${r.reason}`,
+      );
+      return r.ok ? EXIT.ok : EXIT.rollbackFailed;
+    } finally {
+      lock.release();
+    }
   }
 }
 
