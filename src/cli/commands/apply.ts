@@ -260,20 +260,11 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       doc = documentOf(r as Planned, false);
     }
     report["ops"] = ops.length;
+    const awaitConfirm = (ms: number) =>
+      awaitConfirmation(r.observed, ctx, ms, pendingFile, stateDir, netns, say, fail, finish, extending);
     if (ops.length === 0 && extending !== undefined && confirmMs !== undefined) {
       say("No changes. The kernel already holds the desired state.");
-      return awaitConfirmation(
-        r.observed,
-        ctx,
-        confirmMs,
-        pendingFile,
-        stateDir,
-        netns,
-        say,
-        fail,
-        finish,
-        extending,
-      );
+      return awaitConfirm(confirmMs);
     }
     if (ops.length === 0) {
       say("No changes. The kernel already holds the desired state.");
@@ -305,18 +296,7 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
       if (confirmMs === undefined) return finish(EXIT.ok, "applied");
-      return awaitConfirmation(
-        r.observed,
-        ctx,
-        confirmMs,
-        pendingFile,
-        stateDir,
-        netns,
-        say,
-        fail,
-        finish,
-        extending,
-      );
+      return awaitConfirm(confirmMs);
     }
     if (tx.outcome === "rolled-back")
       return fail(
