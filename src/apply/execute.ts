@@ -7,6 +7,7 @@
 // Qdisc, class and filter ops render (src/render/tc.ts) to `tc -batch -` the same way. Consecutive
 // nft-table ops render (src/render/nft.ts) to one JSON batch for `nft -j BATCH`: one kernel transaction,
 // all or nothing, so when it fails none of its ops counts as executed.
+import { sysctlPath } from "../model/sysctl.js";
 import { writeFileSync } from "node:fs";
 import type { Family, Op, Sysctl } from "../model/types.js";
 import { batchArgv, renderOpLines } from "../render/iproute.js";
@@ -65,14 +66,6 @@ type Step =
     }
   | { readonly tool: "sysctl"; readonly start: number; readonly sysctl: Sysctl }
   | { readonly tool: "nft"; readonly start: number; readonly ops: Op[]; script?: string };
-
-/** "net.ipv4.conf.eth0/100.rp_filter" (sysctl(8) form) → "/proc/sys/net/ipv4/conf/eth0.100/rp_filter". */
-export function sysctlPath(name: string): string {
-  const parts = name.split(".");
-  if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0")))
-    throw new Error(`invalid sysctl name ${JSON.stringify(name)}`);
-  return `/proc/sys/${parts.map((p) => p.replace(/\//g, ".")).join("/")}`;
-}
 
 /**
  * Group ops into steps, in order. Renders everything first, so an invalid value is refused before

@@ -6,6 +6,7 @@
 // between them), a device may have vanished, and after a crash the journal's progress can lag one batch
 // behind the kernel. Diffing what the kernel really holds against the pre-state is exact in all of
 // these cases; inverse ops are not.
+import { sysctlInterface } from "../model/sysctl.js";
 import { randomUUID } from "node:crypto";
 import { applyOps } from "../kernel-model/index.js";
 import { ownedState } from "../model/kinds.js";
@@ -61,8 +62,7 @@ export function restorable(pre: KernelState, current: KernelState, own: Ownershi
       (r) => (r.dev === undefined || links.has(r.dev)) && (r.nexthops ?? []).every((h) => links.has(h.dev)),
     ),
     sysctl: owned.sysctl.filter((s) => {
-      const m = /^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\./.exec(s.name);
-      const dev = m?.[1]?.replace(/\//g, ".");
+      const dev = sysctlInterface(s.name);
       return dev === undefined || dev === "all" || dev === "default" || links.has(dev);
     }),
   };

@@ -3,6 +3,7 @@
 // `ip netns exec` remounted it), so the read runs inside the observed namespace: one `find` that
 // follows the /sys/class/net symlinks, prints wireless markers, and hands the device uevent files
 // (DRIVER=...) and the sysctl files to a single grep.
+import { sysctlNameOfPath } from "../model/sysctl.js";
 import { join } from "node:path";
 import type { Sysctl } from "../model/types.js";
 import type { LinkFacts } from "./kind.js";
@@ -108,13 +109,7 @@ export function parseFacts(out: string, root = ""): Facts {
       continue;
     }
     if (p.startsWith("/proc/sys/")) {
-      // sysctl(8)'s naming: path segments joined by ".", a "." inside a segment (eth0.100) written "/".
-      const name = p
-        .slice("/proc/sys/".length)
-        .split("/")
-        .map((seg) => seg.replaceAll(".", "/"))
-        .join(".");
-      sysctls.push({ kind: "sysctl", name, value });
+      sysctls.push({ kind: "sysctl", name: sysctlNameOfPath(p), value });
     }
   }
   const facts = new Map<string, LinkFacts>();

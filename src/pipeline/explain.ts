@@ -3,6 +3,7 @@
 // catch-all, qdiscs, classes and filters to the qos entry of their interface (and the class they
 // stand for or classify into), the NAT table and ip_forward to /hotspot/nat, and to the routing section
 // otherwise; positions come from the loader's source map.
+import { sysctlInterface } from "../model/sysctl.js";
 import type { KernelObject } from "../model/types.js";
 import type { Layout } from "../plan/desired.js";
 import { IP_FORWARD } from "../plan/nat.js";
@@ -25,7 +26,7 @@ function uplinkIndexOf(o: KernelObject, layout: Layout, policy: EffectivePolicy)
     if (o.kind === "rule" && o.priority === slot.priority) name = n;
   }
   if (o.kind === "sysctl") {
-    const iface = /^net\.ipv[46]\.conf\.(.+)\.[a-z_]+$/.exec(o.name)?.[1]?.replaceAll("/", ".");
+    const iface = sysctlInterface(o.name);
     name = policy.uplinks.find((u) => u.interface === iface)?.name;
   }
   const i = policy.uplinks.findIndex((u) => u.name === name);

@@ -1,6 +1,7 @@
 // The owned kernel state the routing scheme implies (docs/planning.md, "Routing scheme"):
 // one table per attached uplink with its default route, a source rule per attached uplink address,
 // the local-first rule, the catch-all rule to the active table, the active default, and loose rp_filter.
+import { confSysctl } from "../model/sysctl.js";
 import { canonicalState, keyOf } from "../model/kinds.js";
 import {
   emptyState,
@@ -100,8 +101,7 @@ export function layoutFor(uplinks: readonly UplinkSpec[], r: RoutingParams): Lay
 }
 
 /** rp_filter sysctl name for an interface (dots in interface names become "/", as sysctl(8) writes them). */
-export const rpFilterName = (iface: string): string =>
-  `net.ipv4.conf.${iface.replaceAll(".", "/")}.rp_filter`;
+export const rpFilterName = (iface: string): string => confSysctl(4, iface, "rp_filter");
 
 /** Sysctl names the scheme owns: the lead adds them to Ownership.sysctls. */
 export function schemeSysctls(uplinks: readonly UplinkSpec[], r?: Pick<RoutingParams, "rpFilter">): string[] {

@@ -1,4 +1,5 @@
 // What the policy makes backhaul's own in the kernel (see src/model/kinds.ts for how it is used).
+import { confSysctl } from "../model/sysctl.js";
 import type { Ownership } from "../model/types.js";
 import type { EffectivePolicy } from "./types.js";
 
@@ -10,8 +11,7 @@ export function policySysctls(p: EffectivePolicy): ReadonlyMap<string, string> {
   if (p.routing.rpFilter !== "unchanged") {
     for (const u of p.uplinks) {
       if (u.interface !== undefined)
-        // sysctl(8)'s form: a "." inside an interface name (eth0.100) is written "/".
-        out.set(`net.ipv4.conf.${u.interface.replaceAll(".", "/")}.rp_filter`, RP_FILTER[p.routing.rpFilter]);
+        out.set(confSysctl(4, u.interface, "rp_filter"), RP_FILTER[p.routing.rpFilter]);
     }
   }
   if (p.hotspot && p.hotspot.activate !== "never" && p.hotspot.nat) out.set("net.ipv4.ip_forward", "1");
