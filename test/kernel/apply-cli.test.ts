@@ -1,5 +1,6 @@
 // `backhaul apply` end to end on the demo lab: the real CLI inside the node's namespace, the real
 // kernel, failures injected at every op, a device vanishing mid-plan, SIGKILL mid-apply.
+import { cli, cliIn } from "../helpers/cli.js";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,22 +21,6 @@ const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pat
 /** The demo policy's daemon.stateDir. */
 const STATE_DIR = "/run/backhaul-lab";
 const OPS_IN_DEMO_PLAN = 12;
-
-const cli = (args: readonly string[], env: Record<string, string> = {}) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    allowFailure: true,
-    timeoutMs: 30_000,
-    ...(Object.keys(env).length > 0 ? { env } : {}),
-  });
-
-/** The CLI started inside the namespace as --netns's re-exec would start it: one process instead of two. */
-const cliIn = (netns: string, args: readonly string[], env: Record<string, string> = {}) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    netns,
-    allowFailure: true,
-    timeoutMs: 30_000,
-    env: { BACKHAUL_NETNS: netns, ...env },
-  });
 
 const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
 

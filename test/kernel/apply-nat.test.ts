@@ -1,6 +1,7 @@
 // apply installs the hotspot NAT: our nft table and IPv4 forwarding go in, the kernel then holds the
 // table in exactly the planned canonical form (a second apply writes nothing), the hotspot client
 // reaches the lab's internet through the node, and a failure at the nft op rolls everything back.
+import { cliIn } from "../helpers/cli.js";
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { canonicalState } from "../../src/model/kinds.js";
@@ -12,17 +13,8 @@ import { appliedPath } from "../../src/state/applied.js";
 import { run } from "../../src/util/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, tcpConnect, useLab } from "../helpers/kernel.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 const TARGET = { host: "198.51.100.10", port: 443, timeoutMs: 1500 };
-
-const cliIn = (netns: string, args: readonly string[], env: Record<string, string> = {}) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    netns,
-    allowFailure: true,
-    timeoutMs: 30_000,
-    env: { BACKHAUL_NETNS: netns, ...env },
-  });
 
 const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
 

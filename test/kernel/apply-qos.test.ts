@@ -1,5 +1,6 @@
 // apply executes traffic-control ops too: the policy's QoS tree goes in through `tc -batch`, a second
 // apply changes nothing, and a failure at a tc op rolls everything back.
+import { cliIn } from "../helpers/cli.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,6 @@ import { observe } from "../../src/observe/index.js";
 import { run } from "../../src/util/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 
 const QOS = `
@@ -23,14 +23,6 @@ qos:
       control: { rate: 20%, priority: 0, dscp: 46, ports: [22] }
       bulk: { rate: 80%, priority: 2 }
 `;
-
-const cliIn = (netns: string, args: readonly string[], env: Record<string, string> = {}) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    netns,
-    allowFailure: true,
-    timeoutMs: 30_000,
-    env: { BACKHAUL_NETNS: netns, ...env },
-  });
 
 const tcState = async (netns: string): Promise<KernelState> =>
   canonicalState(await observe({ netns, kinds: ["qdisc", "class", "filter"] }));

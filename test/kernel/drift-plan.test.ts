@@ -1,23 +1,14 @@
 // After an apply, `plan` shows owned objects changed behind backhaul's back first, under their own
 // heading, and plans them back.
+import { cliIn } from "../helpers/cli.js";
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { appliedPath } from "../../src/state/applied.js";
-import { run } from "../../src/util/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 /** The demo policy's daemon.stateDir. */
 const STATE_DIR = "/run/backhaul-lab";
-
-const cliIn = (netns: string, args: readonly string[]) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    netns,
-    allowFailure: true,
-    timeoutMs: 30_000,
-    env: { BACKHAUL_NETNS: netns },
-  });
 
 describe.skipIf(!requireKernel(LAB_TOOLS))("plan after apply shows drift", () => {
   const lab = useLab(demoTopology());

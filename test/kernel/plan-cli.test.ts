@@ -1,21 +1,13 @@
 // `backhaul plan` end to end on the demo lab: the real CLI, re-run inside the node's namespace.
+import { cli } from "../helpers/cli.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { validatePlanDocument } from "../../src/plan/validate-document.js";
-import { run } from "../../src/util/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
-const cli = (args: readonly string[], env: Record<string, string> = {}) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], {
-    allowFailure: true,
-    timeoutMs: 30_000,
-    ...(Object.keys(env).length > 0 ? { env } : {}),
-  });
-
 describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul plan on the demo lab", () => {
   const lab = useLab(demoTopology());
   const dir = mkdtempSync(join(tmpdir(), "bhl-plan-"));

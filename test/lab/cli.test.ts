@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cli } from "../helpers/cli.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -6,15 +7,10 @@ import { removeStaleLabs } from "../../src/lab/lab.js";
 import { listNamespaces } from "../../src/lab/netns.js";
 import { listLabRecords, readLabRecord } from "../../src/lab/registry.js";
 import type { LabStatus } from "../../src/lab/status.js";
-import { run } from "../../src/util/exec.js";
 import { isAlive } from "../../src/util/proc.js";
 import { LAB_TOOLS, requireKernel } from "../helpers/kernel.js";
 
 const SMALL = new URL("./fixtures/small-topology.yaml", import.meta.url).pathname;
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-
-const cli = (args: readonly string[]) =>
-  run([process.execPath, "--import", "tsx", MAIN, ...args], { allowFailure: true, timeoutMs: 30_000 });
 
 describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul lab", () => {
   const dir = mkdtempSync(join(tmpdir(), "bhl-cli-"));
