@@ -42,6 +42,8 @@ export const CATALOGUE = {
   "timeout-not-below-interval": "The probe timeout is not shorter than the probe interval.",
   "jitter-not-below-interval": "The probe jitter is not shorter than the probe interval.",
   "down-before-degraded": "failuresBeforeDown is not above failuresBeforeDegraded.",
+  "recover-above-degraded":
+    "A recovery threshold (recoverRtt, recoverLoss) is looser than its degraded threshold.",
   "quorum-too-large": "The probe quorum is larger than the number of targets.",
   "duplicate-target": "A probe target is listed twice.",
   "expect-not-http": "An expected HTTP status on a target that is not http or https.",

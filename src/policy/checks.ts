@@ -290,6 +290,24 @@ function checkProbes(doc: Doc, p: EffectivePolicy): CheckIssue[] {
       ),
     );
   }
+  if (pr.recoverRtt > pr.degradedRtt)
+    out.push(
+      error(
+        "recover-above-degraded",
+        at("recoverRtt"),
+        `recoverRtt (${pr.recoverRtt}ms) must not be above degradedRtt (${pr.degradedRtt}ms)`,
+        "an uplink must be at least as good to recover as it was allowed to be before it degraded",
+      ),
+    );
+  if (pr.recoverLoss > pr.degradedLoss)
+    out.push(
+      error(
+        "recover-above-degraded",
+        at("recoverLoss"),
+        `recoverLoss (${pr.recoverLoss}%) must not be above degradedLoss (${pr.degradedLoss}%)`,
+        "an uplink must be at least as good to recover as it was allowed to be before it degraded",
+      ),
+    );
   if (pr.quorum > pr.targets.length) {
     out.push(
       error(

@@ -172,6 +172,13 @@ export function normalize(doc: Doc): EffectivePolicy {
       successesToRecover: num(p.successesToRecover),
       degradedRtt: parseDuration(p.degradedRtt),
       degradedLoss: parsePercent(p.degradedLoss),
+      // Hysteresis by default: recovering asks for better than merely not degraded.
+      recoverRtt:
+        p.recoverRtt === undefined
+          ? Math.round(0.8 * parseDuration(p.degradedRtt))
+          : parseDuration(p.recoverRtt),
+      recoverLoss:
+        p.recoverLoss === undefined ? parsePercent(p.degradedLoss) / 2 : parsePercent(p.recoverLoss),
       lossWindow: num(p.lossWindow),
       holdDown: {
         upToDegraded: parseDuration(hd.upToDegraded),
@@ -258,6 +265,8 @@ export function toDocument(p: EffectivePolicy): Record<string, unknown> {
       successesToRecover: pr.successesToRecover,
       degradedRtt: formatDuration(pr.degradedRtt),
       degradedLoss: formatPercent(pr.degradedLoss),
+      recoverRtt: formatDuration(pr.recoverRtt),
+      recoverLoss: formatPercent(pr.recoverLoss),
       lossWindow: pr.lossWindow,
       holdDown: {
         upToDegraded: formatDuration(pr.holdDown.upToDegraded),

@@ -102,6 +102,9 @@ export interface Probes {
   readonly degradedRtt: Millis;
   /** Loss over the last lossWindow rounds above which an uplink counts as degraded. */
   readonly degradedLoss: Percent;
+  /** The stricter RTT and loss an uplink must meet again to count as recovered (hysteresis). */
+  readonly recoverRtt: Millis;
+  readonly recoverLoss: Percent;
   readonly lossWindow: number;
   readonly holdDown: HoldDown;
   readonly minStateDuration: Millis;
