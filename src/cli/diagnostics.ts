@@ -26,6 +26,11 @@ function where(d: Diagnostic): string {
   return l ? `${l.file}:${l.start.line}:${l.start.column}` : "backhaul";
 }
 
+/** `file:line:col: error: message` on one line: for logs, where a caret display does not fit. */
+export function formatOneLine(d: Diagnostic): string {
+  return `${where(d)}: ${d.severity}: ${d.summary}${d.detail ? ` (${d.detail})` : ""}`;
+}
+
 const paint = (on: boolean, code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
 
 /** `file:line:col: error: message (at /pointer)`, then the source line with a caret under the place. */

@@ -3,6 +3,7 @@
 // writes all happen there, exactly as the daemon does when it runs inside the namespace it manages.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 
 export const NETNS_ENV = "BACKHAUL_NETNS";
 
@@ -64,7 +65,7 @@ export function reexecInNetns(netns: string, userArgs: readonly string[]): Promi
     );
     child.once("exit", (code, signal) => {
       process.off("SIGINT", forward).off("SIGTERM", forward);
-      resolve(code ?? (signal ? 128 + 1 : 1));
+      resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 1) : 1));
     });
   });
 }

@@ -1,5 +1,5 @@
 // One line per kernel object, in the words of the tool that manages it (ip, tc, sysctl), for people.
-import type { KernelObject, Nexthop, Qdisc, Route, Rule, TcClass, TcFilter } from "../model/types.js";
+import type { KernelObject, Nexthop, Op, Qdisc, Route, Rule, TcClass, TcFilter } from "../model/types.js";
 import { formatRate } from "../policy/units.js";
 import { describeNat } from "./nat.js";
 import { htbDefaultBurst } from "./qos.js";
@@ -147,4 +147,10 @@ export function describeObject(o: KernelObject): string {
     case "dhcp-client":
       return `DHCP client on ${o.iface}`;
   }
+}
+
+/** "add route default via 100.64.1.1 dev eth0 table 101": one op, for people and logs. */
+export function describeOp(op: Op): string {
+  const obj = op.op === "delete" ? op.before : op.after;
+  return `${op.op} ${obj.kind} ${describeObject(obj)}`;
 }

@@ -219,6 +219,7 @@ export function normalize(doc: Doc): EffectivePolicy {
       stateDir: str(d.stateDir),
       metricsListen: str(d.metricsListen),
       statusSocket: str(d.statusSocket),
+      resyncInterval: parseDuration(d.resyncInterval),
       logLevel: d.logLevel as EffectivePolicy["daemon"]["logLevel"],
     },
   };
@@ -315,7 +316,7 @@ export function toDocument(p: EffectivePolicy): Record<string, unknown> {
         ]),
       ),
     })),
-    daemon: { ...p.daemon },
+    daemon: { ...p.daemon, resyncInterval: formatDuration(p.daemon.resyncInterval) },
   };
 }
 

@@ -202,6 +202,8 @@ export interface Daemon {
   /** host:port of the Prometheus endpoint. */
   readonly metricsListen: string;
   readonly statusSocket: string;
+  /** Period of the daemon's safety-net pass. */
+  readonly resyncInterval: Millis;
   readonly logLevel: LogLevel;
 }
 

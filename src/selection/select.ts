@@ -29,6 +29,11 @@ export interface SelectionInput {
   readonly params: SelectionParams;
   /** Families the scheme routes; IPv4 always, IPv6 where the policy enables it. */
   readonly families: readonly (4 | 6)[];
+  /**
+   * Keep the previous active set while it stays usable, for this reason (the daemon's switch limit):
+   * only switches away from an uplink that can no longer carry traffic go ahead.
+   */
+  readonly holdActive?: string;
 }
 
 /** "12:03:41" (UTC) */
@@ -193,7 +198,11 @@ export function select(input: SelectionInput): Selection {
     const prev = prevName === undefined ? undefined : candidates.find((c) => c.name === prevName);
     let chosen = best;
     if (prev !== undefined && prev !== best) {
-      if (scoreOf(best) - scoreOf(prev) < p.switchMargin) {
+      if (input.holdActive !== undefined) {
+        chosen = prev;
+        why = input.holdActive;
+        reason = `${prev.name} kept: ${why}`;
+      } else if (scoreOf(best) - scoreOf(prev) < p.switchMargin) {
         chosen = prev;
         why =
           `${best.name} scores ${scoreOf(best)}, not better than ${prev.name}'s ` +
@@ -229,16 +238,26 @@ export function select(input: SelectionInput): Selection {
     const prevByName = new Map(prevActive.map((a) => [a.name, a]));
     const sameSet =
       prevActive.length === candidates.length && candidates.every((c) => prevByName.has(c.name));
+    const held =
+      input.holdActive !== undefined &&
+      prevActive.length > 0 &&
+      prevActive.every((a) => candidates.some((c) => c.name === a.name));
+    const carrying = held ? prevActive.map((a) => candidates.find((c) => c.name === a.name)!) : candidates;
+    ranked = [...carrying, ...candidates.filter((c) => !carrying.includes(c))];
     const steady =
-      sameSet &&
-      candidates.every((c) => Math.abs(scoreOf(c) - prevByName.get(c.name)!.score) < p.switchMargin);
+      held ||
+      (sameSet &&
+        candidates.every((c) => Math.abs(scoreOf(c) - prevByName.get(c.name)!.score) < p.switchMargin));
     const weights = steady
-      ? candidates.map((c) => prevByName.get(c.name)!.weight)
-      : weightsFromScores(candidates.map(scoreOf));
-    active = candidates.map((c, i) => ({ name: c.name, weight: weights[i]! }));
+      ? carrying.map((c) => prevByName.get(c.name)!.weight)
+      : weightsFromScores(carrying.map(scoreOf));
+    active = carrying.map((c, i) => ({ name: c.name, weight: weights[i]! }));
     const list = active.map((a) => `${a.name} (weight ${a.weight})`).join(", ");
     const others = unusableWords.length > 0 ? `; ${unusableWords.join("; ")}` : "";
-    why = `${steady ? "weights kept: no score moved by the switch margin" : "weights from scores"}${others}`;
+    const kept = held
+      ? `set and weights kept: ${input.holdActive}`
+      : "weights kept: no score moved by the switch margin";
+    why = `${steady ? kept : "weights from scores"}${others}`;
     reason = `balancing${fallbackNote} over ${list}: ${why}`;
   }
 

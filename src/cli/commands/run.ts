@@ -1,0 +1,87 @@
+// `backhaul run`: the daemon. Loads the policy (a bad one is refused before anything starts), takes the
+// writer lock, recovers an unfinished apply, then reconciles until SIGTERM/SIGINT. See docs/run.md.
+import type { Command } from "commander";
+import { pino, type Logger } from "pino";
+import { Daemon, loadOrErrors } from "../../daemon/daemon.js";
+import { watchPolicy } from "../../daemon/policy-watch.js";
+import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
+import { LockHeldError } from "../../state/lock.js";
+import { EXIT } from "../exit.js";
+import { currentNetns } from "../in-netns.js";
+
+export interface RunOptions {
+  readonly cleanupOnExit?: boolean;
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(s);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
+
+export async function runDaemon(path: string, o: RunOptions): Promise<number> {
+  const first = await loadOrErrors(path);
+  if (!first.ok) {
+    process.stderr.write(
+      `backhaul run: ${path}: invalid policy, not started\n  ${first.errors.join("\n  ")}\n`,
+    );
+    return EXIT.error;
+  }
+  const log: Logger = pino({
+    level: first.policy.daemon.logLevel,
+    base: { pid: process.pid, netns: currentNetns() ?? null },
+  });
+  const daemon = new Daemon({ policyPath: path, netns: currentNetns(), log }, first.policy);
+  const signal = waitForSignal();
+  try {
+    await daemon.start();
+  } catch (e) {
+    const message = e instanceof LockHeldError ? e.message : e instanceof Error ? e.message : String(e);
+    log.fatal({ err: e }, `not started: ${message}`);
+    process.stderr.write(`backhaul run: ${message}\n`);
+    return EXIT.error;
+  }
+  const watch = await watchPolicy(path, () => {
+    void loadOrErrors(path).then((r) => {
+      if (!r.ok) {
+        log.error(
+          { errors: r.errors },
+          `policy edit refused, the last good policy stays in force:\n  ${r.errors.join("\n  ")}`,
+        );
+        return;
+      }
+      if (daemon.replacePolicy(r.policy)) log.info({ digest: daemon.policy.digest }, "policy reloaded");
+    });
+  });
+  log.info({ policy: path, digest: daemon.policy.digest }, "backhaul run: started");
+  const s = await signal;
+  log.info({ signal: s }, "stopping: finishing the pass in flight");
+  await watch.close();
+  const cleaned = await daemon.stop({ cleanup: o.cleanupOnExit === true });
+  if (cleaned !== undefined && cleaned.outcome !== "applied") {
+    log.error({ outcome: cleaned.outcome, reason: cleaned.reason }, "cleanup failed");
+    return EXIT.error;
+  }
+  if (o.cleanupOnExit)
+    log.info({ ops: cleaned?.ops ?? 0 }, "removed backhaul's rules, routes, qdiscs and nft table");
+  log.info("stopped");
+  return EXIT.ok;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("Run the reconciler: probe uplinks, fail over, apply the policy continuously")
+    .argument("[policy]", "policy file or directory", DEFAULT_POLICY_PATH)
+    .option("--cleanup-on-exit", "remove backhaul's rules, routes, qdiscs and nft table when stopping")
+    .option("--netns <name>", "run inside this network namespace (manage it)")
+    .action(async (path: string, o: RunOptions) => {
+      process.exitCode = await runDaemon(path, o);
+    });
+}
