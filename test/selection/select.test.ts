@@ -345,3 +345,32 @@ describe("selection properties", () => {
     );
   });
 });
+
+describe("holding the active uplink (the daemon's switch limit)", () => {
+  const hold = "switch limit reached";
+  it("keeps a usable previous uplink although a better one beats it by the margin", () => {
+    const slowWlan = { eth0: up(), wlan0: up(150, 5), wwan0: up(150, 5) };
+    const prev = toPrevious(select(input({ health: { ...slowWlan, eth0: down() } })));
+    expect(prev.active[0]?.name).toBe("wlan0");
+    const free = select(input({ previous: prev, health: slowWlan }));
+    expect(free.active[0]?.name).toBe("eth0");
+    const held = select(input({ previous: prev, health: slowWlan, holdActive: hold }));
+    expect(held.active).toEqual([{ name: "wlan0", weight: 1 }]);
+    expect(held.switched).toBe(false);
+    expect(held.reason).toBe(`wlan0 kept: ${hold}`);
+  });
+  it("never holds traffic on an uplink that is no longer usable", () => {
+    const prev = toPrevious(select(input()));
+    const s = select(
+      input({ previous: prev, holdActive: hold, health: { eth0: down(), wlan0: up(), wwan0: up() } }),
+    );
+    expect(s.active[0]?.name).toBe("wlan0");
+  });
+  it("balance keeps the previous set and weights while all of it is usable", () => {
+    const params = { ...PARAMS, strategy: "balance" as const };
+    const prev = toPrevious(select(input({ params, health: { eth0: down(), wlan0: up(), wwan0: up() } })));
+    const held = select(input({ params, previous: prev, holdActive: hold }));
+    expect(held.active).toEqual(prev.active.map(({ name, weight }) => ({ name, weight })));
+    expect(held.ranked).toContain("eth0");
+  });
+});

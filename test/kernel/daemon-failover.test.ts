@@ -1,0 +1,113 @@
+// `backhaul run` in the demo lab: the user stories of failover, on the real kernel. One daemon on the
+// demo policy (fast probe profile) lives through carrier loss, recovery, a gray failure and the loss of
+// every uplink, while a client behind the hotspot keeps connecting to an ISP target.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClientProbe, DaemonProcess, demoPolicyIn, tempDir, type PassLine } from "../helpers/daemon.js";
+import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
+
+/** The uplink the active table (100) sends general traffic to. */
+async function activeDev(netns: string): Promise<string | undefined> {
+  const routes = await ipJson<{ dst: string; dev?: string }[]>(netns, ["route", "show", "table", "100"]);
+  return routes.find((r) => r.dst === "default")?.dev;
+}
+
+describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo lab", () => {
+  const lab = useLab(demoTopology());
+  const dir = tempDir("bhl-run-failover-");
+  let daemon: DaemonProcess;
+  let client: ClientProbe;
+  const switchTimes: number[] = [];
+
+  beforeAll(async () => {
+    daemon = DaemonProcess.start(lab().node, demoPolicyIn(dir.path));
+    await daemon.started();
+    client = ClientProbe.start(lab().client!, "198.51.100.10", 443);
+  });
+  afterAll(async () => {
+    client?.stop();
+    await daemon?.stop();
+    dir.remove();
+  });
+
+  it("starts on fibre, the best uplink, once its probes pass", async () => {
+    const s = await daemon.waitFor<PassLine>((l) => (l as PassLine).switch?.to.includes("fibre") === true);
+    expect(s.switch).toMatchObject({ from: [], to: ["fibre"], cause: "start" });
+    expect(await activeDev(lab().node)).toBe("eth0");
+    expect(await eventually(async () => client.okAfter(Date.now()), 3000)).toBe(true);
+  });
+
+  it("(a) carrier loss on the active uplink moves traffic to the next at once, by the fast path", async () => {
+    const from = daemon.lines.length;
+    await lab().carrierLoss("eth0");
+    const s = await daemon.nextSwitch(from);
+    switchTimes.push(s.time);
+    expect(s.switch).toMatchObject({ from: ["fibre"], to: ["lte"], cause: "physical" });
+    expect(s.pass.path).toBe("fast");
+    expect(await activeDev(lab().node)).toBe("wwan0");
+  });
+
+  it("(c) recovery moves traffic back only after the uplink went through Probing and its hold-down", async () => {
+    const from = daemon.lines.length;
+    const restored = Date.now();
+    await lab().carrierReturn("eth0");
+    const s = await daemon.nextSwitch(from, 20_000);
+    switchTimes.push(s.time);
+    expect(s.switch).toMatchObject({ from: ["lte"], to: ["fibre"], cause: "preference" });
+    const fibre = daemon.lines
+      .slice(from)
+      .filter((l) => l["uplink"] === "fibre" && l["to"] !== undefined)
+      .map((l) => `${String(l["from"])}→${String(l["to"])}`);
+    expect(fibre).toEqual(["down→probing", "probing→up"]);
+    const probing = daemon.lines.slice(from).find((l) => l["uplink"] === "fibre" && l["to"] === "up")!;
+    // The demo policy holds Probing → Up for 1s.
+    expect(probing.time - restored).toBeGreaterThanOrEqual(1000);
+    expect(await activeDev(lab().node)).toBe("eth0");
+  });
+
+  it("(b) a gray failure with carrier up moves traffic once the probe thresholds are crossed", async () => {
+    const from = daemon.lines.length;
+    await lab().grayFailure("eth0");
+    const s = await daemon.nextSwitch(from, 20_000);
+    switchTimes.push(s.time);
+    expect(s.switch).toMatchObject({ from: ["fibre"], to: ["lte"], cause: "health" });
+    const fibre = daemon.lines
+      .slice(from)
+      .filter((l) => l["uplink"] === "fibre" && l["to"] !== undefined)
+      .map((l) => String(l["to"]));
+    expect(fibre[0]).toBe("degraded");
+    expect(await activeDev(lab().node)).toBe("wwan0");
+    const back = daemon.lines.length;
+    await lab().heal("eth0");
+    switchTimes.push((await daemon.nextSwitch(back, 20_000)).time);
+    expect(await activeDev(lab().node)).toBe("eth0");
+  });
+
+  it("(h) the hotspot client reaches the ISP target again after every switch", () => {
+    for (const t of switchTimes) expect(client.okAfter(t)).toBe(true);
+    // The gap each switch cost the client, for the record (the benchmark measures it properly).
+    const gaps = switchTimes.map((t) => client.longestGapMs(t - 3000, t + 2000));
+    console.log(`client connection gaps around the switches (ms): ${gaps.join(", ")}`);
+    expect(client.attempts.filter((a) => a.ok).length).toBeGreaterThan(0);
+  });
+
+  it("(d) with every uplink down it keeps the last default route (policy: keep-last)", async () => {
+    const from = daemon.lines.length;
+    await lab().carrierLoss("eth0");
+    await daemon.nextSwitch(from);
+    const second = daemon.lines.length;
+    await lab().carrierLoss("wwan0");
+    const s = await daemon.nextSwitch(second);
+    expect(s.switch).toMatchObject({ from: ["lte"], to: [], cause: "none-usable" });
+    expect(s.switch?.reason).toContain("keeping the last default route");
+    expect(await activeDev(lab().node)).toBe("wwan0");
+    const healed = daemon.lines.length;
+    await lab().carrierReturn("eth0");
+    await lab().carrierReturn("wwan0");
+    const back = await daemon.waitFor<PassLine>(
+      (l) => (l as PassLine).switch?.to.includes("fibre") === true,
+      20_000,
+      healed,
+    );
+    expect(back.switch?.to).toEqual(["fibre"]);
+  });
+});
