@@ -17,6 +17,8 @@ command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v udhcpc >/dev/null || need+=(udhcpc)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v sysctl >/dev/null || need+=(procps)
+# systemd-notify (the daemon's sd_notify) and systemd-socket-activate (its test); absent from slim images.
+command -v systemd-notify >/dev/null && command -v systemd-socket-activate >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "backhaul setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -15,7 +15,14 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   udhcpc: "udhcpc",
   ping: "iputils-ping",
   sysctl: "procps",
+  "systemd-notify": "systemd",
 };
+
+/** "TOOL was not found: install PACKAGE", for a program that is not installed. */
+export function missingToolMessage(tool: string): string {
+  const pkg = PACKAGE_OF[tool];
+  return `${tool} was not found${pkg ? `: install ${pkg} (apt-get install ${pkg})` : ""}`;
+}
 
 export class CommandError extends Error {
   constructor(
@@ -71,13 +78,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   });
   const tool = argv[0] ?? file;
   if (r.code === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
-    const pkg = PACKAGE_OF[tool];
-    throw new CommandError(
-      `${tool} was not found${pkg ? `: install ${pkg} (apt-get install ${pkg})` : ""}`,
-      full,
-      undefined,
-      "",
-    );
+    throw new CommandError(missingToolMessage(tool), full, undefined, "");
   }
   if (r.timedOut) {
     throw new CommandError(
@@ -107,6 +108,33 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     throw new CommandError(`${full.join(" ")}: ${msg}`, full, result.exitCode, result.stderr);
   }
   return result;
+}
+
+export interface StreamOptions {
+  /** Run inside this network namespace (through `ip netns exec`). */
+  readonly netns?: string;
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Start a long-lived program whose standard output is read as a stream while it runs (`ip monitor`):
+ * no timeout, nothing buffered, killed with us. The caller reads `stdout`, ends it with kill(), and
+ * awaits the returned subprocess for how it ended (it never rejects: inspect exitCode, signal, code).
+ */
+export function spawnStream(argv: readonly string[], opts: StreamOptions = {}) {
+  const full = netnsArgv(argv, opts.netns);
+  const [file, ...args] = full;
+  if (file === undefined) throw new Error("spawnStream: empty command");
+  processCounter.started++;
+  return execa(file, args, {
+    stdin: "ignore",
+    buffer: false,
+    reject: false,
+    cleanup: true,
+    encoding: "utf8",
+    env: { ...opts.env, LC_ALL: "C" },
+  });
 }
 
 export interface StartOptions {

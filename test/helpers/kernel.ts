@@ -156,3 +156,14 @@ export async function rootSnapshot(): Promise<RootSnapshot> {
     rules: lines(rules.stdout),
   };
 }
+
+/**
+ * Like requireKernel for tests that need programs but not root (systemd-notify, socat): true when
+ * they are all installed; false (skip) locally otherwise; throws under CI=true.
+ */
+export function requireTools(tools: readonly string[]): boolean {
+  const missing = tools.filter((t) => !onPath(t));
+  if (missing.length === 0) return true;
+  if (process.env["CI"] === "true") throw new Error(`tests cannot run: missing tools: ${missing.join(", ")}`);
+  return false;
+}

@@ -1,0 +1,244 @@
+// Kernel events from a long-lived `ip -ts monitor label link address route rule`. iproute2 6.1 prints
+// text here even with -j, so the text is parsed: each message is a header line
+// `[TIMESTAMP] [LABEL]...` ("Deleted " before the body for removals) followed by indented
+// continuation lines. A supervisor restarts the process with exponential backoff when it dies.
+import { missingToolMessage, spawnStream } from "../util/exec.js";
+
+export interface LinkEvent {
+  readonly kind: "link";
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly deleted: boolean;
+  /** IFF_UP: an administrator (or backhaul) set the link up. */
+  readonly adminUp: boolean;
+  /** LOWER_UP present and NO-CARRIER absent. */
+  readonly carrier: boolean;
+  /** The kernel's operstate: UP, DOWN, LOWERLAYERDOWN, UNKNOWN, DORMANT... */
+  readonly operstate: string;
+  readonly flags: readonly string[];
+  /** When ip received the message: epoch milliseconds, with microseconds as the fraction. */
+  readonly at: number;
+}
+
+export interface ChangeEvent {
+  readonly kind: "address" | "route" | "rule";
+  /** The message as ip printed it (without timestamp, label and "Deleted "), continuation lines joined by "\n". */
+  readonly text: string;
+  readonly deleted: boolean;
+  /** The interface it concerns: the address's interface, the route's `dev`; absent for rules. */
+  readonly ifname?: string;
+  readonly at: number;
+}
+
+export type MonitorEvent = LinkEvent | ChangeEvent;
+
+export const MONITOR_ARGV = ["ip", "-ts", "monitor", "label", "link", "address", "route", "rule"] as const;
+/** ip prints local time without a zone: run it in UTC so the timestamps parse unambiguously. */
+const MONITOR_ENV = { TZ: "UTC" } as const;
+
+const HEADER = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?\] \[([A-Z]+)\](Deleted )?(.*)$/;
+const LINK = /^(\d+): ([^@:\s]+)(?:@[^:\s]*)?: <([^>]*)>(.*)$/;
+const ADDRESS = /^\d+: (\S+)\s/;
+const DEV = /(?:^| )dev (\S+)/;
+const KIND_OF_LABEL: Readonly<Record<string, ChangeEvent["kind"] | "link">> = {
+  LINK: "link",
+  ADDR: "address",
+  ROUTE: "route",
+  RULE: "rule",
+};
+
+function timeOf(seconds: string, fraction: string | undefined): number {
+  const frac = fraction === undefined ? 0 : Number(`0.${fraction}`) * 1000;
+  return Date.parse(`${seconds}Z`) + frac;
+}
+
+type Header = { readonly event: MonitorEvent } | { readonly problem: string };
+
+function parseHeader(line: string): Header {
+  const h = HEADER.exec(line);
+  if (h === null) return { problem: `not an ip monitor message: ${JSON.stringify(line)}` };
+  const [, seconds = "", fraction, label = "", deletedMark, body = ""] = h;
+  const at = timeOf(seconds, fraction);
+  const deleted = deletedMark !== undefined;
+  const kind = KIND_OF_LABEL[label];
+  if (kind === undefined) return { problem: `unexpected ip monitor message kind [${label}]` };
+  if (kind !== "link") {
+    const ifname =
+      kind === "address" ? ADDRESS.exec(body)?.[1] : kind === "route" ? DEV.exec(body)?.[1] : undefined;
+    const text = body.trimEnd();
+    return {
+      event: ifname === undefined ? { kind, text, deleted, at } : { kind, text, deleted, ifname, at },
+    };
+  }
+  const l = LINK.exec(body);
+  if (l === null) return { problem: `unreadable link message: ${JSON.stringify(line)}` };
+  const [, index = "", ifname = "", flagList = "", rest = ""] = l;
+  const flags = flagList === "" ? [] : flagList.split(",");
+  return {
+    event: {
+      kind: "link",
+      ifindex: Number(index),
+      ifname,
+      deleted,
+      adminUp: flags.includes("UP"),
+      carrier: flags.includes("LOWER_UP") && !flags.includes("NO-CARRIER"),
+      operstate: / state (\S+)/.exec(rest)?.[1] ?? "UNKNOWN",
+      flags,
+      at,
+    },
+  };
+}
+
+export interface ParsedOutput {
+  readonly events: readonly MonitorEvent[];
+  /** Lines that were not ip monitor messages (reported, never guessed at). */
+  readonly problems: readonly string[];
+}
+
+/**
+ * Turns ip's output, chunk by chunk, into events. Every complete message of a chunk is returned
+ * with that chunk: a link event as soon as its header line is complete (the carrier-loss fast path
+ * must not wait for more output); continuation lines are added to the address, route or rule
+ * message they follow within the chunk (ip writes each message with one flush).
+ */
+export class MonitorParser {
+  private partial = "";
+
+  push(chunk: string): ParsedOutput {
+    const lines = (this.partial + chunk).split("\n");
+    this.partial = lines.pop() ?? "";
+    const events: MonitorEvent[] = [];
+    const problems: string[] = [];
+    let pending: ChangeEvent | undefined;
+    const flush = (): void => {
+      if (pending !== undefined) events.push(pending);
+      pending = undefined;
+    };
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      if (/^\s/.test(line)) {
+        if (pending !== undefined) pending = { ...pending, text: `${pending.text}\n${line.trim()}` };
+        continue;
+      }
+      flush();
+      const h = parseHeader(line);
+      if ("problem" in h) problems.push(h.problem);
+      else if (h.event.kind === "link") events.push(h.event);
+      else pending = h.event;
+    }
+    flush();
+    return { events, problems };
+  }
+}
+
+export interface BackoffOptions {
+  /** Delay before the first restart. */
+  readonly initialMs: number;
+  /** The delay doubles with each quick failure up to this cap. */
+  readonly maxMs: number;
+  /** A process that ran at least this long resets the doubling. */
+  readonly resetAfterMs: number;
+}
+
+export const DEFAULT_MONITOR_BACKOFF: BackoffOptions = {
+  initialMs: 100,
+  maxMs: 10_000,
+  resetAfterMs: 30_000,
+};
+
+/** The wait before restart number `failures` (1 = the first) of a run of quick failures. */
+export function restartDelayMs(failures: number, o: BackoffOptions): number {
+  return Math.min(o.maxMs, o.initialMs * 2 ** Math.max(0, failures - 1));
+}
+
+export interface RestartInfo {
+  /** Restarts so far. */
+  readonly restarts: number;
+  /** How the previous process ended. */
+  readonly reason: string;
+  /** How long we waited before this start. */
+  readonly afterMs: number;
+}
+
+export interface MonitorOptions {
+  readonly onEvent: (e: MonitorEvent) => void;
+  /**
+   * A new ip process replaced one that died. Events in between were missed: the loop should run a
+   * full pass.
+   */
+  readonly onRestart?: (info: RestartInfo) => void;
+  /** The process died (restart pending) or printed something that is not an event. */
+  readonly onError?: (e: Error) => void;
+  /** Watch this namespace (tests); the daemon itself runs inside the namespace it manages. */
+  readonly netns?: string;
+  readonly backoff?: Partial<BackoffOptions>;
+}
+
+export interface Monitor {
+  /** The pid of the running ip process (undefined between a death and its restart). */
+  pid(): number | undefined;
+  /** Stop watching: kill the process, cancel any pending restart. */
+  stop(): Promise<void>;
+}
+
+export function startMonitor(o: MonitorOptions): Monitor {
+  const backoff = { ...DEFAULT_MONITOR_BACKOFF, ...o.backoff };
+  let stopped = false;
+  let failures = 0;
+  let restarts = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let child: ReturnType<typeof spawnStream> | undefined;
+  const report = (e: Error): void => o.onError?.(e);
+
+  const launch = (restart?: Omit<RestartInfo, "restarts">): void => {
+    const startedAt = Date.now();
+    const parser = new MonitorParser();
+    const sub = spawnStream(MONITOR_ARGV, { netns: o.netns, env: MONITOR_ENV });
+    child = sub;
+    let stderr = "";
+    sub.stdout?.setEncoding("utf8");
+    sub.stdout?.on("data", (chunk: string) => {
+      const out = parser.push(chunk);
+      for (const e of out.events) o.onEvent(e);
+      for (const p of out.problems) report(new Error(`ip monitor: ${p}`));
+    });
+    sub.stderr?.setEncoding("utf8");
+    sub.stderr?.on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-2000);
+    });
+    if (restart !== undefined) {
+      restarts++;
+      o.onRestart?.({ ...restart, restarts });
+    }
+    void sub.then((r) => {
+      if (child === sub) child = undefined;
+      if (stopped) return;
+      const how =
+        r.code === "ENOENT"
+          ? missingToolMessage(String(MONITOR_ARGV[0]))
+          : r.signal !== undefined
+            ? `killed by ${r.signal}`
+            : `exited with code ${r.exitCode}`;
+      const reason = stderr.trim() === "" ? how : `${how}: ${stderr.trim()}`;
+      failures = Date.now() - startedAt >= backoff.resetAfterMs ? 1 : failures + 1;
+      const afterMs = restartDelayMs(failures, backoff);
+      report(new Error(`ip monitor ${reason}; restarting in ${afterMs} ms`));
+      timer = setTimeout(() => {
+        if (!stopped) launch({ reason, afterMs });
+      }, afterMs);
+    });
+  };
+
+  launch();
+  return {
+    pid: () => child?.pid,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      const c = child;
+      if (c === undefined) return;
+      c.kill("SIGTERM");
+      await c;
+    },
+  };
+}
