@@ -29,6 +29,8 @@ export interface TxContext {
   readonly fault?: FaultHook;
   /** Verification tries (the kernel settles some state asynchronously). */
   readonly verifyTries?: number;
+  /** Called once the ops ran, before verification: the moment the kernel holds the change. */
+  readonly onExecuted?: () => void;
 }
 
 /** What observing and restoring need (no journal: a pending change's record plays that part). */
@@ -139,6 +141,7 @@ export async function transact(
     ...(ctx.fault === undefined ? {} : { fault: ctx.fault }),
     onProgress: (executed) => writeJournal(ctx.journalPath, { ...base, executed }),
   });
+  ctx.onExecuted?.();
   let reason: string;
   if (exec.ok) {
     const left = await remaining(expected, ctx);

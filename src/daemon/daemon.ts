@@ -110,6 +110,8 @@ export function previousFromKernel(
 
 const PASS_HISTORY = 10;
 
+const round2 = (ms: number): number => Math.round(ms * 100) / 100;
+
 export class Daemon {
   private inForce: PolicyInForce;
   private tracked = new Map<string, Tracked>();
@@ -410,38 +412,52 @@ export class Daemon {
       const selection = pass.desired.selection;
       let outcome: PassOutcome = "no-change";
       let tx: TxResult | undefined;
+      let writtenAt: number | undefined;
       if (pass.ops.length > 0) {
-        tx = await transact(observed, pass.ops, policyDigest, this.txContext(inputs));
+        const planned = performance.now();
+        tx = await transact(observed, pass.ops, policyDigest, {
+          ...this.txContext(inputs),
+          onExecuted: () => (writtenAt = performance.now()),
+        });
+        this.o.log.debug(
+          {
+            planMs: planned - t0,
+            executeMs: (writtenAt ?? 0) - planned,
+            verifyMs: performance.now() - (writtenAt ?? 0),
+          },
+          "pass timings",
+        );
         outcome = tx.outcome;
       }
       const took = outcome === "no-change" || outcome === "applied";
+      // The fast path's starting point: what the kernel holds now. After a verified apply that is the
+      // model's result of the ops; after a rollback nobody knows until the next observation.
+      const result = tx === undefined ? { ok: true as const, state: observed } : applyOps(observed, pass.ops);
+      this.lastObserved = took && result.ok ? result.state : undefined;
+      // A switch is a change of what the kernel routes general traffic through (keep-last with nothing
+      // usable keeps the route: no switch, but said once below).
       let switched: PassRecord["switched"];
-      if (took) {
-        if (!sameActive(prevSel, selection) && (prevSel !== undefined || pass.ops.length > 0)) {
+      if (took && result.ok) {
+        const layout = pass.desired.layout;
+        const names = (st: KernelState) =>
+          (previousFromKernel(st, inputs, layout)?.active ?? []).map((a) => a.name).sort();
+        const from = names(observed);
+        const to = names(result.state);
+        if (from.join(",") !== to.join(",")) {
           const physicallyLost = new Set([...tracked].filter(([, t]) => !t.physical.ok).map(([n]) => n));
           const cause: SwitchCause = switchCause(prevSel, selection, { policyChanged, physicallyLost });
-          switched = {
-            from: (prevSel?.active ?? this.previous?.active ?? []).map((a) => a.name),
-            to: selection.active.map((a) => a.name),
-            cause,
-            reason: selection.reason,
-          };
-          this.switchTimes = [
-            ...withinWindow(this.switchTimes, startedAt, {
-              switches: 0,
-              windowMs: policy.selection.rateLimit.window,
-            }),
-            startedAt,
-          ];
+          switched = { from, to, cause, reason: selection.reason };
+          const window = { switches: 0, windowMs: policy.selection.rateLimit.window };
+          this.switchTimes = [...withinWindow(this.switchTimes, startedAt, window), startedAt];
         }
+        if (selection.noneUsable !== undefined && prevSel?.noneUsable === undefined)
+          this.o.log.warn({ selection: selection.reason }, selection.reason);
+      }
+      if (took) {
         this.selection = selection;
         this.previous = toPrevious(selection);
         if (policyChanged && this.inForce.digest === policyDigest) this.policyChanged = false;
       }
-      // The fast path's starting point: what the kernel holds now. After a verified apply that is the
-      // model's result of the ops; after a rollback nobody knows until the next observation.
-      const after = tx === undefined ? { ok: true as const, state: observed } : applyOps(observed, pass.ops);
-      this.lastObserved = took && after.ok ? after.state : undefined;
       this.configureProber(inputs, selection);
       const error =
         tx === undefined || tx.outcome === "applied"
@@ -452,11 +468,12 @@ export class Daemon {
       report = {
         record: {
           startedAt: new Date(startedAt).toISOString(),
-          durationMs: Math.round((performance.now() - t0) * 100) / 100,
+          durationMs: round2(performance.now() - t0),
           triggers,
           path,
           outcome,
           ops: pass.ops.length,
+          ...(writtenAt === undefined ? {} : { writtenAfterMs: round2(writtenAt - t0) }),
           ...(error === undefined ? {} : { error }),
           ...(switched === undefined ? {} : { switched }),
         },
@@ -467,7 +484,7 @@ export class Daemon {
       report = {
         record: {
           startedAt: new Date(startedAt).toISOString(),
-          durationMs: Math.round((performance.now() - t0) * 100) / 100,
+          durationMs: round2(performance.now() - t0),
           triggers,
           path,
           outcome: "failed",
@@ -527,6 +544,6 @@ export class Daemon {
       this.o.log.error(fields, `pass ${rec.outcome}: ${rec.error ?? ""}`);
     else if (rec.outcome === "applied" && rec.switched === undefined)
       this.o.log.info({ ...fields, ops: r.ops.map(describeOp) }, `applied ${rec.ops} op(s)`);
-    else this.o.log.debug(fields, "pass: no change");
+    else this.o.log.debug({ ...fields, selection: r.selection?.reason }, "pass: no change");
   }
 }

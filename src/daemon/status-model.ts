@@ -64,6 +64,8 @@ export interface PassRecord {
   readonly path: "full" | "fast";
   readonly outcome: PassOutcome;
   readonly ops: number;
+  /** From the start of the pass to the kernel holding the change (verification comes after). */
+  readonly writtenAfterMs?: number;
   readonly error?: string;
   readonly switched?: {
     readonly from: readonly string[];

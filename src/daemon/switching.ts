@@ -59,5 +59,9 @@ export function switchCause(prev: Selection | undefined, next: Selection, f: Cau
   const demoted = (n: string) =>
     verdict(n)?.tier === "fallback" && prev.verdicts.find((v) => v.name === n)?.tier === "primary";
   if (left.some(demoted)) return "budget";
-  return "preference";
+  // Still usable but worse: the uplink that lost traffic fell by more than its successor gained.
+  const score = (sel: Selection, n: string) => sel.verdicts.find((v) => v.name === n)?.score?.total ?? 0;
+  const fell = Math.max(...left.map((n) => score(prev, n) - score(next, n)));
+  const gained = Math.max(...next.active.map((a) => score(next, a.name) - score(prev, a.name)));
+  return fell > gained ? "health" : "preference";
 }

@@ -79,9 +79,12 @@ function advance(
   c: HealthConfig,
 ): Tracked {
   const machine = step(t.machine, { physical, verdict: verdict(stats, c.thresholds) }, now, c.holdDowns);
-  // Entering Down starts the evidence afresh: the way back (Down → Probing → Up) is judged on what
-  // the uplink does from now on, not on the rounds that took it down.
-  const fresh = machine.state === "down" && t.machine.state !== "down";
+  // Entering Down, and Probing after it, starts the evidence afresh: the way back (Down → Probing → Up)
+  // is judged on what the uplink does from then on, not on the rounds that took it down (a loss
+  // window full of old failures would hold a recovered uplink back for a whole window).
+  const fresh =
+    machine.state !== t.machine.state &&
+    (machine.state === "down" || (machine.state === "probing" && t.machine.state === "down"));
   return { machine, stats: fresh ? EMPTY_STATS : stats, physical };
 }
 

@@ -64,6 +64,10 @@ describe("why the active uplink changed", () => {
     expect(cause(noEth, all)).toBe("preference");
     expect(cause(all, none)).toBe("none-usable");
     expect(switchCause(all, noEth, { ...facts, policyChanged: true })).toBe("policy");
+    // Still usable, but its probes got worse: health, not preference.
+    const lossy = selection({ eth0: up(20, 9, 0.9), wlan0: up(), wwan0: up() });
+    expect(lossy.active[0]?.name).toBe("wlan0");
+    expect(cause(all, lossy)).toBe("health");
   });
   it("calls a usable uplink's demotion to the fallback tier a budget switch", () => {
     const spent = select({

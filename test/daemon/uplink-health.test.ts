@@ -120,7 +120,7 @@ describe("the active set after a restart", () => {
   it("is read from the kernel's active table, so a restarted daemon keeps it", () => {
     const loaded = loadPolicyTexts([
       {
-        path: "p.yaml",
+        file: "p.yaml",
         text: "uplinks:\n  - {name: fibre, interface: eth0}\n  - {name: wifi, interface: wlan0}\nprobes:\n  targets: [tcp://198.51.100.10:443]\n",
       },
     ]);

@@ -18,7 +18,12 @@ export interface LogLine {
 
 export interface PassLine extends LogLine {
   readonly pass: { readonly path: "full" | "fast"; readonly outcome: string; readonly ops: number };
-  readonly switch?: { readonly from: string[]; readonly to: string[]; readonly cause: string; readonly reason: string };
+  readonly switch?: {
+    readonly from: string[];
+    readonly to: string[];
+    readonly cause: string;
+    readonly reason: string;
+  };
 }
 
 /** The demo policy with its state kept in `dir` (tests must not share state), edited by `edit`. */
@@ -59,7 +64,12 @@ export class DaemonProcess {
   }
 
   /** `backhaul run POLICY` inside `netns`, as `--netns` would start it. */
-  static start(netns: string, policy: string, args: readonly string[] = [], env: Record<string, string> = {}) {
+  static start(
+    netns: string,
+    policy: string,
+    args: readonly string[] = [],
+    env: Record<string, string> = {},
+  ) {
     const child = spawn(
       "ip",
       ["netns", "exec", netns, process.execPath, "--import", "tsx", MAIN, "run", policy, ...args],
@@ -113,7 +123,9 @@ export class DaemonProcess {
     return [...this.lines.slice(-n).map((l) => l.msg), ...this.stderr.slice(-10)].join("\n");
   }
 
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(
+    signal: NodeJS.Signals = "SIGTERM",
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
   }
@@ -145,9 +157,13 @@ export class ClientProbe {
 
   static start(netns: string, host: string, port: number, everyMs = 50): ClientProbe {
     return new ClientProbe(
-      spawn("ip", ["netns", "exec", netns, process.execPath, "-e", CLIENT_SCRIPT, host, String(port), String(everyMs)], {
-        stdio: ["ignore", "pipe", "ignore"],
-      }),
+      spawn(
+        "ip",
+        ["netns", "exec", netns, process.execPath, "-e", CLIENT_SCRIPT, host, String(port), String(everyMs)],
+        {
+          stdio: ["ignore", "pipe", "ignore"],
+        },
+      ),
     );
   }
 

@@ -33,7 +33,8 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
     const s = await daemon.waitFor<PassLine>((l) => (l as PassLine).switch?.to.includes("fibre") === true);
     expect(s.switch).toMatchObject({ from: [], to: ["fibre"], cause: "start" });
     expect(await activeDev(lab().node)).toBe("eth0");
-    expect(await eventually(async () => client.okAfter(Date.now()), 3000)).toBe(true);
+    const now = Date.now();
+    expect(await eventually(async () => client.okAfter(now), 3000)).toBe(true);
   });
 
   it("(a) carrier loss on the active uplink moves traffic to the next at once, by the fast path", async () => {
@@ -70,20 +71,22 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
     const s = await daemon.nextSwitch(from, 20_000);
     switchTimes.push(s.time);
     expect(s.switch).toMatchObject({ from: ["fibre"], to: ["lte"], cause: "health" });
+    expect(await activeDev(lab().node)).toBe("wwan0");
+    // Its state follows the thresholds and hold-downs: Degraded first, then Down.
+    await daemon.waitFor((l) => l["uplink"] === "fibre" && l["to"] === "down", 10_000, from);
     const fibre = daemon.lines
       .slice(from)
       .filter((l) => l["uplink"] === "fibre" && l["to"] !== undefined)
       .map((l) => String(l["to"]));
-    expect(fibre[0]).toBe("degraded");
-    expect(await activeDev(lab().node)).toBe("wwan0");
+    expect(fibre).toEqual(["degraded", "down"]);
     const back = daemon.lines.length;
     await lab().heal("eth0");
     switchTimes.push((await daemon.nextSwitch(back, 20_000)).time);
     expect(await activeDev(lab().node)).toBe("eth0");
   });
 
-  it("(h) the hotspot client reaches the ISP target again after every switch", () => {
-    for (const t of switchTimes) expect(client.okAfter(t)).toBe(true);
+  it("(h) the hotspot client reaches the ISP target again after every switch", async () => {
+    for (const t of switchTimes) expect(await eventually(async () => client.okAfter(t), 3000)).toBe(true);
     // The gap each switch cost the client, for the record (the benchmark measures it properly).
     const gaps = switchTimes.map((t) => client.longestGapMs(t - 3000, t + 2000));
     console.log(`client connection gaps around the switches (ms): ${gaps.join(", ")}`);
@@ -96,9 +99,10 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
     await daemon.nextSwitch(from);
     const second = daemon.lines.length;
     await lab().carrierLoss("wwan0");
-    const s = await daemon.nextSwitch(second);
-    expect(s.switch).toMatchObject({ from: ["lte"], to: [], cause: "none-usable" });
-    expect(s.switch?.reason).toContain("keeping the last default route");
+    const warned = await daemon.waitFor((l) => l.msg.startsWith("no usable uplink"), 15_000, second);
+    expect(warned.msg).toContain("keeping the last default route");
+    // Nothing better exists: the last route stays, and no switch happened.
+    expect(daemon.switches(second)).toEqual([]);
     expect(await activeDev(lab().node)).toBe("wwan0");
     const healed = daemon.lines.length;
     await lab().carrierReturn("eth0");

@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { Daemon, loadOrErrors } from "../../daemon/daemon.js";
+import { startMonitor } from "../../daemon/monitor.js";
 import { watchPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { LockHeldError } from "../../state/lock.js";
@@ -47,6 +48,18 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     process.stderr.write(`backhaul run: ${message}\n`);
     return EXIT.error;
   }
+  // Kernel events: a link change may take the fast path; every event asks for a pass.
+  const monitor = startMonitor({
+    onEvent: (e) => {
+      if (e.kind === "link") daemon.onLinkChange(e);
+      else daemon.trigger(`${e.kind} ${e.ifname ?? ""}`.trim());
+    },
+    onRestart: (info) => {
+      log.warn(info, "ip monitor restarted: running a full pass for the events it missed");
+      daemon.trigger("monitor restarted");
+    },
+    onError: (e) => log.warn({ err: e }, e.message),
+  });
   const watch = await watchPolicy(path, () => {
     void loadOrErrors(path).then((r) => {
       if (!r.ok) {
@@ -63,6 +76,7 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   const s = await signal;
   log.info({ signal: s }, "stopping: finishing the pass in flight");
   await watch.close();
+  await monitor.stop();
   const cleaned = await daemon.stop({ cleanup: o.cleanupOnExit === true });
   if (cleaned !== undefined && cleaned.outcome !== "applied") {
     log.error({ outcome: cleaned.outcome, reason: cleaned.reason }, "cleanup failed");
