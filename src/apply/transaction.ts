@@ -164,15 +164,37 @@ export async function transact(
 
 export type RecoverResult =
   | { readonly found: false }
-  | { readonly found: true; readonly journal: JournalRecord; readonly restored: RestoreResult };
+  | {
+      readonly found: true;
+      readonly journal: JournalRecord;
+      /**
+       * "completed": every op had run and the kernel holds the plan's result (the process died while
+       * verifying): the journal is closed and nothing is undone. "restored": the pre-state came back.
+       */
+      readonly outcome: "completed" | "restored";
+      readonly restored: RestoreResult;
+    };
 
-/** An unfinished journal means an apply died mid-way: restore the pre-state it recorded. */
+/**
+ * An unfinished journal means an apply died mid-way: restore the pre-state it recorded, unless the
+ * apply had in fact finished (all ops ran and the kernel holds their result): undoing a complete,
+ * correct change would only cost the node a second disruption.
+ */
 export async function recover(ctx: TxContext): Promise<RecoverResult> {
   const journal = readJournal(ctx.journalPath);
   if (journal === undefined) return { found: false };
   // The ownership the pre-state was taken under, not today's policy's (it may have been edited since).
   const ownership = journal.ownership ?? ctx.ownership;
-  const restored = await restore(journal.preState, { ...ctx, ownership, nftTable: ownership.nftTable });
+  const under = { ...ctx, ownership, nftTable: ownership.nftTable };
+  const result = journal.phase === "applying" ? applyOps(journal.preState, journal.ops) : undefined;
+  if (
+    result?.ok &&
+    (await remaining(ownedState(result.state, ownership), { ...under, verifyTries: 1 })).length === 0
+  ) {
+    removeJournal(ctx.journalPath);
+    return { found: true, journal, outcome: "completed", restored: { ok: true, ops: 0 } };
+  }
+  const restored = await restore(journal.preState, under);
   if (restored.ok) removeJournal(ctx.journalPath);
-  return { found: true, journal, restored };
+  return { found: true, journal, outcome: "restored", restored };
 }

@@ -7,11 +7,12 @@
 // one mutex, and the daemon holds the namespace's writer lock for its whole life.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
+import { FAULT_ENV, faultFromEnv } from "../apply/fault-env.js";
 import { recover, transact, type TxContext, type TxResult } from "../apply/transaction.js";
 import { describeOp } from "../plan/describe.js";
 import type { KernelState, Op } from "../model/types.js";
 import { applyOps } from "../kernel-model/index.js";
-import { isOwned } from "../model/kinds.js";
+import { ownedState } from "../model/kinds.js";
 import { diff } from "../plan/diff.js";
 import { orderOps } from "../plan/order.js";
 import { observe } from "../observe/index.js";
@@ -127,6 +128,8 @@ export class Daemon {
   private readonly prober: Prober;
   private lock: HeldLock | undefined;
   private readonly listeners: ((r: PassReport) => void)[] = [];
+  /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
+  private readonly fault = faultFromEnv(process.env[FAULT_ENV], (line) => this.o.log.warn(line));
 
   constructor(
     private readonly o: DaemonOptions,
@@ -174,6 +177,7 @@ export class Daemon {
       stateDir: this.stateDir,
       journalPath: journalPath(this.stateDir, this.o.netns),
       netnsName: this.o.netns,
+      ...(this.fault === undefined ? {} : { fault: this.fault }),
     };
   }
 
@@ -201,13 +205,16 @@ export class Daemon {
       }
       this.o.log.warn(
         {
+          outcome: r.outcome,
           journal: r.journal.id,
           createdAt: r.journal.createdAt,
           executed: r.journal.executed,
           ops: r.journal.ops.length,
           restoreOps: r.restored.ops,
         },
-        "recovered an unfinished apply: restored the state before it",
+        r.outcome === "completed"
+          ? "found an apply that had finished all its ops: closed its journal"
+          : "recovered an unfinished apply: restored the state before it",
       );
     }
     this.previous = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
@@ -242,14 +249,15 @@ export class Daemon {
       });
       const inputs = plannerInputs(this.inForce.policy, observed);
       const own = inputs.ownership;
+      // The owned state without any rule, route, qdisc tree or nft table (diff works on owned state).
       const target: KernelState = {
-        ...observed,
-        rule: observed.rule.filter((o) => !isOwned(o, own)),
-        route: observed.route.filter((o) => !isOwned(o, own)),
-        qdisc: observed.qdisc.filter((o) => !isOwned(o, own)),
-        class: observed.class.filter((o) => !isOwned(o, own)),
-        filter: observed.filter.filter((o) => !isOwned(o, own)),
-        "nft-table": observed["nft-table"].filter((o) => !isOwned(o, own)),
+        ...ownedState(observed, own),
+        rule: [],
+        route: [],
+        qdisc: [],
+        class: [],
+        filter: [],
+        "nft-table": [],
       };
       const ops = orderOps(diff(observed, target, own));
       if (ops.length === 0) return undefined;
@@ -445,10 +453,15 @@ export class Daemon {
         const to = names(result.state);
         if (from.join(",") !== to.join(",")) {
           const physicallyLost = new Set([...tracked].filter(([, t]) => !t.physical.ok).map(([n]) => n));
-          const cause: SwitchCause = switchCause(prevSel, selection, { policyChanged, physicallyLost });
+          const cause: SwitchCause = switchCause(from, to, selection, prevSel, {
+            policyChanged,
+            physicallyLost,
+          });
           switched = { from, to, cause, reason: selection.reason };
+          // The first choice after start is not churn.
           const window = { switches: 0, windowMs: policy.selection.rateLimit.window };
-          this.switchTimes = [...withinWindow(this.switchTimes, startedAt, window), startedAt];
+          if (cause !== "start")
+            this.switchTimes = [...withinWindow(this.switchTimes, startedAt, window), startedAt];
         }
         if (selection.noneUsable !== undefined && prevSel?.noneUsable === undefined)
           this.o.log.warn({ selection: selection.reason }, selection.reason);

@@ -46,15 +46,25 @@ export interface CauseFacts {
   readonly physicallyLost: ReadonlySet<string>;
 }
 
-/** Why the active set changed from `prev` to `next`. */
-export function switchCause(prev: Selection | undefined, next: Selection, f: CauseFacts): SwitchCause {
+/**
+ * Why the kernel's active set changed from `from` to `to` (uplink names), given the selection that
+ * made the change and the one before it (undefined right after start).
+ */
+export function switchCause(
+  from: readonly string[],
+  to: readonly string[],
+  next: Selection,
+  prev: Selection | undefined,
+  f: CauseFacts,
+): SwitchCause {
   if (f.policyChanged) return "policy";
-  if (prev === undefined || prev.active.length === 0) return "start";
-  if (next.active.length === 0) return "none-usable";
-  const left = prev.active.map((a) => a.name).filter((n) => !next.active.some((a) => a.name === n));
+  if (from.length === 0) return "start";
+  if (to.length === 0) return "none-usable";
+  const left = from.filter((n) => !to.includes(n));
   if (left.some((n) => f.physicallyLost.has(n))) return "physical";
   const verdict = (n: string) => next.verdicts.find((v) => v.name === n);
   if (left.some((n) => verdict(n)?.usable !== true)) return "health";
+  if (prev === undefined) return "preference";
   // Only a spent budget moves a usable uplink from the primary tier to the fallback one.
   const demoted = (n: string) =>
     verdict(n)?.tier === "fallback" && prev.verdicts.find((v) => v.name === n)?.tier === "primary";
@@ -62,6 +72,6 @@ export function switchCause(prev: Selection | undefined, next: Selection, f: Cau
   // Still usable but worse: the uplink that lost traffic fell by more than its successor gained.
   const score = (sel: Selection, n: string) => sel.verdicts.find((v) => v.name === n)?.score?.total ?? 0;
   const fell = Math.max(...left.map((n) => score(prev, n) - score(next, n)));
-  const gained = Math.max(...next.active.map((a) => score(next, a.name) - score(prev, a.name)));
+  const gained = Math.max(...to.map((n) => score(next, n) - score(prev, n)));
   return fell > gained ? "health" : "preference";
 }

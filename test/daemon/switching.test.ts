@@ -55,15 +55,20 @@ describe("the switch limit", () => {
 
 describe("why the active uplink changed", () => {
   const facts = { policyChanged: false, physicallyLost: new Set<string>() };
+  const active = (s: Selection | undefined) => (s?.active ?? []).map((a) => a.name);
   const cause = (prev: Selection | undefined, next: Selection, lost: string[] = []) =>
-    switchCause(prev, next, { ...facts, physicallyLost: new Set(lost) });
+    switchCause(active(prev), active(next), next, prev, { ...facts, physicallyLost: new Set(lost) });
   it("names each cause", () => {
     expect(cause(undefined, all)).toBe("start");
     expect(cause(all, noEthCarrier, ["eth0"])).toBe("physical");
     expect(cause(all, noEth)).toBe("health");
     expect(cause(noEth, all)).toBe("preference");
     expect(cause(all, none)).toBe("none-usable");
-    expect(switchCause(all, noEth, { ...facts, policyChanged: true })).toBe("policy");
+    expect(switchCause(["eth0"], ["wlan0"], noEth, all, { ...facts, policyChanged: true })).toBe("policy");
+    // After a pass that found nothing usable (keep-last), the kernel still routes through eth0.
+    expect(
+      switchCause(["eth0"], ["wlan0"], noEthCarrier, none, { ...facts, physicallyLost: new Set(["eth0"]) }),
+    ).toBe("physical");
     // Still usable, but its probes got worse: health, not preference.
     const lossy = selection({ eth0: up(20, 9, 0.9), wlan0: up(), wwan0: up() });
     expect(lossy.active[0]?.name).toBe("wlan0");

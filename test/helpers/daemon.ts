@@ -1,10 +1,11 @@
 // Running `backhaul run` from tests: the real daemon inside a lab namespace, its JSON log parsed as it
 // arrives, and a client that keeps connecting to an ISP target from the hotspot side.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { run } from "../../src/util/exec.js";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 export const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
@@ -31,6 +32,7 @@ export function demoPolicyIn(dir: string, edit: (text: string) => string = (t) =
   const text = readFileSync(DEMO_POLICY, "utf8")
     .replace("stateDir: /run/backhaul-lab", `stateDir: ${dir}/state`)
     .replace("statusSocket: /run/backhaul-lab/status.sock", `statusSocket: ${dir}/status.sock`);
+  mkdirSync(dir, { recursive: true });
   const path = join(dir, "policy.yaml");
   writeFileSync(path, edit(text));
   return path;
@@ -189,4 +191,13 @@ export class ClientProbe {
   stop(): void {
     this.child.kill("SIGKILL");
   }
+}
+
+/** The device the active table (100 in the demo policy) sends general traffic to; undefined: no route. */
+export async function activeDev(netns: string): Promise<string | undefined> {
+  const r = await run(["ip", "-j", "route", "show", "table", "100"], { netns, allowFailure: true });
+  // A table without routes does not exist for the kernel: no route.
+  if (r.exitCode !== 0) return undefined;
+  const routes = JSON.parse(r.stdout.trim() || "[]") as { dst: string; dev?: string }[];
+  return routes.find((x) => x.dst === "default")?.dev;
 }

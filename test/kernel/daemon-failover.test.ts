@@ -2,14 +2,15 @@
 // demo policy (fast probe profile) lives through carrier loss, recovery, a gray failure and the loss of
 // every uplink, while a client behind the hotspot keeps connecting to an ISP target.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientProbe, DaemonProcess, demoPolicyIn, tempDir, type PassLine } from "../helpers/daemon.js";
-import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
-
-/** The uplink the active table (100) sends general traffic to. */
-async function activeDev(netns: string): Promise<string | undefined> {
-  const routes = await ipJson<{ dst: string; dev?: string }[]>(netns, ["route", "show", "table", "100"]);
-  return routes.find((r) => r.dst === "default")?.dev;
-}
+import {
+  activeDev,
+  ClientProbe,
+  DaemonProcess,
+  demoPolicyIn,
+  tempDir,
+  type PassLine,
+} from "../helpers/daemon.js";
+import { demoTopology, eventually, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo lab", () => {
   const lab = useLab(demoTopology());

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
-import type { FaultHook } from "../../apply/execute.js";
+import { FAULT_ENV, faultFromEnv } from "../../apply/fault-env.js";
 import { isDue, revertPending } from "../../apply/pending-change.js";
 import { recover, transact, type TxContext } from "../../apply/transaction.js";
 import { isOwned, keyOf, ownedState, sameObject } from "../../model/kinds.js";
@@ -27,6 +27,8 @@ import { EXIT } from "../exit.js";
 import { currentNetns } from "../in-netns.js";
 import { documentOf, sshPeer } from "./plan.js";
 
+export { FAULT_ENV, faultFromEnv };
+
 export interface ApplyOptions {
   readonly json?: boolean;
   readonly autoApprove?: boolean;
@@ -34,27 +36,6 @@ export interface ApplyOptions {
   readonly allowMgmtChange?: boolean;
   /** Revert unless `backhaul confirm` comes within this duration ("120s", "2m"). */
   readonly confirmWithin?: string;
-}
-
-/** Test hook (docs/apply.md): BACKHAUL_FAULT="fail-at:K" or "pause-at:K:FILE" (wait until FILE exists). */
-export const FAULT_ENV = "BACKHAUL_FAULT";
-
-export function faultFromEnv(spec: string | undefined, log: (line: string) => void): FaultHook | undefined {
-  if (spec === undefined || spec === "") return undefined;
-  const m = /^(fail|pause)-at:(\d+)(?::(.+))?$/.exec(spec);
-  if (m === null || (m[1] === "pause" && m[3] === undefined))
-    throw new Error(`${FAULT_ENV}=${spec}: expected "fail-at:K" or "pause-at:K:FILE"`);
-  const at = Number(m[2]);
-  if (m[1] === "fail") return { at, run: () => Promise.resolve("fail") };
-  const file = m[3]!;
-  return {
-    at,
-    run: async () => {
-      log(`fault hook: paused before op ${at} until ${file} exists`);
-      while (!existsSync(file)) await new Promise((r) => setTimeout(r, 20));
-      return "continue";
-    },
-  };
 }
 
 /** A saved plan (JSON with a format_version), or undefined when `arg` names a policy. */
@@ -190,14 +171,24 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     if (rec.found) {
       const j = rec.journal;
       const what = `an unfinished apply (journal ${j.id}, started ${j.createdAt}, ${j.executed} of ${j.ops.length} ops done, ${j.phase})`;
-      report["recovered"] = { journal: j.id, executed: j.executed, ops: j.ops.length, ok: rec.restored.ok };
+      report["recovered"] = {
+        journal: j.id,
+        executed: j.executed,
+        ops: j.ops.length,
+        outcome: rec.outcome,
+        ok: rec.restored.ok,
+      };
       if (!rec.restored.ok)
         return fail(
           `ROLLBACK FAILED while recovering ${what}: ${rec.restored.reason}; the journal is kept at ${ctx.journalPath}`,
           "rollback-failed",
           EXIT.rollbackFailed,
         );
-      say(`Recovered from ${what}: restored the state before it (${rec.restored.ops} ops).`);
+      say(
+        rec.outcome === "completed"
+          ? `Found ${what}: all of it had run and the kernel holds its result; closed it.`
+          : `Recovered from ${what}: restored the state before it (${rec.restored.ops} ops).`,
+      );
       r = await planOnce();
       if (!r.ok) return invalid(r.diagnostics, r.texts);
     }

@@ -14,11 +14,16 @@ export interface RunOptions {
   readonly cleanupOnExit?: boolean;
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/**
+ * The first SIGTERM or SIGINT. The listeners stay for the process's life: a second signal while the
+ * pass in flight finishes must not kill the process half-way (it is reported instead).
+ */
+function waitForSignal(onRepeat: (s: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
     const on = (s: NodeJS.Signals) => {
-      process.off("SIGTERM", on);
-      process.off("SIGINT", on);
+      if (first !== undefined) return onRepeat(s);
+      first = s;
       resolve(s);
     };
     process.on("SIGTERM", on);
@@ -39,7 +44,7 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     base: { pid: process.pid, netns: currentNetns() ?? null },
   });
   const daemon = new Daemon({ policyPath: path, netns: currentNetns(), log }, first.policy);
-  const signal = waitForSignal();
+  const signal = waitForSignal((s) => log.warn({ signal: s }, "already stopping"));
   try {
     await daemon.start();
   } catch (e) {
