@@ -9,6 +9,7 @@
 import { sysctlInterface } from "../model/sysctl.js";
 import { randomUUID } from "node:crypto";
 import { applyOps } from "../kernel-model/index.js";
+import { applyOps as applyObjects, ApplyModelError } from "../plan/apply-model.js";
 import { ownedState } from "../model/kinds.js";
 import type { KernelState, Op, Ownership } from "../model/types.js";
 import { observe } from "../observe/index.js";
@@ -175,6 +176,15 @@ export type RecoverResult =
       readonly restored: RestoreResult;
     };
 
+function resultOf(pre: KernelState, ops: readonly Op[]): KernelState | undefined {
+  try {
+    return applyObjects(pre, ops);
+  } catch (e) {
+    if (e instanceof ApplyModelError) return undefined;
+    throw e;
+  }
+}
+
 /**
  * An unfinished journal means an apply died mid-way: restore the pre-state it recorded, unless the
  * apply had in fact finished (all ops ran and the kernel holds their result): undoing a complete,
@@ -186,11 +196,9 @@ export async function recover(ctx: TxContext): Promise<RecoverResult> {
   // The ownership the pre-state was taken under, not today's policy's (it may have been edited since).
   const ownership = journal.ownership ?? ctx.ownership;
   const under = { ...ctx, ownership, nftTable: ownership.nftTable };
-  const result = journal.phase === "applying" ? applyOps(journal.preState, journal.ops) : undefined;
-  if (
-    result?.ok &&
-    (await remaining(ownedState(result.state, ownership), { ...under, verifyTries: 1 })).length === 0
-  ) {
+  // The plan's result on the owned objects alone (the journal holds no links: set-based, no lookups).
+  const result = journal.phase === "applying" ? resultOf(journal.preState, journal.ops) : undefined;
+  if (result !== undefined && (await remaining(result, { ...under, verifyTries: 1 })).length === 0) {
     removeJournal(ctx.journalPath);
     return { found: true, journal, outcome: "completed", restored: { ok: true, ops: 0 } };
   }
