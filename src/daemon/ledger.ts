@@ -22,6 +22,7 @@ import {
 const KIND = "usage-ledger";
 const VERSION = 1;
 const SYS_NET = "/sys/class/net";
+const GONE = new Set(["ENOENT", "ENODEV", "ENXIO"]);
 
 export function usageLedgerPath(stateDir: string, netns: string | undefined): string {
   return join(stateDir, "usage", `${netns ?? "host"}.json`);
@@ -43,7 +44,8 @@ async function readNumber(path: string): Promise<number | undefined> {
     if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${path}: not a counter`);
     return n;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    // An interface being removed while we read it can answer ENODEV instead of vanishing at once.
+    if (GONE.has(String((e as NodeJS.ErrnoException).code))) return undefined;
     throw e;
   }
 }

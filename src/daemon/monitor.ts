@@ -199,7 +199,14 @@ export function startMonitor(o: MonitorOptions): Monitor {
     sub.stdout?.setEncoding("utf8");
     sub.stdout?.on("data", (chunk: string) => {
       const out = parser.push(chunk);
-      for (const e of out.events) o.onEvent(e);
+      for (const e of out.events) {
+        // A handler's bug must not take the stream (or the daemon) down with it.
+        try {
+          o.onEvent(e);
+        } catch (err) {
+          report(new Error(`ip monitor: event handler failed: ${(err as Error).message}`));
+        }
+      }
       for (const p of out.problems) report(new Error(`ip monitor: ${p}`));
     });
     sub.stderr?.setEncoding("utf8");

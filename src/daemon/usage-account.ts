@@ -39,6 +39,10 @@ export interface AccountUsage {
   readonly exhausted: boolean;
 }
 
+function sameReading(a: CounterSample, b: CounterSample): boolean {
+  return sameLife(a, b) && a.rxBytes === b.rxBytes && a.txBytes === b.txBytes;
+}
+
 function sameLife(a: CounterSample, b: CounterSample): boolean {
   return a.iface === b.iface && a.ifindex === b.ifindex && a.bootId === b.bootId;
 }
@@ -70,7 +74,8 @@ export function advance(acc: Account | undefined, def: PeriodDef, now: number): 
 
 /**
  * Add a counter reading taken at `now`; undefined: the interface is absent (nothing added; the last
- * reading stays, so a re-created interface is recognised by its new life). Bytes read after a
+ * reading stays, so a re-created interface is recognised by its new life). Nothing changed: the same
+ * account comes back, so an idle ledger is not rewritten. Bytes read after a
  * boundary belong to the new period, even those that passed just before it: at most one reading's
  * worth, and a budget is better charged early than late.
  */
@@ -81,7 +86,7 @@ export function record(
   now: number,
 ): Account {
   const a = advance(acc, def, now);
-  if (reading === undefined) return a;
+  if (reading === undefined || (a.last !== undefined && sameReading(a.last, reading))) return a;
   return { ...a, countedBytes: a.countedBytes + counterDelta(a.last, reading), last: reading };
 }
 

@@ -125,3 +125,21 @@ describe("the usage ledger", () => {
     await expect(readSysfsCounters("../etc")).rejects.toThrow(/'\/'/);
   });
 });
+
+describe("the usage ledger file", () => {
+  it("is not rewritten while nothing moves", async () => {
+    const sys = fakeSys();
+    const path = usageLedgerPath(mkdtempSync(join(tmpdir(), "bh-ledger-")), undefined);
+    const { ledger } = await openAt(path, sys.root);
+    sys.set("wwan0", 4, 10, 10);
+    await ledger.sample([lte], T0);
+    const written = readFileSync(path, "utf8");
+    rmSync(path);
+    await ledger.sample([lte], T0 + 3_600_000);
+    ledger.flush(T0 + 3_600_000);
+    expect(readdirSync(join(path, ".."))).toEqual([]);
+    sys.set("wwan0", 4, 10, 11);
+    await ledger.sample([lte], T0 + 7_200_000);
+    expect(readFileSync(path, "utf8")).not.toBe(written);
+  });
+});

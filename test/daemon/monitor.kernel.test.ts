@@ -108,6 +108,29 @@ describe.skipIf(!requireKernel())("kernel event monitor on the real kernel", () 
     await subscribed();
   });
 
+  it("reports a failing event handler and keeps delivering events", async () => {
+    const got: MonitorEvent[] = [];
+    const failures: Error[] = [];
+    const m = startMonitor({
+      netns: ns,
+      onEvent: (e) => {
+        got.push(e);
+        if (got.length === 1) throw new Error("handler bug");
+      },
+      onError: (e) => failures.push(e),
+    });
+    try {
+      const ok = await eventually(async () => {
+        await ip("link", "set", "dev", "lo", "alias", `bh-${++mark}`);
+        return got.length >= 2;
+      }, 5000);
+      expect(ok).toBe(true);
+    } finally {
+      await m.stop();
+    }
+    expect(failures.map((e) => e.message)).toEqual(["ip monitor: event handler failed: handler bug"]);
+  });
+
   it("backs off doubling while ip keeps failing, saying why", async () => {
     const failing: RestartInfo[] = [];
     const m = startMonitor({
