@@ -10,6 +10,7 @@ import { registerPlan } from "./commands/plan.js";
 import { registerLab } from "./commands/lab.js";
 import { registerApply, registerForceUnlock } from "./commands/apply.js";
 import { registerConfirm, registerRevert } from "./commands/confirm.js";
+import { registerStatus } from "./commands/status.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerForceUnlock(program);
   registerConfirm(program);
   registerRevert(program);
+  registerStatus(program);
   return program;
 }
 
