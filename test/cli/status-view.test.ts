@@ -34,18 +34,18 @@ describe("the human rendering of the daemon's status", () => {
   });
 
   it("lists the conditions, the last plan, the last error and the passes with their switches", () => {
-    expect(text).toMatch(/\n  Ready +True +Converged +5m +the kernel matches the policy/);
-    expect(text).toMatch(/\n  Stalled +True +PolicyInvalid +1m30s +the policy on disk is invalid: /);
+    expect(text).toMatch(/\n {2}Ready +True +Converged +5m +the kernel matches the policy/);
+    expect(text).toMatch(/\n {2}Stalled +True +PolicyInvalid +1m30s +the policy on disk is invalid: /);
     expect(text).toContain(
       "LAST PLAN  5m ago, 1 op\n  replace route default via 198.51.100.1 dev eth0 table 200 proto 213\n",
     );
     expect(text).toContain("LAST ERROR  6m40s ago\n  ip: RTNETLINK answers: File exists\n");
     expect(text).toContain("PASSES (last 10, newest last)");
     expect(text).toMatch(
-      /\n  7m ago +full +18\.9 ms +applied +1 +health fibre up→degraded; switched fibre → lte \(health: fibre degraded: loss 12% over 5%\)\n/,
+      /\n {2}7m ago +full +18\.9 ms +applied +1 +health fibre up→degraded; switched fibre → lte \(health: fibre degraded: loss 12% over 5%\)\n/,
     );
     expect(text).toMatch(
-      /\n  6m40s ago +full +25\.1 ms +failed +0 +policy; error: ip: RTNETLINK answers: File exists\n/,
+      /\n {2}6m40s ago +full +25\.1 ms +failed +0 +policy; error: ip: RTNETLINK answers: File exists\n/,
     );
     expect(lines(text).filter((l) => / ago +(full|fast) /.test(l))).toHaveLength(10);
   });
