@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { DaemonMetrics, serveMetrics, type MetricsServer } from "../../src/daemon/metrics.js";
 import { splitHostPort } from "../../src/policy/values.js";
@@ -127,5 +128,23 @@ describe("daemon metrics", () => {
     expect(splitHostPort("[::1]:9417")).toEqual({ host: "::1", port: 9417 });
     expect(splitHostPort("127.0.0.1:0")).toEqual({ host: "127.0.0.1", port: 0 });
     expect(() => splitHostPort("[fe80::zz]:1")).toThrow(/not an IPv6 address/);
+  });
+
+  it("are all listed in docs/status.md with their type and help text", async () => {
+    const doc = readFileSync(new URL("../../docs/status.md", import.meta.url), "utf8");
+    const rows = new Map(
+      doc
+        .split("\n")
+        .filter((l) => l.startsWith("| `backhaul_"))
+        .map((l) => l.split("|").map((c) => c.trim()))
+        .map((cells) => [cells[1]!.replaceAll("`", ""), cells] as const),
+    );
+    const registered = await new DaemonMetrics().registry.getMetricsAsJSON();
+    expect([...rows.keys()].sort()).toEqual(registered.map((m) => m.name).sort());
+    for (const m of registered) {
+      const cells = rows.get(m.name)!;
+      expect(cells[2]).toBe(m.type);
+      expect(cells[4]).toBe(m.help);
+    }
   });
 });
