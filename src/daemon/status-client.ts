@@ -37,27 +37,32 @@ function socketError(socketPath: string, e: NodeJS.ErrnoException): Error {
   return new Error(`${socketPath}: ${e.message}`);
 }
 
-function get(socketPath: string, path: string, timeoutMs: number | undefined): Promise<IncomingMessage> {
+/** How long a daemon may take to answer before we give up. */
+const ANSWER_TIMEOUT_MS = 5_000;
+
+/** GET `path`; `stream`: once the answer starts, it may stay open without limit. */
+function get(socketPath: string, path: string, stream: boolean): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method: "GET" }, (res) => {
-      if (res.statusCode === 200) return resolve(res);
+      if (res.statusCode === 200) {
+        if (stream) req.setTimeout(0);
+        return resolve(res);
+      }
       let body = "";
       res.setEncoding("utf8").on("data", (c: string) => (body += c));
       res.on("end", () => reject(new Error(`the daemon answered ${res.statusCode}: ${body.trim()}`)));
     });
     req.on("error", (e: NodeJS.ErrnoException) => reject(socketError(socketPath, e)));
-    if (timeoutMs !== undefined) {
-      req.setTimeout(timeoutMs, () =>
-        req.destroy(new Error(`${socketPath}: no answer within ${timeoutMs} ms`)),
-      );
-    }
+    req.setTimeout(ANSWER_TIMEOUT_MS, () =>
+      req.destroy(new Error(`${socketPath}: no answer within ${ANSWER_TIMEOUT_MS} ms`)),
+    );
     req.end();
   });
 }
 
 /** The daemon's current snapshot. Rejects with NoDaemonError when no daemon listens on the socket. */
-export async function fetchStatus(socketPath: string, timeoutMs = 5_000): Promise<DaemonStatus> {
-  const res = await get(socketPath, "/status", timeoutMs);
+export async function fetchStatus(socketPath: string): Promise<DaemonStatus> {
+  const res = await get(socketPath, "/status", false);
   let body = "";
   res.setEncoding("utf8");
   for await (const chunk of res) body += chunk as string;
@@ -78,7 +83,7 @@ export async function watchStatus(
   socketPath: string,
   onSnapshot: (status: DaemonStatus, line: string) => void,
 ): Promise<StatusWatch> {
-  const res = await get(socketPath, "/status?watch=1", undefined);
+  const res = await get(socketPath, "/status?watch=1", true);
   res.setEncoding("utf8");
   let stopped = false;
   const done = new Promise<void>((resolve, reject) => {

@@ -88,7 +88,7 @@ async function clearStale(path: string): Promise<void> {
     throw new Error(`${path} exists and is not a socket: remove it or set another daemon.statusSocket`);
   }
   if (await answers(path)) {
-    const pid = await fetchStatus(path, 1_000).then(
+    const pid = await fetchStatus(path).then(
       (s) => s.pid,
       () => undefined,
     );
@@ -193,7 +193,6 @@ export async function serveStatus(
     }
   });
   chmodSync(path, 0o600);
-  const ours = lstatSync(path).ino;
 
   return {
     path,
@@ -208,13 +207,11 @@ export async function serveStatus(
       for (const w of watchers) w.end();
       watchers.clear();
       // Every answer closes its connection when done, so this is quick; a client that does not read
-      // its end is cut off after a second.
+      // its end is cut off after a second. Closing the listener removes the socket file (libuv).
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       });
-      // Only the socket we made: a daemon started after us may have put its own there.
-      if (statOrUndefined(path)?.ino === ours) rmSync(path, { force: true });
     },
   };
 }
