@@ -130,6 +130,42 @@ describe("the status socket", () => {
     }
   });
 
+  it("redraws for people on each snapshot with --watch, and ends with exit 1 when the daemon stops", async () => {
+    const path = join(dir, "watch-human", "status.sock");
+    let snapshot: DaemonStatus = STATUS_FIXTURE;
+    const own = await serveStatus(path, () => snapshot, { heartbeatMs: 60_000 });
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "status", "--watch", "--socket", path], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      let stdout = "";
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      const printed = (pred: () => boolean) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => pred() && resolve();
+          child.stdout.on("data", check);
+          void exited.then(() => reject(new Error(`status --watch exited: ${stderr}`)));
+          check();
+        });
+      await printed(() => stdout.includes("UPLINKS (* active)"));
+      snapshot = { ...STATUS_FIXTURE, active: { uplinks: ["lte"], reason: "fibre lost its carrier" } };
+      own.notify();
+      await printed(() => stdout.includes("active    lte (fibre lost its carrier)"));
+      // Not a terminal: no screen clearing, each snapshot printed in full after the last.
+      expect(stdout.split("backhaul daemon pid 4242").length - 1).toBe(2);
+      expect(stdout).not.toContain("\u001b[2J");
+      await own.close();
+      expect(await exited).toBe(1);
+      expect(stderr).toBe(`backhaul: the daemon ended the status stream on ${path} (it stopped)\n`);
+    } finally {
+      child.kill("SIGKILL");
+      await own.close();
+    }
+  });
+
   it("sends the snapshot again every heartbeat to watchers, unchanged", async () => {
     const seen: DaemonStatus[] = [];
     const w = await watchStatus(socket, (s) => {
