@@ -209,8 +209,11 @@ export async function serveStatus(
       // Every answer closes its connection when done, so this is quick; a client that does not read
       // its end is cut off after a second. Closing the listener removes the socket file (libuv).
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        setTimeout(() => server.closeAllConnections(), 1_000).unref();
+        const cutOff = setTimeout(() => server.closeAllConnections(), 1_000);
+        server.close(() => {
+          clearTimeout(cutOff);
+          resolve();
+        });
       });
     },
   };
