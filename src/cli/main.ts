@@ -11,6 +11,7 @@ import { registerLab } from "./commands/lab.js";
 import { registerApply, registerForceUnlock } from "./commands/apply.js";
 import { registerConfirm, registerRevert } from "./commands/confirm.js";
 import { registerRun } from "./commands/run.js";
+import { registerStatus } from "./commands/status.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerConfirm(program);
   registerRevert(program);
   registerRun(program);
+  registerStatus(program);
   return program;
 }
 

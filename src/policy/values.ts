@@ -193,13 +193,26 @@ export function absPathProblem(path: string): string | undefined {
   return undefined;
 }
 
+const HOST_PORT = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/;
+const NOT_HOST_PORT = (text: string) => `"${text}" is not host:port (e.g. 127.0.0.1:9417 or [::1]:9417)`;
+
 export function hostPortProblem(text: string): string | undefined {
-  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) return `"${text}" is not host:port (e.g. 127.0.0.1:9417 or [::1]:9417)`;
+  const m = HOST_PORT.exec(text);
+  if (!m) return NOT_HOST_PORT(text);
   const problem = hostProblem(m[1]!);
   if (problem) return problem;
   const port = Number(m[2]);
   return port >= 1 && port <= 65535 ? undefined : `port ${m[2]} is outside 1-65535`;
+}
+
+/** Host (without IPv6 brackets) and port of a listen address; port 0 (any free port) is allowed. Throws on anything else. */
+export function splitHostPort(text: string): { readonly host: string; readonly port: number } {
+  const m = HOST_PORT.exec(text);
+  const problem = m ? hostProblem(m[1]!) : NOT_HOST_PORT(text);
+  if (problem !== undefined) throw new Error(problem);
+  const port = Number(m![2]);
+  if (port > 65535) throw new Error(`port ${m![2]} is outside 0-65535`);
+  return { host: hostOf(text), port };
 }
 
 /** The host of a host:port, without IPv6 brackets. */
