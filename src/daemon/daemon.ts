@@ -33,7 +33,17 @@ import { linkLost, patchLink, type LinkChange } from "./fast-path.js";
 import { onBattery } from "./power.js";
 import { Prober, type Assignment } from "./prober.js";
 import { Scheduler, type PassOutcome as SchedulerOutcome, type PassRequest } from "./scheduler.js";
-import type { PassOutcome, PassRecord, SwitchCause } from "./status-model.js";
+import { deriveConditions, passSucceeded } from "./conditions.js";
+import { UsageLedger, usageLedgerPath, type MeteredUplink } from "./ledger.js";
+import {
+  STATUS_FORMAT,
+  type Condition,
+  type DaemonStatus,
+  type PassOutcome,
+  type PassRecord,
+  type SwitchCause,
+  type UplinkStatus,
+} from "./status-model.js";
 import { limitReason, sameActive, switchCause, voluntary, withinWindow } from "./switching.js";
 import {
   healthConfig,
@@ -109,6 +119,16 @@ export function previousFromKernel(
   return active.length === 0 ? undefined : { active, usable: active.map((a) => a.name) };
 }
 
+/** The policy's metered uplinks with the interfaces they stand for now (for the usage ledger). */
+export function meteredUplinks(policy: EffectivePolicy, inputs: PlannerInputs): MeteredUplink[] {
+  return policy.uplinks.flatMap((u) => {
+    if (u.metered === undefined) return [];
+    const iface = inputs.uplinks.find((s) => s.name === u.name)?.iface;
+    // An uplink whose match found nothing has a placeholder name no interface can have.
+    return [{ name: u.name, iface: iface?.startsWith("match:") ? undefined : iface, metered: u.metered }];
+  });
+}
+
 const PASS_HISTORY = 10;
 
 const round2 = (ms: number): number => Math.round(ms * 100) / 100;
@@ -128,6 +148,20 @@ export class Daemon {
   private readonly prober: Prober;
   private lock: HeldLock | undefined;
   private readonly listeners: ((r: PassReport) => void)[] = [];
+  private readonly changeListeners: (() => void)[] = [];
+  private ledger: UsageLedger | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private passInFlight = false;
+  private consecutiveFailures = 0;
+  private converged = false;
+  private conditions: readonly Condition[] = [];
+  private rejected: { at: string; errors: readonly string[] } | undefined;
+  private lastPlan: { at: string; ops: readonly string[] } | undefined;
+  private lastError: { at: string; message: string } | undefined;
+  private lastSuccessAt: string | undefined;
+  private readonly switchCounts: Partial<Record<SwitchCause, number>> = {};
+  /** Owned objects changed behind the daemon's back, found by the last full pass. */
+  private driftObjects = 0;
   /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
   private readonly fault = faultFromEnv(process.env[FAULT_ENV], (line) => this.o.log.warn(line));
 
@@ -164,6 +198,19 @@ export class Daemon {
   /** Called after every pass (full or fast), in order. */
   onPass(listener: (r: PassReport) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called whenever the status may have changed (a pass began or ended, health moved, a policy edit). */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.changeListeners) l();
+  }
+
+  get drift(): number {
+    return this.driftObjects;
   }
 
   private get stateDir(): string {
@@ -218,6 +265,13 @@ export class Daemon {
       );
     }
     this.previous = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
+    const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
+    if (opened.corrupt !== undefined)
+      this.o.log.error(
+        { err: opened.corrupt },
+        `the usage ledger was damaged and has been kept aside; counting starts again: ${opened.corrupt.message}`,
+      );
+    this.ledger = opened.ledger;
     this.scheduler.start();
   }
 
@@ -229,6 +283,7 @@ export class Daemon {
     await this.scheduler.stop();
     await this.prober.stop();
     await this.mutex;
+    this.ledger?.flush();
     try {
       return o.cleanup ? await this.cleanup() : undefined;
     } finally {
@@ -270,8 +325,17 @@ export class Daemon {
     this.scheduler.trigger(reason);
   }
 
+  /** A policy edit on disk that does not load: the policy in force stays. */
+  rejectPolicy(errors: readonly string[]): void {
+    this.rejected = { at: new Date().toISOString(), errors };
+    this.changed();
+  }
+
   /** A new valid policy: in force from the next pass on. */
   replacePolicy(policy: EffectivePolicy): boolean {
+    const wasRejected = this.rejected !== undefined;
+    this.rejected = undefined;
+    if (wasRejected) this.changed();
     const d = digest(policy);
     if (d === this.inForce.digest) return false;
     this.inForce = { policy, digest: d, loadedAt: Date.now() };
@@ -316,12 +380,14 @@ export class Daemon {
     if (t === undefined || this.prober.sources().get(name) !== source) return;
     const next = onRound(t, round, Date.now(), healthConfig(this.inForce.policy.probes));
     this.tracked.set(name, next);
+    this.ledger?.addProbeBytes(name, round.bytes);
     if (transitioned(t, next)) {
       this.o.log.info(
         { uplink: name, from: t.machine.state, to: next.machine.state, reason: next.machine.reason },
         `uplink ${name} ${t.machine.state} → ${next.machine.state}: ${next.machine.reason}`,
       );
       this.trigger(`health ${name} ${t.machine.state}→${next.machine.state}`);
+      this.changed();
     }
   }
 
@@ -331,6 +397,15 @@ export class Daemon {
         stateDir: this.stateDir,
         nftTable: { family: "inet", name: this.inForce.policy.routing.nftTable },
       });
+      const inputs = plannerInputs(this.inForce.policy, observed);
+      // Drift: owned objects that differ from what the daemon left (someone changed them meanwhile).
+      if (this.lastObserved !== undefined && !this.policyChanged)
+        this.driftObjects = diff(
+          ownedState(observed, inputs.ownership),
+          ownedState(this.lastObserved, inputs.ownership),
+          inputs.ownership,
+        ).length;
+      await this.ledger?.sample(meteredUplinks(this.inForce.policy, inputs));
       const r = await this.decideAndApply(observed, req.reasons, "full");
       const ok = r.record.outcome === "no-change" || r.record.outcome === "applied";
       return ok ? { ok: true } : { ok: false, error: new Error(r.record.error ?? r.record.outcome) };
@@ -345,6 +420,8 @@ export class Daemon {
   ): Promise<PassReport> {
     const startedAt = Date.now();
     const t0 = performance.now();
+    this.passInFlight = true;
+    this.changed();
     const { policy, digest: policyDigest } = this.inForce;
     const policyChanged = this.policyChanged;
     let report: PassReport;
@@ -375,7 +452,7 @@ export class Daemon {
         uplinks: inputs.uplinks,
         observed,
         health,
-        usage: {},
+        usage: this.ledger?.usage() ?? {},
         params: inputs.params,
         families: [4],
         routing: inputs.routing,
@@ -508,11 +585,86 @@ export class Daemon {
       };
     }
     if (report.record.outcome === "failed") this.lastObserved = undefined;
+    this.afterPass(report);
     this.logPass(report);
     this.passes.push(report.record);
     if (this.passes.length > PASS_HISTORY) this.passes.splice(0, this.passes.length - PASS_HISTORY);
     for (const l of this.listeners) l(report);
+    this.changed();
     return report;
+  }
+
+  private afterPass(r: PassReport): void {
+    const rec = r.record;
+    this.passInFlight = false;
+    const ok = passSucceeded(rec);
+    this.consecutiveFailures = ok ? 0 : this.consecutiveFailures + 1;
+    this.converged = ok;
+    if (ok) this.lastSuccessAt = new Date().toISOString();
+    else this.lastError = { at: rec.startedAt, message: rec.error ?? rec.outcome };
+    if (rec.ops > 0) this.lastPlan = { at: rec.startedAt, ops: r.ops.map(describeOp) };
+    if (rec.switched !== undefined)
+      this.switchCounts[rec.switched.cause] = (this.switchCounts[rec.switched.cause] ?? 0) + 1;
+  }
+
+  /** What `backhaul status` shows and metrics export; conditions keep their transition times. */
+  snapshot(now = new Date()): DaemonStatus {
+    const sel = this.selection;
+    const lastPass = this.passes.at(-1);
+    this.conditions = deriveConditions(
+      this.conditions,
+      {
+        passInFlight: this.passInFlight,
+        ...(lastPass === undefined ? {} : { lastPass }),
+        consecutiveFailures: this.consecutiveFailures,
+        ...(this.rejected === undefined ? {} : { policyRejected: { errors: this.rejected.errors } }),
+        converged: this.converged,
+        anyUsableUplink: sel?.verdicts.some((v) => v.usable) ?? false,
+      },
+      now,
+    );
+    const usage = this.ledger?.status() ?? {};
+    const active = new Set(sel?.active.map((a) => a.name) ?? []);
+    const uplinks = (this.lastInputs?.uplinks ?? []).map((u): UplinkStatus => {
+      const t = this.tracked.get(u.name);
+      const v = sel?.verdicts.find((x) => x.name === u.name);
+      const h = t === undefined ? undefined : healthOf(t);
+      const use = usage[u.name];
+      return {
+        name: u.name,
+        iface: u.iface,
+        state: t?.machine.state ?? "probing",
+        since: new Date(t?.machine.since ?? now.getTime()).toISOString(),
+        reason: v?.reason ?? t?.machine.reason ?? "not observed yet",
+        active: active.has(u.name),
+        usable: v?.usable ?? false,
+        ...(v?.score === undefined ? {} : { score: v.score.total }),
+        ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
+        ...(h?.lossPct === undefined ? {} : { lossPct: h.lossPct }),
+        ...(use === undefined ? {} : { usage: use }),
+      };
+    });
+    const byCause = { ...this.switchCounts };
+    return {
+      formatVersion: STATUS_FORMAT,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      netns: this.o.netns ?? null,
+      policy: {
+        path: this.o.policyPath,
+        digest: this.inForce.digest,
+        loadedAt: new Date(this.inForce.loadedAt).toISOString(),
+        ...(this.rejected === undefined ? {} : { rejected: this.rejected }),
+      },
+      active: { uplinks: [...active], reason: sel?.reason ?? "no pass has finished yet" },
+      uplinks,
+      conditions: this.conditions,
+      ...(this.lastPlan === undefined ? {} : { lastPlan: this.lastPlan }),
+      ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
+      passes: [...this.passes],
+      switches: { total: Object.values(byCause).reduce((a, b) => a + b, 0), byCause },
+      ...(this.lastSuccessAt === undefined ? {} : { lastSuccessfulPassAt: this.lastSuccessAt }),
+    };
   }
 
   private configureProber(inputs: PlannerInputs, selection: Selection): void {

@@ -3,7 +3,10 @@
 import type { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { Daemon, loadOrErrors } from "../../daemon/daemon.js";
+import { DaemonMetrics, serveMetrics } from "../../daemon/metrics.js";
 import { startMonitor } from "../../daemon/monitor.js";
+import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/status-server.js";
+import { SystemdNotifier } from "../../daemon/systemd.js";
 import { watchPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { LockHeldError } from "../../state/lock.js";
@@ -53,6 +56,43 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     process.stderr.write(`backhaul run: ${message}\n`);
     return EXIT.error;
   }
+  const policy = first.policy;
+  let status: StatusServer;
+  try {
+    status = await serveStatus(statusSocketPath(policy.daemon.statusSocket, currentNetns()), () =>
+      daemon.snapshot(),
+    );
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    log.fatal({ err: e }, `not started: ${message}`);
+    process.stderr.write(`backhaul run: ${message}\n`);
+    await daemon.stop();
+    return EXIT.error;
+  }
+  const metrics = new DaemonMetrics();
+  // Metrics are for people; a taken port must not keep the node offline: said loudly, not fatal.
+  const metricsServer = await serveMetrics(policy.daemon.metricsListen, metrics).catch((e: unknown) => {
+    log.error({ err: e }, `metrics are not served on ${policy.daemon.metricsListen}: ${String(e)}`);
+    return undefined;
+  });
+  const systemd = new SystemdNotifier();
+  const notify = (what: Promise<boolean>) =>
+    void what.catch((e: unknown) => log.warn({ err: e }, `systemd notification failed: ${String(e)}`));
+  let ready = false;
+  daemon.onChange(() => status.notify());
+  daemon.onPass((r) => {
+    const snap = daemon.snapshot();
+    metrics.recordPass(r.record);
+    metrics.setDrift(daemon.drift);
+    metrics.update(snap);
+    const summary = `active: ${snap.active.uplinks.join("+") || "none"}; ${snap.uplinks.filter((u) => u.state === "up").length}/${snap.uplinks.length} uplinks up`;
+    if (!ready) {
+      ready = true;
+      notify(systemd.ready(summary));
+    } else notify(systemd.status(summary));
+    // The watchdog hears from a healthy loop only: a stuck or failing one gets restarted.
+    if (r.record.outcome === "no-change" || r.record.outcome === "applied") notify(systemd.healthyPass());
+  });
   // Kernel events: a link change may take the fast path; every event asks for a pass.
   const monitor = startMonitor({
     onEvent: (e) => {
@@ -67,7 +107,9 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   });
   const watch = await watchPolicy(path, () => {
     void loadOrErrors(path).then((r) => {
+      metrics.recordReload(r.ok);
       if (!r.ok) {
+        daemon.rejectPolicy(r.errors);
         log.error(
           { errors: r.errors },
           `policy edit refused, the last good policy stays in force:\n  ${r.errors.join("\n  ")}`,
@@ -80,9 +122,12 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   log.info({ policy: path, digest: daemon.policy.digest }, "backhaul run: started");
   const s = await signal;
   log.info({ signal: s }, "stopping: finishing the pass in flight");
+  notify(systemd.stopping());
   await watch.close();
   await monitor.stop();
   const cleaned = await daemon.stop({ cleanup: o.cleanupOnExit === true });
+  await status.close();
+  await metricsServer?.close();
   if (cleaned !== undefined && cleaned.outcome !== "applied") {
     log.error({ outcome: cleaned.outcome, reason: cleaned.reason }, "cleanup failed");
     return EXIT.error;
