@@ -4,7 +4,9 @@
 // Target: the executor within 1.15x of the raw batch. Verification (observe + diff) is reported apart,
 // and so is the executor's own work before its process starts (rendering and validating every op).
 // The two are timed in alternating order, and every round renders routes it has not seen before, so
-// neither the kernel's nor the parser's caches favour one side on a busy machine.
+// neither the kernel's nor the parser's caches favour one side on a busy machine. Apply's bookkeeping
+// around the executor is reported too: the journal (written once, synced) and one progress record
+// (written after every batch).
 import { executeOps, steps } from "../src/apply/execute.js";
 import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
 import { emptyState, type Op, type Ownership, type Route } from "../src/model/types.js";
@@ -12,6 +14,10 @@ import { observe } from "../src/observe/index.js";
 import { diff } from "../src/plan/diff.js";
 import { renderOps } from "../src/render/iproute.js";
 import { run } from "../src/util/exec.js";
+import { writeJournal, writeProgress } from "../src/state/journal.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const OWN: Ownership = {
   protocol: 201,
@@ -103,6 +109,34 @@ async function runBench(): Promise<void> {
         const fresh: Op[] = routes(n, 20 + k).map((after) => ({ op: "add", after }));
         render.push(await time(() => Promise.resolve(steps(fresh))));
       }
+      const journal: number[] = [];
+      const progress: number[] = [];
+      const dir = mkdtempSync(join(tmpdir(), "bhl-bench-journal-"));
+      try {
+        const file = join(dir, "journal.json");
+        const ops: Op[] = routes(n, 0).map((after) => ({ op: "add", after }));
+        for (let k = 0; k < 5; k++) {
+          const record = {
+            id: `bench-${k}`,
+            createdAt: new Date().toISOString(),
+            netns: ns,
+            policyDigest: "bench",
+            ops,
+            preState: emptyState(),
+            executed: 0,
+            phase: "applying" as const,
+            ownership: OWN,
+          };
+          journal.push(await time(() => Promise.resolve(writeJournal(file, record))));
+          progress.push(
+            await time(() =>
+              Promise.resolve(writeProgress(file, { id: record.id, executed: n, phase: "applying" })),
+            ),
+          );
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
       let perOp = "not measured (minutes)";
       if (n <= 1000) {
         const lines = renderOps(routes(n, 0).map((after) => ({ op: "add", after }))).flatMap((b) => b.lines);
@@ -115,7 +149,8 @@ async function runBench(): Promise<void> {
       process.stdout.write(
         `${n} route adds: apply ${median(exec).toFixed(1)} ms, raw ip -batch ${median(raw).toFixed(1)} ms ` +
           `(ratio ${(median(exec) / median(raw)).toFixed(2)}; rendering and validation ${median(render).toFixed(1)} ms of it), ` +
-          `verification ${median(verify).toFixed(1)} ms, ` +
+          `verification ${median(verify).toFixed(1)} ms, journal ${median(journal).toFixed(1)} ms once and ` +
+          `${median(progress).toFixed(1)} ms per batch, ` +
           `one process per op ${perOp}\n`,
       );
     }
