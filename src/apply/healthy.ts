@@ -16,17 +16,20 @@ export interface ProbePath {
 export type Verdict = { readonly ok: boolean; readonly reason: string };
 
 /**
- * The paths that must pass: each active uplink's own (by its IPv4 address), then the general path.
- * An empty list when nothing is active: no probe can pass through the new state.
+ * The paths that must pass: each active uplink's own (by its IPv4 address, from the selection's
+ * verdicts), then the general path. `active` names the uplinks the applied plan makes active (a saved
+ * plan's own selection; by default this selection's). An empty list when nothing is active: no probe
+ * can pass through the new state.
  */
-export function pathsToProbe(selection: Selection): ProbePath[] {
-  if (selection.active.length === 0) return [];
-  const own = selection.active.flatMap((a) => {
-    const v = selection.verdicts.find((x) => x.name === a.name);
+export function pathsToProbe(
+  selection: Selection,
+  active: readonly string[] = selection.active.map((a) => a.name),
+): ProbePath[] {
+  if (active.length === 0) return [];
+  const own = active.flatMap((name) => {
+    const v = selection.verdicts.find((x) => x.name === name);
     const address = v?.attachments.find((t) => t.family === 4)?.address.split("/")[0];
-    return address === undefined
-      ? []
-      : [{ label: `${a.name}'s own path (from ${address})`, source: address }];
+    return address === undefined ? [] : [{ label: `${name}'s own path (from ${address})`, source: address }];
   });
   return [...own, { label: "the general path", source: undefined }];
 }

@@ -39,6 +39,14 @@ describe("--confirm-when-healthy", () => {
     ]);
   });
 
+  it("probes the uplinks a saved plan makes active, not those of today's selection", () => {
+    const s = selection(
+      ["fibre"],
+      [verdict("fibre", "eth0", "100.64.1.2/24"), verdict("lte", "wwan0", "100.64.2.2/24")],
+    );
+    expect(pathsToProbe(s, ["lte"]).map((p) => p.source)).toEqual(["100.64.2.2", undefined]);
+  });
+
   it("has nothing to probe through when no uplink is active", () => {
     expect(pathsToProbe(selection([], [verdict("fibre", "eth0")]))).toEqual([]);
   });

@@ -258,7 +258,11 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       if (!r.ok) return invalid(r.diagnostics, r.texts);
     }
     if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
-    const paths = pathsToProbe(r.pass.desired.selection);
+    // A saved plan makes active what its own selection chose (health may have been assumed then).
+    const paths = pathsToProbe(
+      r.pass.desired.selection,
+      saved?.selection?.active.map((a) => a.name),
+    );
     if (whenHealthy && paths.length === 0)
       return fail(
         "refused: --confirm-when-healthy needs an active uplink to probe through, and the new state has none " +
