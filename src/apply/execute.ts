@@ -3,7 +3,8 @@
 // process. iproute2 stops a batch at the first failing line and names it ("Command failed -:N"); each
 // line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
 // so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
-// straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed.
+// straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed;
+// consecutive ones form one step (one progress record), each write still checked on its own.
 // Qdisc, class and filter ops render (src/render/tc.ts) to `tc -batch -` the same way. Consecutive
 // nft-table ops render (src/render/nft.ts) to one JSON batch for `nft -j BATCH`: one kernel transaction,
 // all or nothing, so when it fails none of its ops counts as executed.
@@ -64,7 +65,8 @@ type Step =
       /** For each line, the index of the op it came from. */
       readonly lineOp: number[];
     }
-  | { readonly tool: "sysctl"; readonly start: number; readonly sysctl: Sysctl }
+  /** Consecutive sysctl ops: written one by one, with one progress record for the lot. */
+  | { readonly tool: "sysctl"; readonly start: number; readonly sysctls: Sysctl[] }
   | { readonly tool: "nft"; readonly start: number; readonly ops: Op[]; script?: string };
 
 /**
@@ -89,7 +91,9 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
     const obj = op.op === "delete" ? op.before : op.after;
     if (obj.kind === "sysctl") {
       if (op.op === "delete") throw new Error(`sysctl ${obj.name} cannot be deleted, only changed`);
-      out.push({ tool: "sysctl", start: i, sysctl: obj });
+      const last = out[out.length - 1];
+      if (last?.tool === "sysctl" && i !== splitAt) last.sysctls.push(obj);
+      else out.push({ tool: "sysctl", start: i, sysctls: [obj] });
       return;
     }
     if (obj.kind === "nft-table") {
@@ -140,7 +144,7 @@ export function failingLine(stderr: string): number | undefined {
 
 /** The last op a step holds (lineOp never decreases). */
 function lastOp(s: Step): number {
-  if (s.tool === "sysctl") return s.start;
+  if (s.tool === "sysctl") return s.start + s.sysctls.length - 1;
   if (s.tool === "nft") return s.start + s.ops.length - 1;
   return s.lineOp[s.lineOp.length - 1] ?? s.start;
 }
@@ -151,29 +155,54 @@ function failure(ops: readonly Op[], index: number, command: string, message: st
   return { index, op, command, message: message || "failed", partial };
 }
 
-export async function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promise<ExecResult> {
-  const plan = steps(ops, o.fault?.at);
+/** A plan rendered for execution: every op validated and turned into its process's lines. */
+export interface Prepared {
+  readonly ops: readonly Op[];
+  readonly steps: readonly Step[];
+  /** The fault hook's op index the steps were split at. */
+  readonly splitAt: number | undefined;
+}
+
+/**
+ * Render a plan once, before anything runs (an op that cannot be rendered is refused whole); apply
+ * does it before its journal and executes the result, so a plan is rendered once, not twice.
+ */
+export function prepare(ops: readonly Op[], fault?: FaultHook): Prepared {
+  return { ops, steps: steps(ops, fault?.at), splitAt: fault?.at };
+}
+
+export function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promise<ExecResult> {
+  return executePrepared(prepare(ops, o.fault), o);
+}
+
+export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise<ExecResult> {
+  if (p.splitAt !== o.fault?.at) throw new Error("the plan was prepared for another fault hook");
+  const { ops, steps: plan } = p;
   let executed = 0;
   let processes = 0;
   for (const s of plan) {
     if (o.fault !== undefined && s.start === o.fault.at && (await o.fault.run()) === "fail")
       return { ok: false, executed, processes, failure: failure(ops, s.start, "", "injected failure") };
     if (s.tool === "sysctl") {
-      const { name, value } = s.sysctl;
-      try {
-        if (o.netns === undefined) writeFileSync(sysctlPath(name), `${value}\n`);
-        else {
-          processes++;
-          await run(["sysctl", "-q", "-w", `${name}=${value}`], { netns: o.netns, timeoutMs: o.timeoutMs });
+      for (const [k, { name, value }] of s.sysctls.entries()) {
+        try {
+          if (o.netns === undefined) writeFileSync(sysctlPath(name), `${value}\n`);
+          else {
+            processes++;
+            await run(["sysctl", "-q", "-w", `${name}=${value}`], { netns: o.netns, timeoutMs: o.timeoutMs });
+          }
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          // The writes before this one are done.
+          executed = s.start + k;
+          await o.onProgress?.(executed);
+          return {
+            ok: false,
+            executed,
+            processes,
+            failure: failure(ops, s.start + k, `${name}=${value}`, message),
+          };
         }
-      } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        return {
-          ok: false,
-          executed,
-          processes,
-          failure: failure(ops, s.start, `${name}=${value}`, message),
-        };
       }
     } else if (s.tool === "nft") {
       processes++;

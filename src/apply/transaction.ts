@@ -16,9 +16,22 @@ import { observe } from "../observe/index.js";
 import { describeObject } from "../plan/describe.js";
 import { diff } from "../plan/diff.js";
 import { orderOps } from "../plan/order.js";
-import { readJournal, removeJournal, writeJournal, type JournalRecord } from "../state/journal.js";
+import {
+  readJournal,
+  removeJournal,
+  writeJournal,
+  writeProgress,
+  type JournalRecord,
+} from "../state/journal.js";
 import { appliedPath, writeApplied } from "../state/applied.js";
-import { executeOps, steps, type ExecResult, type FaultHook, type OpFailure } from "./execute.js";
+import {
+  executeOps,
+  executePrepared,
+  prepare,
+  type ExecResult,
+  type FaultHook,
+  type OpFailure,
+} from "./execute.js";
 
 export interface TxContext {
   readonly ownership: Ownership;
@@ -125,7 +138,7 @@ export async function transact(
     throw new Error(`the plan does not apply to the observed state: op ${model.step}: ${model.error}`);
   const expected = ownedState(model.state, ctx.ownership);
   // Render everything before the journal and the first write: an op that cannot run is refused whole.
-  steps(ops);
+  const prepared = prepare(ops, ctx.fault);
   const base: JournalRecord = {
     id: randomUUID(),
     createdAt: new Date().toISOString(),
@@ -138,9 +151,9 @@ export async function transact(
     ownership: ctx.ownership,
   };
   writeJournal(ctx.journalPath, base);
-  const exec = await executeOps(ops, {
+  const exec = await executePrepared(prepared, {
     ...(ctx.fault === undefined ? {} : { fault: ctx.fault }),
-    onProgress: (executed) => writeJournal(ctx.journalPath, { ...base, executed }),
+    onProgress: (executed) => writeProgress(ctx.journalPath, { id: base.id, executed, phase: "applying" }),
   });
   ctx.onExecuted?.();
   let reason: string;
@@ -154,7 +167,7 @@ export async function transact(
     }
     reason = `verification failed: the kernel differs from the plan's result in ${left.length} owned object(s)`;
   } else reason = describeFailure(exec.failure);
-  writeJournal(ctx.journalPath, { ...base, executed: exec.executed, phase: "rolling-back" });
+  writeProgress(ctx.journalPath, { id: base.id, executed: exec.executed, phase: "rolling-back" });
   const failure = exec.ok ? {} : { failure: exec.failure };
   const back = await restore(base.preState, ctx);
   if (!back.ok)

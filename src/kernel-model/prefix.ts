@@ -34,8 +34,14 @@ const DOTTED_QUAD = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
 function parseUncached(text: string): Address {
   // ipaddr.js accepts legacy forms ("1", "0x7f.1"); the kernel's tools print and take dotted quads only.
   if (DOTTED_QUAD.test(text)) {
-    const o = ipaddr.IPv4.parse(text).octets;
-    return { family: 4, value: BigInt(((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0) };
+    // Four decimal octets without leading zeros (the pattern): only their range is left to check.
+    let v = 0;
+    for (const part of text.split(".")) {
+      const o = Number(part);
+      if (o > 255) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
+      v = v * 256 + o;
+    }
+    return { family: 4, value: BigInt(v) };
   }
   if (!text.includes("%") && ipaddr.IPv6.isValid(text)) {
     let v = 0n;
@@ -69,8 +75,10 @@ export function parsePrefix(text: string): Prefix {
   const hit = prefixCache.get(text);
   if (hit) return hit;
   const p = parseInterfacePrefix(text);
-  if ((p.net & ~maskOf(p.family, p.len)) !== 0n)
-    throw new Error(`invalid prefix ${JSON.stringify(text)}: host bits are set`);
+  // IPv4 host bits in plain arithmetic: no bigint temporaries for the common case.
+  const hostBits =
+    p.family === 4 ? Number(p.net) % 2 ** (32 - p.len) !== 0 : (p.net & ~maskOf(p.family, p.len)) !== 0n;
+  if (hostBits) throw new Error(`invalid prefix ${JSON.stringify(text)}: host bits are set`);
   if (prefixCache.size > 500_000) prefixCache.clear();
   prefixCache.set(text, p);
   return p;
@@ -94,6 +102,11 @@ export function contains(p: Prefix, a: Address): boolean {
 
 /** Format an integer address the way ipaddr.js does (RFC 5952 for IPv6). */
 export function formatAddress(family: Family, value: bigint): string {
+  if (family === 4) {
+    // Plans render thousands of these: plain arithmetic, not a byte array through ipaddr.js.
+    const v = Number(value);
+    return `${Math.floor(v / 16777216) % 256}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
   const n = BITS[family] / 8;
   const bytes: number[] = [];
   for (let i = n - 1; i >= 0; i--) bytes.push(Number((value >> BigInt(i * 8)) & 0xffn));

@@ -72,7 +72,12 @@ export function nodeBatch(t: Topology): string[] {
 
 export function nodeUplinkLines(u: Uplink): string[] {
   const lines = [`link set ${u.iface} up`];
-  if (u.addressing.mode === "external") lines.push(`address add ${u.addressing.address} dev ${u.iface}`);
+  if (u.addressing.mode === "external") {
+    lines.push(`address add ${u.addressing.address} dev ${u.iface}`);
+    const metric = u.addressing.defaultRouteMetric;
+    if (metric !== undefined)
+      lines.push(`route add default via ${hostOf(u.gateway)} dev ${u.iface} metric ${metric}`);
+  }
   return lines;
 }
 

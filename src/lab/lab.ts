@@ -277,7 +277,14 @@ export class Lab {
     const u = this.uplink(iface);
     if (u.addressing.mode !== "external")
       throw new Error(`uplink ${iface} is DHCP-addressed: its DHCP client restores it`);
-    await run(["ip", "-n", this.node, "address", "replace", u.addressing.address, "dev", u.iface]);
+    const metric = u.addressing.defaultRouteMetric;
+    await ipBatch(this.node, [
+      `address replace ${u.addressing.address} dev ${u.iface}`,
+      // The address's going took the main table's default through it along.
+      ...(metric === undefined
+        ? []
+        : [`route replace default via ${hostOf(this.gateway(iface))} dev ${u.iface} metric ${metric}`]),
+    ]);
   }
 
   /** A rule added in the node namespace behind backhaul's back: `ip rule add <args>`. */

@@ -19,7 +19,12 @@ export interface ProbeTarget {
  * interface's MAC, which the lab pins.
  */
 export type Addressing =
-  | { readonly mode: "external"; readonly address: string }
+  | {
+      readonly mode: "external";
+      readonly address: string;
+      /** Also `default via GATEWAY metric N` in the main table, as the agent that set the address would add. */
+      readonly defaultRouteMetric?: number;
+    }
   | {
       readonly mode: "dhcp";
       readonly address: string;
@@ -76,6 +81,7 @@ interface RawTopology {
     peer: string;
     gateway: string;
     address?: string;
+    defaultRouteMetric?: number;
     dhcp?: { range: [string, string]; leaseTime: string };
   }>;
   client?: { namespace: string; iface: string; peer: string; nodeAddress?: string; address: string };
@@ -236,6 +242,11 @@ function semanticProblems(t: RawTopology): Problem[] {
     claimSubnet(u.gateway, [...path, "gateway"]);
     if (u.address !== undefined && hostInterface(u.address, [...path, "address"]) !== undefined)
       sameSubnet(gw, u.address, [...path, "address"], "address");
+    if (u.dhcp !== undefined && u.defaultRouteMetric !== undefined)
+      fail(
+        [...path, "defaultRouteMetric"],
+        "defaultRouteMetric is for external addressing (DHCP installs no route here)",
+      );
     if (u.dhcp !== undefined) {
       const [start, end] = u.dhcp.range;
       const len = gw[1];
@@ -286,7 +297,11 @@ function normalize(t: RawTopology): Topology {
             range: [u.dhcp.range[0], u.dhcp.range[1]],
             leaseTime: u.dhcp.leaseTime,
           }
-        : { mode: "external", address: u.address as string };
+        : {
+            mode: "external",
+            address: u.address as string,
+            ...(u.defaultRouteMetric === undefined ? {} : { defaultRouteMetric: u.defaultRouteMetric }),
+          };
       return { iface: u.iface, isp: u.isp, peer: u.peer, gateway: u.gateway, addressing };
     }),
     ...(t.client !== undefined

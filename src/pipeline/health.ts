@@ -3,7 +3,7 @@
 import type { KernelState } from "../model/types.js";
 import type { Layout } from "../plan/desired.js";
 import type { EffectivePolicy } from "../policy/types.js";
-import { probeRound } from "../probe/round.js";
+import { probeRound, reachesQuorum } from "../probe/round.js";
 import { assumedHealth } from "../selection/assume.js";
 import { hostPrefix } from "../selection/gateway.js";
 import type { Health, UplinkSpec } from "../selection/types.js";
@@ -78,7 +78,7 @@ export async function quickProbe(
         timeoutMs: p.timeout,
         jitterMs: 0,
       });
-      const ok = r.answered >= Math.min(p.quorum, r.asked);
+      const ok = reachesQuorum(r, p.quorum);
       const rtt = r.rttsMs.length > 0 ? r.rttsMs.reduce((a, b) => a + b, 0) / r.rttsMs.length : undefined;
       const failures = r.results.filter((x) => !x.result.ok).map((x) => `${x.target.url}: ${x.result.error}`);
       return [

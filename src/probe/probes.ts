@@ -1,5 +1,6 @@
-// One probe of one target through one uplink. Every probe is bound to the uplink's source address, so
-// the per-uplink source rule sends it out through that uplink whichever uplink is active.
+// One probe of one target through one uplink. A probe bound to the uplink's source address leaves by
+// that uplink's source rule whichever uplink is active; an unbound one (no source) takes the general
+// path, the way ordinary traffic leaves (apply --confirm-when-healthy checks both).
 import { Resolver } from "node:dns/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -26,7 +27,12 @@ function elapsed(start: number): number {
   return Math.round((performance.now() - start) * 1000) / 1000;
 }
 
-function tcpProbe(host: string, port: number, source: string, timeoutMs: number): Promise<ProbeResult> {
+function tcpProbe(
+  host: string,
+  port: number,
+  source: string | undefined,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const start = performance.now();
     const sock = connect({ host, port, localAddress: source, timeout: timeoutMs });
@@ -40,7 +46,11 @@ function tcpProbe(host: string, port: number, source: string, timeoutMs: number)
   });
 }
 
-function httpProbe(t: Extract<ProbeTarget, { type: "http" | "https" }>, source: string, timeoutMs: number) {
+function httpProbe(
+  t: Extract<ProbeTarget, { type: "http" | "https" }>,
+  source: string | undefined,
+  timeoutMs: number,
+) {
   return new Promise<ProbeResult>((resolve) => {
     const start = performance.now();
     const req = (t.type === "https" ? httpsRequest : httpRequest)(
@@ -83,9 +93,14 @@ function httpProbe(t: Extract<ProbeTarget, { type: "http" | "https" }>, source: 
   });
 }
 
-async function dnsProbe(t: Extract<ProbeTarget, { type: "dns" }>, source: string, timeoutMs: number) {
+async function dnsProbe(
+  t: Extract<ProbeTarget, { type: "dns" }>,
+  source: string | undefined,
+  timeoutMs: number,
+) {
   const r = new Resolver({ timeout: timeoutMs, tries: 1 });
-  r.setLocalAddress(source.includes(":") ? "0.0.0.0" : source, source.includes(":") ? source : "::0");
+  if (source !== undefined)
+    r.setLocalAddress(source.includes(":") ? "0.0.0.0" : source, source.includes(":") ? source : "::0");
   r.setServers([t.port === 53 ? t.host : `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`]);
   const start = performance.now();
   const bytes = 2 * (28 + 12 + t.name.length + 6);
@@ -100,14 +115,12 @@ async function dnsProbe(t: Extract<ProbeTarget, { type: "dns" }>, source: string
   }
 }
 
-async function icmpProbe(host: string, source: string, timeoutMs: number): Promise<ProbeResult> {
-  const r = await run(
-    ["ping", "-n", "-q", "-c", "1", "-W", (timeoutMs / 1000).toFixed(3), "-I", source, host],
-    {
-      timeoutMs: timeoutMs + 1000,
-      allowFailure: true,
-    },
-  );
+async function icmpProbe(host: string, source: string | undefined, timeoutMs: number): Promise<ProbeResult> {
+  const bind = source === undefined ? [] : ["-I", source];
+  const r = await run(["ping", "-n", "-q", "-c", "1", "-W", (timeoutMs / 1000).toFixed(3), ...bind, host], {
+    timeoutMs: timeoutMs + 1000,
+    allowFailure: true,
+  });
   const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
   if (r.exitCode === 0 && m?.[1] !== undefined) return { ok: true, rttMs: Number(m[1]), bytes: 2 * 84 };
   return {
@@ -117,8 +130,15 @@ async function icmpProbe(host: string, source: string, timeoutMs: number): Promi
   };
 }
 
-/** Run one probe; whatever the protocol does, it answers within `timeoutMs` (plus scheduling). */
-export function probe(target: ProbeTarget, source: string, timeoutMs: number): Promise<ProbeResult> {
+/**
+ * Run one probe from `source` (undefined: unbound, the general path); whatever the protocol does, it
+ * answers within `timeoutMs` (plus scheduling).
+ */
+export function probe(
+  target: ProbeTarget,
+  source: string | undefined,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<ProbeResult>((resolve) => {
     timer = setTimeout(
@@ -129,7 +149,7 @@ export function probe(target: ProbeTarget, source: string, timeoutMs: number): P
   return Promise.race([probeOnce(target, source, timeoutMs), deadline]).finally(() => clearTimeout(timer));
 }
 
-function probeOnce(target: ProbeTarget, source: string, timeoutMs: number): Promise<ProbeResult> {
+function probeOnce(target: ProbeTarget, source: string | undefined, timeoutMs: number): Promise<ProbeResult> {
   switch (target.type) {
     case "tcp":
       return tcpProbe(target.host, target.port, source, timeoutMs);

@@ -4,7 +4,8 @@ import type { ProbeRound } from "../health/stats.js";
 import { probe, type ProbeResult, type ProbeTarget } from "./probes.js";
 
 export interface RoundOptions {
-  readonly source: string;
+  /** Bind every probe to this address (undefined: unbound, the general path). */
+  readonly source: string | undefined;
   readonly timeoutMs: number;
   /** Up to this many ms of random delay before each target's probe. */
   readonly jitterMs: number;
@@ -35,4 +36,9 @@ export async function probeRound(targets: readonly ProbeTarget[], o: RoundOption
     results,
     bytes: results.reduce((n, r) => n + r.result.bytes, 0),
   };
+}
+
+/** The round reached the policy's quorum (at most every target it asked). */
+export function reachesQuorum(r: ProbeRound, quorum: number): boolean {
+  return r.answered >= Math.min(quorum, r.asked);
 }

@@ -118,6 +118,25 @@ describe("topology errors name file:line:col and what is wrong", () => {
     ]);
   });
 
+  it("puts defaultRouteMetric's main-table default into the node batch, and only for external addressing", () => {
+    const ext = "  - iface: eth0\n    isp: a\n    gateway: 100.64.1.1/24\n    address: 100.64.1.2/24\n";
+    const t = parseTopology(base(`${ext}    defaultRouteMetric: 100\n`), "t.yaml");
+    expect(nodeBatch(t)).toContain("route add default via 100.64.1.1 dev eth0 metric 100");
+    expect(nodeBatch(parseTopology(base(ext), "t.yaml")).some((l) => l.startsWith("route"))).toBe(false);
+    const dhcp =
+      "  - iface: eth0\n    isp: a\n    gateway: 100.64.1.1/24\n    dhcp: {range: [100.64.1.10, 100.64.1.20]}\n    defaultRouteMetric: 5\n";
+    expect(problems(base(dhcp))).toEqual([
+      "t.yaml:10:25: defaultRouteMetric is for external addressing (DHCP installs no route here)",
+    ]);
+  });
+
+  it("loads every example topology", () => {
+    for (const name of ["home-office", "rural", "vehicle"])
+      expect(() =>
+        loadTopology(new URL(`../../examples/lab/${name}-topology.yaml`, import.meta.url).pathname),
+      ).not.toThrow();
+  });
+
   it("rejects an invalid interface name", () => {
     expect(
       problems(

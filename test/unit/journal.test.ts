@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import {
   readJournal,
   removeJournal,
   writeJournal,
+  writeProgress,
   type JournalRecord,
 } from "../../src/state/journal.js";
 import { emptyState } from "../../src/model/types.js";
@@ -39,6 +40,31 @@ describe("the apply journal", () => {
     expect(readJournal(p)).toEqual({ ...record, executed: 1 });
     removeJournal(p);
     expect(readJournal(p)).toBeUndefined();
+  });
+
+  it("reads progress from its own file, only when it belongs to the journal, and removes both", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bh-journal-"));
+    const p = journalPath(dir, "bhlx-node");
+    writeJournal(p, record);
+    writeProgress(p, { id: "another", executed: 7, phase: "rolling-back" });
+    expect(readJournal(p)).toEqual(record);
+    writeProgress(p, { id: record.id, executed: 1, phase: "rolling-back" });
+    expect(readJournal(p)).toEqual({ ...record, executed: 1, phase: "rolling-back" });
+    removeJournal(p);
+    expect(readJournal(p)).toBeUndefined();
+    expect(readdirSync(join(dir, "journal")).filter((f) => !f.startsWith("."))).toEqual([]);
+  });
+
+  it("reports a damaged progress file and keeps it for inspection", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bh-journal-"));
+    const p = journalPath(dir, undefined);
+    writeJournal(p, record);
+    writeProgress(p, { id: record.id, executed: 1, phase: "applying" });
+    writeFileSync(
+      `${p}.progress`,
+      readFileSync(`${p}.progress`, "utf8").replace('"executed": 1', '"executed": 5'),
+    );
+    expect(() => readJournal(p)).toThrow(CorruptFileError);
   });
 
   it("reports a damaged journal and keeps it for inspection", () => {

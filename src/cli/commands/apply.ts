@@ -5,7 +5,8 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { FAULT_ENV, faultFromEnv } from "../../apply/fault-env.js";
-import { isDue, revertPending } from "../../apply/pending-change.js";
+import { pathsToProbe, waitHealthy, type ProbePath } from "../../apply/healthy.js";
+import { isDue, revertPending, stopReverter } from "../../apply/pending-change.js";
 import { recover, transact, type TxContext } from "../../apply/transaction.js";
 import { isOwned, keyOf, ownedState, sameObject } from "../../model/kinds.js";
 import type { KernelObject, KernelState, Op, Ownership } from "../../model/types.js";
@@ -17,8 +18,15 @@ import { renderHuman } from "../../plan/render-human.js";
 import { validatePlanDocument } from "../../plan/validate-document.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { journalPath } from "../../state/journal.js";
-import { pendingPath, readPending, writePending, type PendingChange } from "../../state/pending.js";
+import {
+  pendingPath,
+  readPending,
+  removePending,
+  writePending,
+  type PendingChange,
+} from "../../state/pending.js";
 import { parseDuration } from "../../policy/units.js";
+import type { Probes } from "../../policy/types.js";
 import { startDetached } from "../../util/exec.js";
 import { isAlive, processStartTime } from "../../util/proc.js";
 import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../state/lock.js";
@@ -36,7 +44,12 @@ export interface ApplyOptions {
   readonly allowMgmtChange?: boolean;
   /** Revert unless `backhaul confirm` comes within this duration ("120s", "2m"). */
   readonly confirmWithin?: string;
+  /** Confirm once the policy's probes pass through the new state, revert unless they do in time. */
+  readonly confirmWhenHealthy?: string | true;
 }
+
+/** How long --confirm-when-healthy waits for the probes when given no time (docs/apply.md). */
+export const CONFIRM_WHEN_HEALTHY_DEFAULT = "60s";
 
 /** A saved plan (JSON with a format_version), or undefined when `arg` names a policy. */
 export function readSavedPlan(arg: string): PlanDocument | undefined {
@@ -109,13 +122,21 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     return finish(code, outcome, { message });
   };
 
+  if (o.confirmWithin !== undefined && o.confirmWhenHealthy !== undefined)
+    return fail("give --confirm-within or --confirm-when-healthy, not both");
+  const whenHealthy = o.confirmWhenHealthy !== undefined;
+  const confirmFlag = whenHealthy ? "--confirm-when-healthy" : "--confirm-within";
+  const confirmArg = o.confirmWhenHealthy === true ? CONFIRM_WHEN_HEALTHY_DEFAULT : o.confirmWhenHealthy;
+  const confirmText = o.confirmWithin ?? confirmArg;
   let confirmMs: number | undefined;
   try {
-    confirmMs = o.confirmWithin === undefined ? undefined : parseDuration(o.confirmWithin);
+    confirmMs = confirmText === undefined ? undefined : parseDuration(confirmText);
   } catch (e) {
-    return fail(`--confirm-within ${o.confirmWithin}: ${(e as Error).message}`);
+    // An optional value also takes a following word: `--confirm-when-healthy POLICY` lands here.
+    const hint = whenHealthy ? " (write the time as --confirm-when-healthy=90s, after the policy)" : "";
+    return fail(`${confirmFlag} ${confirmText}: ${(e as Error).message}${hint}`);
   }
-  if (confirmMs !== undefined && confirmMs < 1000) return fail("--confirm-within must be at least 1s");
+  if (confirmMs !== undefined && confirmMs < 1000) return fail(`${confirmFlag} must be at least 1s`);
   let saved: PlanDocument | undefined;
   try {
     saved = readSavedPlan(arg);
@@ -196,13 +217,15 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     let pending = readPending(pendingFile);
     // A change still waiting for confirmation: applying again with --confirm-within extends its
     // deadline (and applies what the plan holds on top of it; a revert still goes back to the state
-    // before the first unconfirmed change). Without --confirm-within apply refuses.
+    // before the first unconfirmed change). Without --confirm-within (or --confirm-when-healthy) apply
+    // refuses.
     let extending: PendingChange | undefined;
     if (pending !== undefined && !isDue(pending)) {
       if (confirmMs === undefined)
         return fail(
           `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
-            "run `backhaul confirm` or `backhaul revert` first, or apply again with --confirm-within to extend it",
+            "run `backhaul confirm` or `backhaul revert` first, or apply again with --confirm-within " +
+            "(or --confirm-when-healthy) to extend it",
           "pending",
         );
       extending = pending;
@@ -226,6 +249,17 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       if (!r.ok) return invalid(r.diagnostics, r.texts);
     }
     if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
+    // A saved plan makes active what its own selection chose (health may have been assumed then).
+    const paths = pathsToProbe(
+      r.pass.desired.selection,
+      saved?.selection?.active.map((a) => a.name),
+    );
+    if (whenHealthy && paths.length === 0)
+      return fail(
+        "refused: --confirm-when-healthy needs an active uplink to probe through, and the new state has none " +
+          `(${r.pass.desired.selection.reason}); nothing applied`,
+        "refused",
+      );
     let ops: readonly Op[];
     let disruptions: readonly Disruption[];
     let doc: PlanDocument;
@@ -251,8 +285,17 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       doc = documentOf(r as Planned, false);
     }
     report["ops"] = ops.length;
-    const awaitConfirm = (ms: number) =>
-      awaitConfirmation(r.observed, ctx, ms, pendingFile, stateDir, netns, say, fail, finish, extending);
+    const awaitConfirm = async (ms: number) => {
+      const started = await startPending(r.observed, ctx, ms, pendingFile, stateDir, netns, extending);
+      if (!started.ok) return fail(started.message, started.outcome, started.code);
+      if (started.extended)
+        say(
+          `Extended the deadline of the change applied at ${started.record.createdAt} (was ${extending?.deadline}).`,
+        );
+      if (!whenHealthy) return announce(started.record, ms, netns, say, finish);
+      const probes = (r as Planned).policy.probes;
+      return settleWhenHealthy(started.record, probes, paths, pendingFile, stateDir, say, fail, finish);
+    };
     if (ops.length === 0 && extending !== undefined && confirmMs !== undefined) {
       say("No changes. The kernel already holds the desired state.");
       return awaitConfirm(confirmMs);
@@ -265,7 +308,8 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     if (mgmt.length > 0 && !o.allowMgmtChange && confirmMs === undefined)
       return fail(
         `refused: the plan moves the route of your SSH session (SSH_CONNECTION from ${peer ?? "?"}): ` +
-          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed) or --allow-mgmt-change.`,
+          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed), ` +
+          "--confirm-when-healthy (reverted unless the probes pass through the new state) or --allow-mgmt-change.",
         "refused",
       );
     if (!o.json) io.out(renderHuman(doc));
@@ -308,23 +352,24 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
   }
 }
 
+type Started =
+  | { readonly ok: true; readonly record: PendingChange; readonly extended: boolean }
+  | { readonly ok: false; readonly message: string; readonly outcome: string; readonly code: number };
+
 /**
  * Record the change as pending and start its detached reverter; without a reverter, revert now.
  * With `extending` (a change already pending) only the deadline moves: the record keeps its id and
  * pre-state, and its reverter, which re-reads the record, waits for the new deadline.
  */
-async function awaitConfirmation(
+async function startPending(
   observed: KernelState,
   ctx: TxContext,
   confirmMs: number,
   file: string,
   stateDir: string,
   netns: string | undefined,
-  say: (line: string) => void,
-  fail: (message: string, outcome?: string, code?: number) => number,
-  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
   extending?: PendingChange,
-): Promise<number> {
+): Promise<Started> {
   const deadline = new Date(Date.now() + confirmMs).toISOString();
   const record: PendingChange =
     extending === undefined
@@ -341,10 +386,8 @@ async function awaitConfirmation(
   const r = record.reverter;
   const script = process.argv[1];
   try {
-    if (extending !== undefined && r !== undefined && isAlive(r.pid, r.startTime)) {
-      say(`Extended the deadline of the change applied at ${record.createdAt} (was ${extending.deadline}).`);
-      return announce(record, confirmMs, netns, say, finish);
-    }
+    if (extending !== undefined && r !== undefined && isAlive(r.pid, r.startTime))
+      return { ok: true, record, extended: true };
     if (script === undefined) throw new Error("cannot find the backhaul script to start the reverter");
     const pid = await startDetached(
       [
@@ -360,17 +403,64 @@ async function awaitConfirmation(
       { readyLine: "waiting", stderrFile: `${file}.log`, timeoutMs: 15_000 },
     );
     const startTime = processStartTime(pid);
-    if (startTime !== undefined) writePending(file, { ...record, reverter: { pid, startTime } });
+    if (startTime === undefined) return { ok: true, record, extended: extending !== undefined };
+    const withReverter = { ...record, reverter: { pid, startTime } };
+    writePending(file, withReverter);
+    return { ok: true, record: withReverter, extended: extending !== undefined };
   } catch (e) {
     const back = await revertPending(record, file, stateDir);
-    return fail(
-      `could not start the process that reverts the change at its deadline (${(e as Error).message}); ` +
+    return {
+      ok: false,
+      message:
+        `could not start the process that reverts the change at its deadline (${(e as Error).message}); ` +
         (back.ok ? "reverted it now" : `REVERT FAILED: ${back.reason}; the record is kept at ${file}`),
-      back.ok ? "rolled-back" : "rollback-failed",
-      back.ok ? EXIT.error : EXIT.rollbackFailed,
-    );
+      outcome: back.ok ? "rolled-back" : "rollback-failed",
+      code: back.ok ? EXIT.error : EXIT.rollbackFailed,
+    };
   }
-  return announce(record, confirmMs, netns, say, finish);
+}
+
+/**
+ * --confirm-when-healthy: probe through the new state until the deadline; confirm on the first round
+ * that passes on every path, revert when none does. Apply still holds the writer lock, so the reverter
+ * waiting for the same deadline finds the record gone either way; if this process dies meanwhile, the
+ * reverter reverts at the deadline as it does for --confirm-within.
+ */
+async function settleWhenHealthy(
+  record: PendingChange,
+  probes: Probes,
+  paths: readonly ProbePath[],
+  file: string,
+  stateDir: string,
+  say: (line: string) => void,
+  fail: (message: string, outcome?: string, code?: number) => number,
+  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+): Promise<number> {
+  say(
+    `Probing ${paths.map((p) => p.label).join(" and ")} until ${record.deadline}: ` +
+      "the change stays once the policy's probes pass through it, and is reverted otherwise.",
+  );
+  const v = await waitHealthy(probes, paths, Date.parse(record.deadline));
+  if (v.ok) {
+    removePending(file);
+    stopReverter(record);
+    say(`Confirmed: the probes pass through the new state (${v.reason}).`);
+    return finish(EXIT.ok, "applied", { confirmed: "healthy", health: v.reason });
+  }
+  const back = await revertPending(record, file, stateDir);
+  if (!back.ok)
+    return fail(
+      `the probes did not pass through the new state by ${record.deadline} (${v.reason}); ` +
+        `REVERT FAILED: ${back.reason}; the record is kept at ${file}`,
+      "rollback-failed",
+      EXIT.rollbackFailed,
+    );
+  return fail(
+    `the probes did not pass through the new state by ${record.deadline} (${v.reason}).\n` +
+      `Reverted: the kernel holds the owned state from before the change applied at ${record.createdAt}.`,
+    "rolled-back",
+    EXIT.error,
+  );
 }
 
 function announce(
@@ -402,6 +492,10 @@ export function registerApply(program: Command): void {
     .option("--assume-health <spec>", 'skip probing: "up", "down", "up:NAME,down:NAME", ...')
     .option("--allow-mgmt-change", "allow changes to the route of the current SSH session")
     .option("--confirm-within <duration>", "revert unless `backhaul confirm` comes within this time (120s)")
+    .option(
+      "--confirm-when-healthy [timeout]",
+      `confirm once the policy's probes pass through the new state, revert unless they do within TIMEOUT (default ${CONFIRM_WHEN_HEALTHY_DEFAULT})`,
+    )
     .option("--netns <name>", "apply in this network namespace")
     .action(async (arg: string, o: ApplyOptions) => {
       process.exitCode = await runApply(arg, o, {
