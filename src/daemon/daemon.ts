@@ -393,6 +393,7 @@ export class Daemon {
 
   private async fullPass(req: PassRequest): Promise<SchedulerOutcome> {
     return this.exclusive(async () => {
+      const started = { at: Date.now(), t0: performance.now() };
       const observed = await observe({
         stateDir: this.stateDir,
         nftTable: { family: "inet", name: this.inForce.policy.routing.nftTable },
@@ -406,7 +407,7 @@ export class Daemon {
           inputs.ownership,
         ).length;
       await this.ledger?.sample(meteredUplinks(this.inForce.policy, inputs));
-      const r = await this.decideAndApply(observed, req.reasons, "full");
+      const r = await this.decideAndApply(observed, req.reasons, "full", started);
       const ok = r.record.outcome === "no-change" || r.record.outcome === "applied";
       return ok ? { ok: true } : { ok: false, error: new Error(r.record.error ?? r.record.outcome) };
     });
@@ -417,9 +418,11 @@ export class Daemon {
     observed: KernelState,
     triggers: readonly string[],
     path: "full" | "fast",
+    /** When the pass began (a full pass observes first: its time counts). */
+    started = { at: Date.now(), t0: performance.now() },
   ): Promise<PassReport> {
-    const startedAt = Date.now();
-    const t0 = performance.now();
+    const startedAt = started.at;
+    const t0 = started.t0;
     this.passInFlight = true;
     this.changed();
     const { policy, digest: policyDigest } = this.inForce;

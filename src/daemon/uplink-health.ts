@@ -79,12 +79,15 @@ function advance(
   c: HealthConfig,
 ): Tracked {
   const machine = step(t.machine, { physical, verdict: verdict(stats, c.thresholds) }, now, c.holdDowns);
-  // Entering Down, and Probing after it, starts the evidence afresh: the way back (Down → Probing → Up)
-  // is judged on what the uplink does from then on, not on the rounds that took it down (a loss
-  // window full of old failures would hold a recovered uplink back for a whole window).
+  // The way back (Down → Probing → Up) is judged on fresh evidence: Probing after Down starts with no
+  // rounds (a loss window full of old failures would hold a recovered uplink back for a whole window),
+  // and so does Down after a physical loss (rounds from before the link went away say nothing). Down
+  // from failing probes keeps its failures: it leaves Down only once the uplink answers again.
+  const entered = machine.state !== t.machine.state;
   const fresh =
-    machine.state !== t.machine.state &&
-    (machine.state === "down" || (machine.state === "probing" && t.machine.state === "down"));
+    entered &&
+    ((machine.state === "probing" && t.machine.state === "down") ||
+      (machine.state === "down" && !physical.ok));
   return { machine, stats: fresh ? EMPTY_STATS : stats, physical };
 }
 

@@ -70,11 +70,13 @@ describe("an uplink's health from probe rounds and the kernel", () => {
     const back = feed(failing.t, Array(24).fill(ok), failing.now);
     expect(back.states).toEqual(["down", "probing", "up"]);
   });
-  it("entering Down starts the evidence afresh", () => {
+  it("stays Down while the probes keep failing, and starts Probing afresh once they answer", () => {
     const upNow = feed(track(0), Array(8).fill(ok), 0);
-    const failing = feed(upNow.t, Array(16).fill(fail), upNow.now);
-    expect(failing.t.machine.state).toBe("down");
-    expect(failing.t.stats.rounds).toBeLessThan(16);
+    const failing = feed(upNow.t, Array(40).fill(fail), upNow.now);
+    expect(failing.states).toEqual(["up", "degraded", "down"]);
+    const answering = feed(failing.t, [ok], failing.now);
+    expect(answering.t.machine.state).toBe("probing");
+    expect(answering.t.stats.rounds).toBe(0);
   });
   it("physical loss goes Down at once, whatever the hold-downs", () => {
     const upNow = feed(track(0), Array(8).fill(ok), 0);

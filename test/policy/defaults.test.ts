@@ -32,6 +32,12 @@ describe("defaults", () => {
     });
   });
 
+  it("recovery thresholds: 80% of the degraded RTT and half the degraded loss unless given", () => {
+    expect(p.probes).toMatchObject({ degradedRtt: 500, recoverRtt: 400, degradedLoss: 20, recoverLoss: 10 });
+    const q = load(`${MINIMAL}  degradedRtt: 1s\n  recoverLoss: 5%\n`);
+    expect(q.probes).toMatchObject({ recoverRtt: 800, recoverLoss: 5 });
+  });
+
   it("scoring: weights 300/200/500, max RTT 200ms, max loss 10%, bias by kind 100/80/60/40/40", () => {
     expect(p.selection.weights).toEqual({ latency: 300, loss: 200, success: 500 });
     expect([p.selection.maxRtt, p.selection.maxLoss]).toEqual([200, 10]);
@@ -56,11 +62,12 @@ describe("defaults", () => {
     });
   });
 
-  it("daemon: /var/lib/backhaul, metrics on 127.0.0.1:9417, /run/backhaul/status.sock", () => {
+  it("daemon: /var/lib/backhaul, metrics on 127.0.0.1:9417, /run/backhaul/status.sock, resync every 30s", () => {
     expect(p.daemon).toEqual({
       stateDir: "/var/lib/backhaul",
       metricsListen: "127.0.0.1:9417",
       statusSocket: "/run/backhaul/status.sock",
+      resyncInterval: 30_000,
       logLevel: "info",
     });
   });
