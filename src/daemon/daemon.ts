@@ -62,6 +62,8 @@ export interface DaemonOptions {
   /** The namespace the daemon runs in and manages (names its state files); undefined: the host. */
   readonly netns: string | undefined;
   readonly log: Logger;
+  /** The safety-net pass runs at least this often (systemd's watchdog needs healthy passes). */
+  readonly periodCapMs?: number;
 }
 
 /** The policy in force, with what identifies it. */
@@ -172,7 +174,7 @@ export class Daemon {
     this.inForce = { policy, digest: digest(policy), loadedAt: Date.now() };
     this.prober = new Prober((name, source, round) => this.onProbeRound(name, source, round));
     this.scheduler = new Scheduler((req) => this.fullPass(req), {
-      periodMs: policy.daemon.resyncInterval,
+      periodMs: Math.min(policy.daemon.resyncInterval, o.periodCapMs ?? Infinity),
       periodJitter: 0.2,
       backoffInitialMs: 50,
       backoffMaxMs: 30_000,

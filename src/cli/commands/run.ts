@@ -46,7 +46,13 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     level: first.policy.daemon.logLevel,
     base: { pid: process.pid, netns: currentNetns() ?? null },
   });
-  const daemon = new Daemon({ policyPath: path, netns: currentNetns(), log }, first.policy);
+  const systemd = new SystemdNotifier();
+  // Under systemd's watchdog a healthy pass must come well within WatchdogSec, even when all is quiet.
+  const periodCapMs = systemd.watchdogMs === undefined ? undefined : Math.floor(systemd.watchdogMs / 3);
+  const daemon = new Daemon(
+    { policyPath: path, netns: currentNetns(), log, ...(periodCapMs === undefined ? {} : { periodCapMs }) },
+    first.policy,
+  );
   const signal = waitForSignal((s) => log.warn({ signal: s }, "already stopping"));
   try {
     await daemon.start();
@@ -75,7 +81,6 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     log.error({ err: e }, `metrics are not served on ${policy.daemon.metricsListen}: ${String(e)}`);
     return undefined;
   });
-  const systemd = new SystemdNotifier();
   const notify = (what: Promise<boolean>) =>
     void what.catch((e: unknown) => log.warn({ err: e }, `systemd notification failed: ${String(e)}`));
   let ready = false;
