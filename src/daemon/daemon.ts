@@ -80,13 +80,6 @@ export interface PassReport {
   readonly ops: readonly Op[];
 }
 
-export class PolicyLoadError extends Error {
-  override name = "PolicyLoadError";
-  constructor(readonly errors: readonly string[]) {
-    super(`the policy is not valid:\n  ${errors.join("\n  ")}`);
-  }
-}
-
 /** Errors of a policy file, one line each with file:line:col. */
 export async function loadOrErrors(
   path: string,

@@ -12,6 +12,8 @@ import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js"
 import type { Health } from "../selection/types.js";
 import { appliedPath, readApplied } from "../state/applied.js";
 import { digest } from "../util/canonical.js";
+import { fetchStatus, NoDaemonError } from "../daemon/status-client.js";
+import { statusSocketPath } from "../daemon/status-server.js";
 import { parseAssumeHealth, quickProbe } from "./health.js";
 import { plannerInputs, type PlannerInputs } from "./inputs.js";
 
@@ -43,7 +45,7 @@ export type PlanNodeResult =
       readonly inputs: PlannerInputs;
       readonly layout: Layout;
       readonly health: Readonly<Record<string, Health>>;
-      readonly healthSource: "assumed" | "probed";
+      readonly healthSource: "assumed" | "daemon" | "probed";
       readonly pass: PlanPass;
     };
 
@@ -74,6 +76,33 @@ export function modelCheck(ctx: InvariantContext): PlanCheck {
 
 export const routeFor = (state: KernelState, dst: string): unknown => lookup(state, { dst });
 
+/** Health of every uplink from the daemon running for this node, or undefined when none answers. */
+async function daemonHealth(
+  policy: EffectivePolicy,
+  netns: string | undefined,
+  names: readonly string[],
+): Promise<Record<string, Health> | undefined> {
+  let status;
+  try {
+    status = await fetchStatus(statusSocketPath(policy.daemon.statusSocket, netns));
+  } catch (e) {
+    if (e instanceof NoDaemonError) return undefined;
+    throw e;
+  }
+  const out: Record<string, Health> = {};
+  for (const u of status.uplinks) {
+    if (!names.includes(u.name)) continue;
+    out[u.name] = {
+      state: u.state,
+      since: Date.parse(u.since),
+      reason: `${u.reason} (from the running daemon)`,
+      ...(u.rttMs === undefined ? {} : { rttMs: u.rttMs }),
+      ...(u.lossPct === undefined ? {} : { lossPct: u.lossPct, successRate: 1 - u.lossPct / 100 }),
+    };
+  }
+  return out;
+}
+
 export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
   const now = o.now ?? Date.now();
   const loaded = await loadPolicy(o.policyPath);
@@ -86,10 +115,14 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
   const inputs = plannerInputs(policy, observed);
   const layout = layoutFor(inputs.uplinks, inputs.routing);
   const names = inputs.uplinks.map((u) => u.name);
+  // Health: assumed when asked; else what a running daemon knows (it has watched the uplinks for a
+  // while); else one quick probe round.
+  const fromDaemon =
+    o.assumeHealth === undefined ? await daemonHealth(policy, o.netnsName, names) : undefined;
   const health =
     o.assumeHealth !== undefined
       ? parseAssumeHealth(o.assumeHealth, names, now)
-      : await quickProbe(policy, inputs.uplinks, layout, observed, now);
+      : (fromDaemon ?? (await quickProbe(policy, inputs.uplinks, layout, observed, now)));
   const desiredInput = {
     uplinks: inputs.uplinks,
     observed,
@@ -130,7 +163,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     inputs,
     layout,
     health,
-    healthSource: o.assumeHealth !== undefined ? "assumed" : "probed",
+    healthSource: o.assumeHealth !== undefined ? "assumed" : fromDaemon !== undefined ? "daemon" : "probed",
     pass,
   };
 }

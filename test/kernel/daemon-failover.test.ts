@@ -10,6 +10,7 @@ import {
   tempDir,
   type PassLine,
 } from "../helpers/daemon.js";
+import { cliIn } from "../helpers/cli.js";
 import { demoTopology, eventually, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo lab", () => {
@@ -19,8 +20,11 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
   let client: ClientProbe;
   const switchTimes: number[] = [];
 
+  let policy: string;
+
   beforeAll(async () => {
-    daemon = DaemonProcess.start(lab().node, demoPolicyIn(dir.path));
+    policy = demoPolicyIn(dir.path);
+    daemon = DaemonProcess.start(lab().node, policy);
     await daemon.started();
     client = ClientProbe.start(lab().client!, "198.51.100.10", 443);
   });
@@ -36,6 +40,12 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
     expect(await activeDev(lab().node)).toBe("eth0");
     const now = Date.now();
     expect(await eventually(async () => client.okAfter(now), 3000)).toBe(true);
+  });
+
+  it("plan takes its health from the running daemon, and finds nothing to do", async () => {
+    const r = await cliIn(lab().node, ["plan", policy, "--detailed-exitcode"]);
+    expect(r.stdout).toContain("Uplinks (health from the running daemon):");
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
   });
 
   it("(a) carrier loss on the active uplink moves traffic to the next at once, by the fast path", async () => {

@@ -43,7 +43,8 @@ export function documentOf(r: Planned, explain: boolean): PlanDocument {
 function healthLines(r: Planned): string[] {
   if (!r.pass.ok && r.pass.error === undefined) return [];
   const sel = r.pass.desired.selection;
-  const lines = [`Uplinks (health ${r.healthSource === "assumed" ? "assumed" : "from one probe round"}):`];
+  const source = { assumed: "assumed", daemon: "from the running daemon", probed: "from one probe round" };
+  const lines = [`Uplinks (health ${source[r.healthSource]}):`];
   for (const v of sel.verdicts) {
     const score = v.score === undefined || v.reason.startsWith("score") ? "" : ` score ${v.score.total}`;
     lines.push(`  ${v.usable ? "●" : "○"} ${v.name} (${v.iface})${score}: ${v.reason}`);
