@@ -23,11 +23,13 @@ import { planPass, type PlanPass } from "../plan/pipeline.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import { indexObserved } from "../selection/gateway.js";
-import { toPrevious } from "../selection/select.js";
-import type { PreviousSelection, Selection } from "../selection/types.js";
+import { select, toPrevious } from "../selection/select.js";
+import type { Health, PreviousSelection, Selection } from "../selection/types.js";
 import { journalPath } from "../state/journal.js";
 import { acquireLock, lockPath, type HeldLock } from "../state/lock.js";
 import { digest } from "../util/canonical.js";
+import { keepWarm, stopWarm } from "../util/exec.js";
+import { batchArgv } from "../render/iproute.js";
 import { formatOneLine } from "../cli/diagnostics.js";
 import { linkLost, patchLink, type LinkChange } from "./fast-path.js";
 import { onBattery } from "./power.js";
@@ -267,6 +269,8 @@ export class Daemon {
         `the usage ledger was damaged and has been kept aside; counting starts again: ${opened.corrupt.message}`,
       );
     this.ledger = opened.ledger;
+    // The fast path's batch (IPv4 routes and rules) finds its `ip` already started.
+    keepWarm(batchArgv({ family: 4, lines: [] }));
     this.scheduler.start();
   }
 
@@ -278,6 +282,7 @@ export class Daemon {
     await this.scheduler.stop();
     await this.prober.stop();
     await this.mutex;
+    await stopWarm();
     this.ledger?.flush();
     try {
       return o.cleanup ? await this.cleanup() : undefined;
@@ -383,7 +388,37 @@ export class Daemon {
       );
       this.trigger(`health ${name} ${t.machine.state}→${next.machine.state}`);
       this.changed();
-    }
+    } else if (this.decisionMoved()) this.trigger(`probes ${name}`);
+  }
+
+  private healthNow(): Record<string, Health> {
+    return Object.fromEntries([...this.tracked].map(([n, t]) => [n, healthOf(t)]));
+  }
+
+  /**
+   * Would selection decide differently now? A round can move a score across the switch margin or a
+   * threshold without changing the uplink's state; the check is pure and cheap, a pass is not.
+   */
+  private decisionMoved(): boolean {
+    const observed = this.lastObserved;
+    const inputs = this.lastInputs;
+    const current = this.selection;
+    if (observed === undefined || inputs === undefined || current === undefined) return false;
+    const now = select({
+      uplinks: inputs.uplinks,
+      observed,
+      health: this.healthNow(),
+      usage: this.ledger?.usage() ?? {},
+      params: inputs.params,
+      families: [4],
+      ...(this.previous === undefined ? {} : { previous: this.previous }),
+    });
+    const usable = (x: Selection) =>
+      x.verdicts
+        .filter((v) => v.usable)
+        .map((v) => v.name)
+        .join(",");
+    return !sameActive(current, now) || usable(current) !== usable(now);
   }
 
   private async fullPass(req: PassRequest): Promise<SchedulerOutcome> {
@@ -445,7 +480,7 @@ export class Daemon {
       }
       this.tracked = tracked;
       this.lastInputs = inputs;
-      const health = Object.fromEntries([...tracked].map(([n, t]) => [n, healthOf(t)]));
+      const health = this.healthNow();
       const base: DesiredInput = {
         uplinks: inputs.uplinks,
         observed,
