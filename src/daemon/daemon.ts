@@ -319,11 +319,12 @@ export class Daemon {
 
   private async fullPass(req: PassRequest): Promise<SchedulerOutcome> {
     return this.exclusive(async () => {
+      const t = performance.now();
       const observed = await observe({
         stateDir: this.stateDir,
         nftTable: { family: "inet", name: this.inForce.policy.routing.nftTable },
       });
-      const r = await this.decideAndApply(observed, req.reasons, "full");
+      const r = await this.decideAndApply(observed, req.reasons, "full", performance.now() - t);
       const ok = r.record.outcome === "no-change" || r.record.outcome === "applied";
       return ok ? { ok: true } : { ok: false, error: new Error(r.record.error ?? r.record.outcome) };
     });
@@ -334,6 +335,7 @@ export class Daemon {
     observed: KernelState,
     triggers: readonly string[],
     path: "full" | "fast",
+    observeMs?: number,
   ): Promise<PassReport> {
     const startedAt = Date.now();
     const t0 = performance.now();
@@ -469,6 +471,7 @@ export class Daemon {
         record: {
           startedAt: new Date(startedAt).toISOString(),
           durationMs: round2(performance.now() - t0),
+          ...(observeMs === undefined ? {} : { observeMs: round2(observeMs) }),
           triggers,
           path,
           outcome,
@@ -485,6 +488,7 @@ export class Daemon {
         record: {
           startedAt: new Date(startedAt).toISOString(),
           durationMs: round2(performance.now() - t0),
+          ...(observeMs === undefined ? {} : { observeMs: round2(observeMs) }),
           triggers,
           path,
           outcome: "failed",
