@@ -66,10 +66,13 @@ function execs(dir: string, prefix: string): string[][] {
     });
 }
 
-// What makes a command change the kernel or the disk: ip/tc verbs and batches, nft -f, sysctl -w.
+// What makes a command change the kernel: an ip/tc verb that writes, nft -f, sysctl -w, or a batch
+// without -j. Observation reads through `ip -N -j -d -batch -` (show commands only: JSON output is
+// what it parses, src/observe/index.ts); apply writes through batches without -j (render/iproute.ts).
 const WRITING = new Set(["add", "del", "delete", "replace", "change", "flush", "set", "append", "insert"]);
 const writes = (argv: readonly string[]): boolean =>
-  argv.some((a) => WRITING.has(a) || a === "-batch" || a === "-f" || a === "-w");
+  argv.some((a) => WRITING.has(a) || a === "-f" || a === "-w") ||
+  (argv.includes("-batch") && !argv.includes("-j"));
 
 async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
   const lab = await Lab.up(loadTopology(DEMO_TOPOLOGY_FILE));
@@ -144,7 +147,9 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
         `no-change passes: ${passes.length} (${changed} passes with ops > 0 in the same period)`,
         `traced: ${tracedPasses} no-change passes (${tracedChanged} with ops > 0) started ${argvs.length} processes` +
           ` (${(argvs.length / Math.max(1, tracedPasses)).toFixed(1)} per pass), writing: ${writing.length}`,
-        ...[...shapes].map(([cmd, n]) => `  ${String(n).padStart(4)} × ${cmd}`),
+        ...[...shapes].map(
+          ([cmd, n]) => `  ${String(n).padStart(4)} × ${cmd.slice(0, 90)}${cmd.length > 90 ? " …" : ""}`,
+        ),
       ],
     };
   } finally {
@@ -237,7 +242,8 @@ async function idleFiveUplinks(
         row(`${profile}: daemon RSS (VmRSS, per second)`, rss, "MB", { limit: 80, on: "max" }),
       ],
       notes: [
-        `${profile}: ${seconds.toFixed(1)} s measured; ${logged.length} log lines, ${writingPasses(logged)} passes with ops > 0`,
+        `${profile}: ${seconds.toFixed(1)} s measured; ${logged.length} log lines, ${writingPasses(logged)} passes with ops > 0; ` +
+          `RSS ${rss[0]?.toFixed(1)} MB at the start, ${rss.at(-1)?.toFixed(1)} MB at the end`,
       ],
     };
   } finally {
