@@ -77,11 +77,10 @@ export class DaemonProcess {
     from: "source" | "build" = "source",
   ) {
     const main = from === "source" ? ["--import", "tsx", MAIN] : [BUILT_MAIN];
-    const child = spawn(
-      "ip",
-      ["netns", "exec", netns, process.execPath, ...main, "run", policy, ...args],
-      { env: { ...process.env, BACKHAUL_NETNS: netns, ...env }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawn("ip", ["netns", "exec", netns, process.execPath, ...main, "run", policy, ...args], {
+      env: { ...process.env, BACKHAUL_NETNS: netns, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     return new DaemonProcess(child);
   }
 
