@@ -51,6 +51,8 @@ interface CarrierTrial {
   /** From the pass's "pass timings" debug line: planning, then journal + ip -batch + journal. */
   readonly planMs: number | undefined;
   readonly executeMs: number | undefined;
+  /** From the link event to the fast pass's start (startedAt, ms resolution): delivery and any wait for a pass in flight. */
+  readonly startedAfterMs: number;
 }
 
 /** The device of the default route in the active table now. */
@@ -90,7 +92,11 @@ async function carrierTrials(lab: Lab, daemon: DaemonProcess, observer: Observer
       5000,
     );
     const s = await daemon.nextSwitch(logMark);
-    const pass = s.pass as PassLine["pass"] & { durationMs: number; writtenAfterMs?: number };
+    const pass = s.pass as PassLine["pass"] & {
+      durationMs: number;
+      writtenAfterMs?: number;
+      startedAt: string;
+    };
     if (s.switch?.to.includes("lte") !== true) throw new Error(`unexpected switch: ${s.msg}`);
     const timings = daemon.lines
       .slice(logMark, daemon.lines.indexOf(s))
@@ -102,6 +108,7 @@ async function carrierTrials(lab: Lab, daemon: DaemonProcess, observer: Observer
       writtenAfterMs: pass.writtenAfterMs,
       planMs: timings?.["planMs"] as number | undefined,
       executeMs: timings?.["executeMs"] as number | undefined,
+      startedAfterMs: Date.parse(pass.startedAt) - lost.at,
     });
     await lab.carrierReturn(PRIMARY);
     await backOnPrimary(lab);
@@ -278,6 +285,11 @@ async function runBench(): Promise<void> {
           limit: 15,
           on: "p95",
         },
+      ),
+      row(
+        "  link event → fast pass started (ms resolution)",
+        fast.map((t) => t.startedAfterMs),
+        "ms",
       ),
       row("  fast pass: planning (planMs)", defined(fast.map((t) => t.planMs)), "ms"),
       row("  fast pass: journal + ip -batch + journal", defined(fast.map((t) => t.executeMs)), "ms"),
