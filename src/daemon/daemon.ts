@@ -437,7 +437,10 @@ export class Daemon {
           inputs.ownership,
         ).length;
       await this.ledger?.sample(meteredUplinks(this.inForce.policy, inputs));
-      const r = await this.decideAndApply(observed, req.reasons, "full", started);
+      const r = await this.decideAndApply(observed, req.reasons, "full", {
+        ...started,
+        observeMs: performance.now() - started.t0,
+      });
       const ok = r.record.outcome === "no-change" || r.record.outcome === "applied";
       return ok ? { ok: true } : { ok: false, error: new Error(r.record.error ?? r.record.outcome) };
     });
@@ -448,8 +451,8 @@ export class Daemon {
     observed: KernelState,
     triggers: readonly string[],
     path: "full" | "fast",
-    /** When the pass began (a full pass observes first: its time counts). */
-    started = { at: Date.now(), t0: performance.now() },
+    /** When the pass began (a full pass observes first: its time counts, and is also given alone). */
+    started: { at: number; t0: number; observeMs?: number } = { at: Date.now(), t0: performance.now() },
   ): Promise<PassReport> {
     const startedAt = started.at;
     const t0 = started.t0;
@@ -592,6 +595,7 @@ export class Daemon {
         record: {
           startedAt: new Date(startedAt).toISOString(),
           durationMs: round2(performance.now() - t0),
+          ...(started.observeMs === undefined ? {} : { observeMs: round2(started.observeMs) }),
           triggers,
           path,
           outcome,
@@ -608,6 +612,7 @@ export class Daemon {
         record: {
           startedAt: new Date(startedAt).toISOString(),
           durationMs: round2(performance.now() - t0),
+          ...(started.observeMs === undefined ? {} : { observeMs: round2(started.observeMs) }),
           triggers,
           path,
           outcome: "failed",

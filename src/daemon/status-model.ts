@@ -57,7 +57,10 @@ export type PassOutcome = "no-change" | "applied" | "rolled-back" | "rollback-fa
 
 export interface PassRecord {
   readonly startedAt: string;
+  /** The whole pass, its observation included (the fast path has none: it starts at the event). */
   readonly durationMs: number;
+  /** A full pass: how long observing the kernel took (part of durationMs). */
+  readonly observeMs?: number;
   /** What asked for the pass ("link eth0", "health fibre up→degraded", "policy", "periodic"). */
   readonly triggers: readonly string[];
   /** "fast" is the carrier-loss path: the cached observation patched with the event. */

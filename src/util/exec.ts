@@ -16,6 +16,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   ping: "iputils-ping",
   sysctl: "procps",
   "systemd-notify": "systemd",
+  strace: "strace",
 };
 
 /** "TOOL was not found: install PACKAGE", for a program that is not installed. */

@@ -8,6 +8,8 @@ import { createInterface } from "node:readline";
 import { run } from "../../src/util/exec.js";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+/** The compiled CLI (`npm run build`), for benchmarks that measure the daemon as it is deployed. */
+export const BUILT_MAIN = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 export const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 
 export interface LogLine {
@@ -65,18 +67,22 @@ export class DaemonProcess {
     this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   }
 
-  /** `backhaul run POLICY` inside `netns`, as `--netns` would start it. */
+  /**
+   * `backhaul run POLICY` inside `netns`, as `--netns` would start it: from the sources through tsx,
+   * or from the build. `ip netns exec` execs node, so the child's pid is the daemon's.
+   */
   static start(
     netns: string,
     policy: string,
     args: readonly string[] = [],
     env: Record<string, string> = {},
+    from: "source" | "build" = "source",
   ) {
-    const child = spawn(
-      "ip",
-      ["netns", "exec", netns, process.execPath, "--import", "tsx", MAIN, "run", policy, ...args],
-      { env: { ...process.env, BACKHAUL_NETNS: netns, ...env }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const main = from === "source" ? ["--import", "tsx", MAIN] : [BUILT_MAIN];
+    const child = spawn("ip", ["netns", "exec", netns, process.execPath, ...main, "run", policy, ...args], {
+      env: { ...process.env, BACKHAUL_NETNS: netns, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     return new DaemonProcess(child);
   }
 
