@@ -23,6 +23,7 @@ import { planPass, type PlanPass } from "../plan/pipeline.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import { indexObserved } from "../selection/gateway.js";
+import { assumedHealth } from "../selection/assume.js";
 import { select, toPrevious } from "../selection/select.js";
 import type { Health, PreviousSelection, Selection } from "../selection/types.js";
 import { journalPath } from "../state/journal.js";
@@ -147,7 +148,10 @@ export class Daemon {
   private readonly listeners: ((r: PassReport) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
   private ledger: UsageLedger | undefined;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAtMs = Date.now();
+  /** The uplinks the kernel routed general traffic through when the daemon started. */
+  private carriedAtStart: ReadonlySet<string> = new Set();
+  private readonly startedAt = new Date(this.startedAtMs).toISOString();
   private passInFlight = false;
   private consecutiveFailures = 0;
   private converged = false;
@@ -262,6 +266,7 @@ export class Daemon {
       );
     }
     this.previous = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
+    this.carriedAtStart = new Set((this.previous?.active ?? []).map((a) => a.name));
     const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
     if (opened.corrupt !== undefined)
       this.o.log.error(
@@ -391,8 +396,28 @@ export class Daemon {
     } else if (this.decisionMoved()) this.trigger(`probes ${name}`);
   }
 
-  private healthNow(): Record<string, Health> {
-    return Object.fromEntries([...this.tracked].map(([n, t]) => [n, healthOf(t)]));
+  private healthNow(now = Date.now()): Record<string, Health> {
+    const p = this.inForce.policy.probes;
+    // Right after a restart the uplink the kernel already routes through keeps traffic until its own
+    // probes have had a fair chance (the Probing hold-down and two rounds): otherwise whichever uplink
+    // is verified first would take over, and traffic would move away and back for nothing. Failing
+    // probes or a physical loss end the grace at once (the uplink leaves Probing).
+    const graceEnds = this.startedAtMs + p.holdDown.probingToUp + 2 * (p.interval + p.timeout);
+    const carried = this.carriedAtStart;
+    return Object.fromEntries(
+      [...this.tracked].map(([n, t]): [string, Health] => {
+        const h = healthOf(t);
+        if (carried.has(n) && now < graceEnds && t.machine.state === "probing" && t.physical.ok)
+          return [
+            n,
+            {
+              ...assumedHealth("up", t.machine.since),
+              reason: "carried traffic before the restart; its probes are not in yet",
+            },
+          ];
+        return [n, h];
+      }),
+    );
   }
 
   /**

@@ -128,6 +128,8 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: its life in the demo l
       expect(devs.filter((x) => x !== "eth0")).toEqual([]);
       expect(await activeDev(lab().node)).toBe("eth0");
       expect(third.lines.some((l) => l.msg.startsWith("took over the lock"))).toBe(true);
+      // Fibre kept traffic through the restart: no switch away and back while the probes came in.
+      expect(third.switches()).toEqual([]);
       expect(await eventually(async () => client.okAfter(killed), 3000)).toBe(true);
       expect(client.longestGapMs(killed, Date.now())).toBe(0);
     } finally {
