@@ -17,9 +17,9 @@ import { diff } from "../plan/diff.js";
 import { orderOps } from "../plan/order.js";
 import { observe } from "../observe/index.js";
 import { plannerInputs, type PlannerInputs } from "../pipeline/inputs.js";
-import { invariantContext, modelCheck, routeFor } from "../pipeline/plan-node.js";
+import { desiredInputOf, planChecked } from "../pipeline/plan-node.js";
 import { layoutFor, type DesiredInput, type Layout } from "../plan/desired.js";
-import { planPass, type PlanPass } from "../plan/pipeline.js";
+import type { PlanPass } from "../plan/pipeline.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import { indexObserved } from "../selection/gateway.js";
@@ -429,15 +429,9 @@ export class Daemon {
     const inputs = this.lastInputs;
     const current = this.selection;
     if (observed === undefined || inputs === undefined || current === undefined) return false;
-    const now = select({
-      uplinks: inputs.uplinks,
-      observed,
-      health: this.healthNow(),
-      usage: this.ledger?.usage() ?? {},
-      params: inputs.params,
-      families: [4],
-      ...(this.previous === undefined ? {} : { previous: this.previous }),
-    });
+    const now = select(
+      desiredInputOf(inputs, observed, this.healthNow(), this.ledger?.usage() ?? {}, this.previous),
+    );
     const usable = (x: Selection) =>
       x.verdicts
         .filter((v) => v.usable)
@@ -509,33 +503,8 @@ export class Daemon {
       this.tracked = tracked;
       this.lastInputs = inputs;
       const health = this.healthNow();
-      const base: DesiredInput = {
-        uplinks: inputs.uplinks,
-        observed,
-        health,
-        usage: this.ledger?.usage() ?? {},
-        params: inputs.params,
-        families: [4],
-        routing: inputs.routing,
-        qos: inputs.qos,
-        ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
-        ...(this.previous === undefined ? {} : { previous: this.previous }),
-      };
-      const planWith = (desired: DesiredInput): PlanPass =>
-        planPass({
-          desired,
-          ownership: inputs.ownership,
-          policyDigest,
-          checkFor: (d) =>
-            modelCheck(
-              invariantContext(
-                inputs,
-                observed,
-                d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
-              ),
-            ),
-          routeFor,
-        });
+      const base = desiredInputOf(inputs, observed, health, this.ledger?.usage() ?? {}, this.previous);
+      const planWith = (desired: DesiredInput): PlanPass => planChecked(desired, inputs, policyDigest);
       let pass = planWith(base);
       const prevSel = this.selection;
       if (

@@ -4,12 +4,12 @@ import { checkPlan, genericDestinations, type InvariantContext } from "../invari
 import { lookup } from "../kernel-model/index.js";
 import type { KernelState } from "../model/types.js";
 import { observe } from "../observe/index.js";
-import { layoutFor, type Layout } from "../plan/desired.js";
+import { layoutFor, type DesiredInput, type Layout } from "../plan/desired.js";
 import type { PlanCheck } from "../plan/order.js";
-import { planPass, type PlanPass } from "../plan/pipeline.js";
+import { planPass, type PlanPass, type PlanPassInput } from "../plan/pipeline.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js";
-import type { Health } from "../selection/types.js";
+import type { Health, PreviousSelection } from "../selection/types.js";
 import { appliedPath, readApplied } from "../state/applied.js";
 import { digest } from "../util/canonical.js";
 import { fetchStatus, NoDaemonError } from "../daemon/status-client.js";
@@ -76,6 +76,53 @@ export function modelCheck(ctx: InvariantContext): PlanCheck {
 
 export const routeFor = (state: KernelState, dst: string): unknown => lookup(state, { dst });
 
+/** What the desired state of a node is computed from: the planner's inputs, the kernel, health, usage. */
+export function desiredInputOf(
+  inputs: PlannerInputs,
+  observed: KernelState,
+  health: Readonly<Record<string, Health>>,
+  usage: DesiredInput["usage"] = {},
+  previous?: PreviousSelection,
+): DesiredInput {
+  return {
+    uplinks: inputs.uplinks,
+    observed,
+    health,
+    usage,
+    params: inputs.params,
+    families: [4],
+    routing: inputs.routing,
+    qos: inputs.qos,
+    ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
+    ...(previous === undefined ? {} : { previous }),
+  };
+}
+
+/** Plan a node's desired state, every invariant checked on the model kernel after every prefix. */
+export function planChecked(
+  desired: DesiredInput,
+  inputs: PlannerInputs,
+  policyDigest: string,
+  extra: Pick<PlanPassInput, "managementPeer" | "lastApplied"> = {},
+): PlanPass {
+  return planPass({
+    desired,
+    ownership: inputs.ownership,
+    policyDigest,
+    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
+    checkFor: (d) =>
+      modelCheck(
+        invariantContext(
+          inputs,
+          desired.observed,
+          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
+        ),
+      ),
+    routeFor,
+    ...extra,
+  });
+}
+
 /** Health of every uplink from the daemon running for this node, or undefined when none answers. */
 async function daemonHealth(
   policy: EffectivePolicy,
@@ -123,33 +170,9 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     o.assumeHealth !== undefined
       ? parseAssumeHealth(o.assumeHealth, names, now)
       : (fromDaemon ?? (await quickProbe(policy, inputs.uplinks, layout, observed, now)));
-  const desiredInput = {
-    uplinks: inputs.uplinks,
-    observed,
-    health,
-    usage: {},
-    params: inputs.params,
-    families: [4] as const,
-    routing: inputs.routing,
-    qos: inputs.qos,
-    ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
-  };
   const policyDigest = digest(policy);
   const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));
-  const pass = planPass({
-    desired: desiredInput,
-    ownership: inputs.ownership,
-    policyDigest,
-    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
-    checkFor: (d) =>
-      modelCheck(
-        invariantContext(
-          inputs,
-          observed,
-          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
-        ),
-      ),
-    routeFor,
+  const pass = planChecked(desiredInputOf(inputs, observed, health), inputs, policyDigest, {
     ...(o.managementPeer === undefined ? {} : { managementPeer: o.managementPeer }),
     ...(lastApplied === undefined ? {} : { lastApplied }),
   });
