@@ -135,7 +135,8 @@ export class Daemon {
   private inForce: PolicyInForce;
   private tracked = new Map<string, Tracked>();
   private selection: Selection | undefined;
-  private previous: PreviousSelection | undefined;
+  /** The active set the kernel held at start: hysteresis input until the first selection. */
+  private kernelPrevious: PreviousSelection | undefined;
   private lastObserved: KernelState | undefined;
   private lastInputs: PlannerInputs | undefined;
   private policyChanged = false;
@@ -186,6 +187,11 @@ export class Daemon {
 
   get lastSelection(): Selection | undefined {
     return this.selection;
+  }
+
+  /** What the next selection's hysteresis starts from. */
+  private get previous(): PreviousSelection | undefined {
+    return this.selection === undefined ? this.kernelPrevious : toPrevious(this.selection);
   }
 
   get health(): ReadonlyMap<string, Tracked> {
@@ -265,8 +271,8 @@ export class Daemon {
           : "recovered an unfinished apply: restored the state before it",
       );
     }
-    this.previous = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
-    this.carriedAtStart = new Set((this.previous?.active ?? []).map((a) => a.name));
+    this.kernelPrevious = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
+    this.carriedAtStart = new Set((this.kernelPrevious?.active ?? []).map((a) => a.name));
     const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
     if (opened.corrupt !== undefined)
       this.o.log.error(
@@ -459,6 +465,7 @@ export class Daemon {
       const r = await this.decideAndApply(observed, req.reasons, "full", {
         ...started,
         observeMs: performance.now() - started.t0,
+        inputs,
       });
       const ok = r.record.outcome === "no-change" || r.record.outcome === "applied";
       return ok ? { ok: true } : { ok: false, error: new Error(r.record.error ?? r.record.outcome) };
@@ -471,7 +478,10 @@ export class Daemon {
     triggers: readonly string[],
     path: "full" | "fast",
     /** When the pass began (a full pass observes first: its time counts, and is also given alone). */
-    started: { at: number; t0: number; observeMs?: number } = { at: Date.now(), t0: performance.now() },
+    started: { at: number; t0: number; observeMs?: number; inputs?: PlannerInputs } = {
+      at: Date.now(),
+      t0: performance.now(),
+    },
   ): Promise<PassReport> {
     const startedAt = started.at;
     const t0 = started.t0;
@@ -480,8 +490,18 @@ export class Daemon {
     const { policy, digest: policyDigest } = this.inForce;
     const policyChanged = this.policyChanged;
     let report: PassReport;
+    const record = (
+      r: Omit<PassRecord, "startedAt" | "durationMs" | "observeMs" | "triggers" | "path">,
+    ): PassRecord => ({
+      startedAt: new Date(startedAt).toISOString(),
+      durationMs: round2(performance.now() - t0),
+      ...(started.observeMs === undefined ? {} : { observeMs: round2(started.observeMs) }),
+      triggers,
+      path,
+      ...r,
+    });
     try {
-      const inputs = plannerInputs(policy, observed);
+      const inputs = started.inputs ?? plannerInputs(policy, observed);
       const ix = indexObserved(observed);
       const cfg = healthConfig(policy.probes);
       const tracked = new Map<string, Tracked>();
@@ -575,7 +595,6 @@ export class Daemon {
       }
       if (took) {
         this.selection = selection;
-        this.previous = toPrevious(selection);
         if (policyChanged && this.inForce.digest === policyDigest) this.policyChanged = false;
       }
       this.configureProber(inputs, selection);
@@ -586,35 +605,19 @@ export class Daemon {
             ? `rolled back: ${tx.reason}`
             : `rollback failed: ${tx.reason}; ${tx.rollback}`;
       report = {
-        record: {
-          startedAt: new Date(startedAt).toISOString(),
-          durationMs: round2(performance.now() - t0),
-          ...(started.observeMs === undefined ? {} : { observeMs: round2(started.observeMs) }),
-          triggers,
-          path,
+        record: record({
           outcome,
           ops: pass.ops.length,
           ...(writtenAt === undefined ? {} : { writtenAfterMs: round2(writtenAt - t0) }),
           ...(error === undefined ? {} : { error }),
           ...(switched === undefined ? {} : { switched }),
-        },
+        }),
         selection,
         ops: pass.ops,
       };
     } catch (e) {
-      report = {
-        record: {
-          startedAt: new Date(startedAt).toISOString(),
-          durationMs: round2(performance.now() - t0),
-          ...(started.observeMs === undefined ? {} : { observeMs: round2(started.observeMs) }),
-          triggers,
-          path,
-          outcome: "failed",
-          ops: 0,
-          error: e instanceof Error ? e.message : String(e),
-        },
-        ops: [],
-      };
+      const error = e instanceof Error ? e.message : String(e);
+      report = { record: record({ outcome: "failed", ops: 0, error }), ops: [] };
     }
     if (report.record.outcome === "failed") this.lastObserved = undefined;
     this.afterPass(report);
