@@ -7,14 +7,14 @@
 // neither the kernel's nor the parser's caches favour one side on a busy machine. Apply's bookkeeping
 // around the executor is reported too: the journal (written once, synced) and one progress record
 // (written after every batch).
-import { executeOps, steps } from "../src/apply/execute.js";
+import { executeOps, steps } from "../src/effects/apply/execute.js";
 import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
-import { emptyState, type Op, type Ownership, type Route } from "../src/model/types.js";
-import { observe } from "../src/observe/index.js";
-import { diff } from "../src/plan/diff.js";
-import { renderOps } from "../src/render/iproute.js";
-import { run } from "../src/util/exec.js";
-import { writeJournal, writeProgress } from "../src/state/journal.js";
+import { emptyState, type Op, type Ownership, type Route } from "../src/kinds/types.js";
+import { observe } from "../src/effects/observe.js";
+import { diff } from "../src/core/plan/diff.js";
+import { renderOps } from "../src/kinds/ip/render.js";
+import { run } from "../src/effects/exec.js";
+import { writeJournal, writeProgress } from "../src/effects/state/journal.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { DaemonProcess, demoPolicyIn, tempDir, type LogLine } from "../test/helpers/daemon.js";
 import { Lab } from "../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology } from "../src/lab/topology.js";
-import { run, spawnStream } from "../src/util/exec.js";
+import { run, spawnStream } from "../src/effects/exec.js";
 import { build, machine, policyIn, row, sleep, table, type Row } from "./daemon-support.js";
 
 const FIXTURES = new URL("fixtures/", import.meta.url).pathname;
@@ -68,7 +68,7 @@ function execs(dir: string, prefix: string): string[][] {
 
 // What makes a command change the kernel: an ip/tc verb that writes, nft -f, sysctl -w, or a batch
 // without -j. Observation reads through `ip -N -j -d -batch -` (show commands only: JSON output is
-// what it parses, src/observe/index.ts); apply writes through batches without -j (render/iproute.ts).
+// what it parses, src/effects/observe.ts); apply writes through batches without -j (render/iproute.ts).
 const WRITING = new Set(["add", "del", "delete", "replace", "change", "flush", "set", "append", "insert"]);
 const writes = (argv: readonly string[]): boolean =>
   argv.some((a) => WRITING.has(a) || a === "-f" || a === "-w") ||

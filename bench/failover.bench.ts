@@ -16,8 +16,8 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { writeDurable } from "../src/state/durable-file.js";
-import { run, spawnStream } from "../src/util/exec.js";
+import { writeDurable } from "../src/effects/state/durable-file.js";
+import { run, spawnStream } from "../src/effects/exec.js";
 import {
   build,
   carrierBack,

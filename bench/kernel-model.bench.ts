@@ -1,9 +1,9 @@
 // Lookup and checkPlan timing for 1k/10k/100k routes and 1,000 rules (a report, no assertions):
 //   npx tsx bench/kernel-model.bench.ts
 // "cold" is the first run in the process (JIT warm-up, address parse cache empty), "warm" the second.
-import { checkPlan, type InvariantContext } from "../src/invariants/index.js";
-import { defaultRules, ModelKernel } from "../src/kernel-model/index.js";
-import { emptyState, type KernelState, type Op, type Route, type Rule } from "../src/model/types.js";
+import { checkPlan, type InvariantContext } from "../src/core/invariants.js";
+import { defaultRules, ModelKernel } from "../src/core/model-kernel/index.js";
+import { emptyState, type KernelState, type Op, type Route, type Rule } from "../src/kinds/types.js";
 
 const link = {
   kind: "link" as const,

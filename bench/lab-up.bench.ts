@@ -1,7 +1,7 @@
 // How long the demo lab takes to come up and to go down (as root: `npm run bench lab-up`).
 import { Lab } from "../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology } from "../src/lab/topology.js";
-import { processCounter } from "../src/util/exec.js";
+import { processCounter } from "../src/effects/exec.js";
 
 const RUNS = 5;
 

@@ -1,9 +1,9 @@
 // Observation cost: a node with 5 uplinks (target: one full observation in 10 ms or less), and kernels
 // holding 10k and 100k routes, with reading (the tools) and parsing+normalizing timed separately.
 import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
-import { normalize, readKernel } from "../src/observe/index.js";
-import { processCounter, run } from "../src/util/exec.js";
-import type { KindName } from "../src/model/types.js";
+import { normalize, readKernel } from "../src/effects/observe.js";
+import { processCounter, run } from "../src/effects/exec.js";
+import type { KindName } from "../src/kinds/types.js";
 
 const UPLINKS = ["eth0", "eth1", "wwan0", "usb0", "wlan0"];
 

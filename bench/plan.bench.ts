@@ -8,14 +8,14 @@
 // No kernel is touched: states are plain data.
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { canonicalState } from "../src/model/kinds.js";
-import { emptyState, type KernelState, type Ownership, type Route, type Rule } from "../src/model/types.js";
-import { computeDesired, schemeSysctls } from "../src/plan/desired.js";
-import { plan } from "../src/plan/order.js";
-import { defaultRules } from "../src/kernel-model/kernel.js";
-import { genericDestinations } from "../src/invariants/index.js";
-import { modelCheck } from "../src/pipeline/plan-node.js";
-import type { SelectionParams, UplinkSpec } from "../src/selection/types.js";
+import { canonicalState } from "../src/kinds/registry.js";
+import { emptyState, type KernelState, type Ownership, type Route, type Rule } from "../src/kinds/types.js";
+import { computeDesired, schemeSysctls } from "../src/core/plan/desired.js";
+import { plan } from "../src/core/plan/order.js";
+import { defaultRules } from "../src/core/model-kernel/kernel.js";
+import { genericDestinations } from "../src/core/invariants.js";
+import { modelCheck } from "../src/cli/plan-session.js";
+import type { SelectionParams, UplinkSpec } from "../src/core/selection/types.js";
 
 const PROTO = 99;
 const params: SelectionParams = {

@@ -1,6 +1,6 @@
 // What `backhaul show` prints: a selection of the observed state (pure) and its human rendering (pure).
-import type { Address, KernelState, Link, Qdisc, Route, Rule, TcClass, TcFilter } from "../model/types.js";
-import { protocolName, tableName } from "../observe/names.js";
+import type { Address, KernelState, Link, Qdisc, Route, Rule, TcClass, TcFilter } from "../kinds/types.js";
+import { protocolName, tableName } from "../kinds/ip/names.js";
 
 export const SHOW_FORMAT_VERSION = 1;
 

@@ -7,32 +7,32 @@
 // one mutex, and the daemon holds the namespace's writer lock for its whole life.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
-import { FAULT_ENV, faultFromEnv } from "../apply/fault-env.js";
-import { recover, transact, type TxContext, type TxResult } from "../apply/transaction.js";
-import { describeOp } from "../plan/describe.js";
-import type { KernelState, Op } from "../model/types.js";
-import { applyOps } from "../kernel-model/index.js";
-import { ownedState } from "../model/kinds.js";
-import { diff } from "../plan/diff.js";
-import { orderOps } from "../plan/order.js";
-import { observe } from "../observe/index.js";
-import { plannerInputs, type PlannerInputs } from "../pipeline/inputs.js";
-import { desiredInputOf, planChecked } from "../pipeline/plan-node.js";
-import { layoutFor, type DesiredInput, type Layout } from "../plan/desired.js";
-import type { PlanPass } from "../plan/pipeline.js";
+import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
+import { recover, transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
+import { describeOp } from "../kinds/describe.js";
+import type { KernelState, Op } from "../kinds/types.js";
+import { applyOps } from "../core/model-kernel/index.js";
+import { ownedState } from "../kinds/registry.js";
+import { diff } from "../core/plan/diff.js";
+import { orderOps } from "../core/plan/order.js";
+import { observe } from "../effects/observe.js";
+import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
+import { desiredInputOf, planChecked } from "../cli/plan-session.js";
+import { layoutFor, type DesiredInput, type Layout } from "../core/plan/desired.js";
+import type { PlanPass } from "../core/reconcile.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
-import { indexObserved } from "../selection/gateway.js";
-import { assumedHealth } from "../selection/assume.js";
-import { select, toPrevious } from "../selection/select.js";
-import type { Health, PreviousSelection, Selection } from "../selection/types.js";
-import { journalPath } from "../state/journal.js";
-import { acquireLock, lockPath, type HeldLock } from "../state/lock.js";
+import { indexObserved } from "../core/selection/gateway.js";
+import { assumedHealth } from "../core/selection/assume.js";
+import { select, toPrevious } from "../core/selection/select.js";
+import type { Health, PreviousSelection, Selection } from "../core/selection/types.js";
+import { journalPath } from "../effects/state/journal.js";
+import { acquireLock, lockPath, type HeldLock } from "../effects/state/lock.js";
 import { digest } from "../util/canonical.js";
-import { keepWarm, stopWarm } from "../util/exec.js";
-import { batchArgv } from "../render/iproute.js";
+import { keepWarm, stopWarm } from "../effects/exec.js";
+import { batchArgv } from "../kinds/ip/render.js";
 import { formatOneLine } from "../cli/diagnostics.js";
-import { linkLost, patchLink, type LinkChange } from "./fast-path.js";
+import { linkLost, patchLink, type LinkChange } from "../core/decide/fast-path.js";
 import { onBattery } from "./power.js";
 import { Prober, type Assignment } from "./prober.js";
 import { Scheduler, type PassOutcome as SchedulerOutcome, type PassRequest } from "./scheduler.js";
@@ -47,7 +47,7 @@ import {
   type SwitchCause,
   type UplinkStatus,
 } from "./status-model.js";
-import { limitReason, sameActive, switchCause, voluntary, withinWindow } from "./switching.js";
+import { limitReason, sameActive, switchCause, voluntary, withinWindow } from "../core/decide/switching.js";
 import {
   healthConfig,
   healthOf,
@@ -57,8 +57,8 @@ import {
   track,
   transitioned,
   type Tracked,
-} from "./uplink-health.js";
-import type { RoundResult } from "../probe/round.js";
+} from "../core/health/uplink.js";
+import type { RoundResult } from "../effects/probe/round.js";
 
 export interface DaemonOptions {
   readonly policyPath: string;

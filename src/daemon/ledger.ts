@@ -6,8 +6,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Metered } from "../policy/types.js";
 import { interfaceNameProblem } from "../policy/values.js";
-import type { Usage } from "../selection/types.js";
-import { CorruptFileError, readDurable, writeDurable } from "../state/durable-file.js";
+import type { Usage } from "../core/selection/types.js";
+import { CorruptFileError, readDurable, writeDurable } from "../effects/state/durable-file.js";
 import type { UsageStatus } from "./status-model.js";
 import type { Period, PeriodDef } from "./budget-period.js";
 import {

@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { HealthState } from "../health/state-machine.js";
+import type { HealthState } from "../core/health/state-machine.js";
 import { splitHostPort } from "../policy/values.js";
 import type { ConditionType, DaemonStatus, PassOutcome, PassRecord, SwitchCause } from "./status-model.js";
 

@@ -2,7 +2,7 @@
 // text here even with -j, so the text is parsed: each message is a header line
 // `[TIMESTAMP] [LABEL]...` ("Deleted " before the body for removals) followed by indented
 // continuation lines. A supervisor restarts the process with exponential backoff when it dies.
-import { missingToolMessage, spawnStream } from "../util/exec.js";
+import { missingToolMessage, spawnStream } from "../effects/exec.js";
 
 export interface LinkEvent {
   readonly kind: "link";

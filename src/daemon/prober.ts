@@ -2,7 +2,7 @@
 // uplink is measured through itself whichever one is active. It only measures and reports; the daemon
 // turns rounds into health (uplink-health.ts).
 import type { ProbeTarget } from "../policy/types.js";
-import { probeRound, type RoundResult } from "../probe/round.js";
+import { probeRound, type RoundResult } from "../effects/probe/round.js";
 
 export interface ProbeSettings {
   readonly targets: readonly ProbeTarget[];

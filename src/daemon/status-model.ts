@@ -1,7 +1,7 @@
 // What the running daemon says about itself: one plain snapshot, served over the status socket
 // (`backhaul status`), turned into Prometheus metrics, and built by the loop after every pass.
 // Conditions follow the Kubernetes controller conventions operators already read.
-import type { HealthState } from "../health/state-machine.js";
+import type { HealthState } from "../core/health/state-machine.js";
 
 export const STATUS_FORMAT = "1.0";
 

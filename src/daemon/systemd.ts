@@ -2,7 +2,7 @@
 // datagram sockets, so the messages go through systemd-notify(1) (package systemd), which waits until
 // systemd has processed each one: the unit needs NotifyAccess=all, since the sender is our child.
 // Nothing at all happens when NOTIFY_SOCKET is unset (not started by systemd as Type=notify).
-import { run } from "../util/exec.js";
+import { run } from "../effects/exec.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -4,8 +4,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { join } from "node:path";
-import { run, startDetached, type RunOptions, type RunResult } from "../util/exec.js";
-import { isAlive, processStartTime } from "../util/proc.js";
+import { run, startDetached, type RunOptions, type RunResult } from "../effects/exec.js";
+import { isAlive, processStartTime } from "../effects/proc.js";
 import {
   allNamespaces,
   clientBatch,

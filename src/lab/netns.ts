@@ -7,8 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "../util/exec.js";
-import { isAlive, processStartTime } from "../util/proc.js";
+import { run } from "../effects/exec.js";
+import { isAlive, processStartTime } from "../effects/proc.js";
 
 export const LAB_PREFIX = "bhl";
 export const OWNER_DIR = "/run/backhaul-lab";

@@ -1,7 +1,7 @@
 // What `backhaul lab status` reports: every recorded lab, whether its namespaces and processes are
 // still there, and each uplink's state as the node sees it.
-import { run } from "../util/exec.js";
-import { isAlive } from "../util/proc.js";
+import { run } from "../effects/exec.js";
+import { isAlive } from "../effects/proc.js";
 import { allNamespaces } from "./build.js";
 import { listNamespaces } from "./netns.js";
 import { listLabRecords, type LabRecord } from "./registry.js";

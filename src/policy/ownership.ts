@@ -1,6 +1,6 @@
-// What the policy makes backhaul's own in the kernel (see src/model/kinds.ts for how it is used).
-import { confSysctl } from "../model/sysctl.js";
-import type { Ownership } from "../model/types.js";
+// What the policy makes backhaul's own in the kernel (see src/kinds/registry.ts for how it is used).
+import { confSysctl } from "../kinds/sysctl/names.js";
+import type { Ownership } from "../kinds/types.js";
 import type { EffectivePolicy } from "./types.js";
 
 const RP_FILTER = { strict: "1", loose: "2", off: "0" } as const;

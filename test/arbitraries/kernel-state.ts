@@ -2,7 +2,7 @@
 // carrier state, addresses in shared and documentation space, owned and foreign rules and routes,
 // multipath, linkdown sysctls. Reusable by any test (the planner's properties, the oracle).
 import fc from "fast-check";
-import { canonicalState, keyOf } from "../../src/model/kinds.js";
+import { canonicalState, keyOf } from "../../src/kinds/registry.js";
 import type {
   Address,
   Family,
@@ -12,10 +12,10 @@ import type {
   Route,
   Rule,
   Sysctl,
-} from "../../src/model/types.js";
-import { emptyState } from "../../src/model/types.js";
-import { defaultRules } from "../../src/kernel-model/kernel.js";
-import { loadableState } from "../../src/kernel-model/load.js";
+} from "../../src/kinds/types.js";
+import { emptyState } from "../../src/kinds/types.js";
+import { defaultRules } from "../../src/core/model-kernel/kernel.js";
+import { loadableState } from "../../src/core/model-kernel/load.js";
 
 /** Ownership numbers the generated states use for "our" objects. */
 export const GEN_OWNED = {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MeteredUplink } from "../../src/daemon/ledger.js";
 import type { UsageStatus } from "../../src/daemon/status-model.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { requireKernel } from "../helpers/kernel.js";
 
 const SCRIPT = join(import.meta.dirname, "scripts", "ledger-sample.ts");

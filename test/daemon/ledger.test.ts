@@ -8,7 +8,7 @@ import {
   usageLedgerPath,
   type MeteredUplink,
 } from "../../src/daemon/ledger.js";
-import { CorruptFileError } from "../../src/state/durable-file.js";
+import { CorruptFileError } from "../../src/effects/state/durable-file.js";
 
 const T0 = Date.parse("2026-11-10T12:00:00Z");
 

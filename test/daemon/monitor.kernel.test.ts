@@ -10,7 +10,7 @@ import {
   type RestartInfo,
 } from "../../src/daemon/monitor.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { eventually, requireKernel } from "../helpers/kernel.js";
 
 describe.skipIf(!requireKernel())("kernel event monitor on the real kernel", () => {

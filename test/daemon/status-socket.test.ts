@@ -13,7 +13,7 @@ import {
   type StatusServer,
 } from "../../src/daemon/status-server.js";
 import type { DaemonStatus } from "../../src/daemon/status-model.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { cli } from "../helpers/cli.js";
 import { STATUS_FIXTURE } from "../support/status-fixture.js";
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_POLICY_PATH } from "../../src/policy/index.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { requireTools } from "../helpers/kernel.js";
 
 const ROOT = join(import.meta.dirname, "../..");

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { notifySocket, sdNotify, SystemdNotifier, watchdogIntervalMs } from "../../src/daemon/systemd.js";
-import { spawnStream } from "../../src/util/exec.js";
+import { spawnStream } from "../../src/effects/exec.js";
 import { eventually, requireTools } from "../helpers/kernel.js";
 
 describe("systemd environment", () => {

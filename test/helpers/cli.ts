@@ -1,5 +1,5 @@
 // Running the real backhaul CLI from tests (through tsx, no build needed).
-import { run, type RunResult } from "../../src/util/exec.js";
+import { run, type RunResult } from "../../src/effects/exec.js";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 /** The compiled CLI (`npm run build`), for benchmarks that measure the daemon as it is deployed. */

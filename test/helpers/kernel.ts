@@ -6,7 +6,7 @@ import { delimiter, join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { Lab } from "../../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology, type Topology } from "../../src/lab/topology.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 
 const TOOLS = ["ip", "tc", "nft", "find", "grep"];
 

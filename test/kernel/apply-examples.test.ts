@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { loadTopology } from "../../src/lab/topology.js";
-import { canonicalState } from "../../src/model/kinds.js";
-import { observe } from "../../src/observe/index.js";
-import { run } from "../../src/util/exec.js";
+import { canonicalState } from "../../src/kinds/registry.js";
+import { observe } from "../../src/effects/observe.js";
+import { run } from "../../src/effects/exec.js";
 import { cliIn } from "../helpers/cli.js";
 import { ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 

@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { canonicalState } from "../../src/model/kinds.js";
-import type { KernelState } from "../../src/model/types.js";
-import { observe } from "../../src/observe/index.js";
-import { pendingPath } from "../../src/state/pending.js";
+import { canonicalState } from "../../src/kinds/registry.js";
+import type { KernelState } from "../../src/kinds/types.js";
+import { observe } from "../../src/effects/observe.js";
+import { pendingPath } from "../../src/effects/state/pending.js";
 import { cliIn } from "../helpers/cli.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 

@@ -4,13 +4,13 @@
 import { cliIn } from "../helpers/cli.js";
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { canonicalState } from "../../src/model/kinds.js";
-import type { KernelState } from "../../src/model/types.js";
-import { observe } from "../../src/observe/index.js";
-import { executeOps } from "../../src/apply/execute.js";
-import { natTable } from "../../src/plan/nat.js";
-import { appliedPath } from "../../src/state/applied.js";
-import { run } from "../../src/util/exec.js";
+import { canonicalState } from "../../src/kinds/registry.js";
+import type { KernelState } from "../../src/kinds/types.js";
+import { observe } from "../../src/effects/observe.js";
+import { executeOps } from "../../src/effects/apply/execute.js";
+import { natTable } from "../../src/core/plan/nat.js";
+import { appliedPath } from "../../src/effects/state/applied.js";
+import { run } from "../../src/effects/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, tcpConnect, useLab } from "../helpers/kernel.js";
 
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;

@@ -4,12 +4,12 @@ import { cliIn } from "../helpers/cli.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { appliedPath } from "../../src/state/applied.js";
+import { appliedPath } from "../../src/effects/state/applied.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { canonicalState } from "../../src/model/kinds.js";
-import type { KernelState } from "../../src/model/types.js";
-import { observe } from "../../src/observe/index.js";
-import { run } from "../../src/util/exec.js";
+import { canonicalState } from "../../src/kinds/registry.js";
+import type { KernelState } from "../../src/kinds/types.js";
+import { observe } from "../../src/effects/observe.js";
+import { run } from "../../src/effects/exec.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;

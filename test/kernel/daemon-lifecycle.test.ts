@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { activeDev, ClientProbe, DaemonProcess, demoPolicyIn, tempDir } from "../helpers/daemon.js";
 import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 

@@ -3,7 +3,7 @@
 import { cliIn } from "../helpers/cli.js";
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { appliedPath } from "../../src/state/applied.js";
+import { appliedPath } from "../../src/effects/state/applied.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;

@@ -1,9 +1,9 @@
 // Every fault the lab makes shows up in backhaul's observation of the node as the expected change,
 // and nothing else changes: the lab and the observers agree on what the kernel holds.
 import { describe, expect, it } from "vitest";
-import { keyOf } from "../../src/model/kinds.js";
-import type { KernelObject, KernelState, KindName } from "../../src/model/types.js";
-import { observe } from "../../src/observe/index.js";
+import { keyOf } from "../../src/kinds/registry.js";
+import type { KernelObject, KernelState, KindName } from "../../src/kinds/types.js";
+import { observe } from "../../src/effects/observe.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 /** Objects added, removed or changed between two observations, as "kind key" strings. */

@@ -5,12 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
-import { observe } from "../../src/observe/index.js";
+import { observe } from "../../src/effects/observe.js";
 import { sha256, digest } from "../../src/util/canonical.js";
-import { processCounter, run } from "../../src/util/exec.js";
+import { processCounter, run } from "../../src/effects/exec.js";
 import { showText } from "../../src/cli/commands/show.js";
-import type { KernelObject, KernelState, Route, Rule } from "../../src/model/types.js";
-import { keyOf } from "../../src/model/kinds.js";
+import type { KernelObject, KernelState, Route, Rule } from "../../src/kinds/types.js";
+import { keyOf } from "../../src/kinds/registry.js";
 import { requireKernel } from "../helpers/kernel.js";
 
 const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);

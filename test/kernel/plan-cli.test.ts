@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { validatePlanDocument } from "../../src/plan/validate-document.js";
+import { validatePlanDocument } from "../../src/effects/plan-file.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;

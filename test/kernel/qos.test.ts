@@ -4,15 +4,15 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
-import { observe } from "../../src/observe/index.js";
-import { canonicalState, ownedState } from "../../src/model/kinds.js";
-import { emptyState, type KernelState, type Op, type Ownership } from "../../src/model/types.js";
-import { orderOps } from "../../src/plan/order.js";
-import { diff } from "../../src/plan/diff.js";
-import { qosState } from "../../src/plan/qos.js";
-import { renderTcOps, tcBatchArgv, tcBatchInput } from "../../src/render/tc.js";
+import { observe } from "../../src/effects/observe.js";
+import { canonicalState, ownedState } from "../../src/kinds/registry.js";
+import { emptyState, type KernelState, type Op, type Ownership } from "../../src/kinds/types.js";
+import { orderOps } from "../../src/core/plan/order.js";
+import { diff } from "../../src/core/plan/diff.js";
+import { qosState } from "../../src/core/plan/qos.js";
+import { renderTcOps, tcBatchArgv, tcBatchInput } from "../../src/kinds/tc/render.js";
 import type { QosInterface } from "../../src/policy/types.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import { requireKernel } from "../helpers/kernel.js";
 
 const kernel = requireKernel();

@@ -7,7 +7,7 @@ import { removeStaleLabs } from "../../src/lab/lab.js";
 import { listNamespaces } from "../../src/lab/netns.js";
 import { listLabRecords, readLabRecord } from "../../src/lab/registry.js";
 import type { LabStatus } from "../../src/lab/status.js";
-import { isAlive } from "../../src/util/proc.js";
+import { isAlive } from "../../src/effects/proc.js";
 import { LAB_TOOLS, requireKernel } from "../helpers/kernel.js";
 
 const SMALL = new URL("./fixtures/small-topology.yaml", import.meta.url).pathname;

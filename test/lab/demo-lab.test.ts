@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.js";
 import { hostOf } from "../../src/lab/topology.js";
-import { run } from "../../src/util/exec.js";
+import { run } from "../../src/effects/exec.js";
 import {
   demoTopology,
   eventually,

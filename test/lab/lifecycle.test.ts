@@ -7,8 +7,8 @@ import { LABS_DIR, listNamespaces, OWNER_DIR } from "../../src/lab/netns.js";
 import { listLabRecords, readLabRecord, type LabRecord } from "../../src/lab/registry.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology } from "../../src/lab/topology.js";
 import { execa } from "execa";
-import { startDetached } from "../../src/util/exec.js";
-import { isAlive } from "../../src/util/proc.js";
+import { startDetached } from "../../src/effects/exec.js";
+import { isAlive } from "../../src/effects/proc.js";
 import {
   eventually,
   LAB_TOOLS,

@@ -1,9 +1,9 @@
 // A small route lookup for tests that need a routeFor callback: rule priorities, `to` selectors,
 // lookup with suppress_prefixlength, longest prefix match. Locally generated traffic has no source yet,
-// so `from` rules do not match. The model kernel (src/kernel-model) replaces this in the product.
+// so `from` rules do not match. The model kernel (src/core/model-kernel) replaces this in the product.
 import ipaddr from "ipaddr.js";
-import type { KernelState, Route, Rule } from "../../src/model/types.js";
-import { keyOf } from "../../src/model/kinds.js";
+import type { KernelState, Route, Rule } from "../../src/kinds/types.js";
+import { keyOf } from "../../src/kinds/registry.js";
 
 const inPrefix = (dst: ipaddr.IPv4 | ipaddr.IPv6, prefix: string): boolean => {
   const [net, len] = ipaddr.parseCIDR(prefix);

@@ -1,12 +1,12 @@
 // Shared inputs for selection and planning tests: the reference scoring numbers and a small node.
-import type { Address, KernelState, Link, LinkClass, Ownership, Route } from "../../src/model/types.js";
-import { emptyState, KIND_NAMES, type KernelObject } from "../../src/model/types.js";
-import { canonicalState } from "../../src/model/kinds.js";
-import type { Health, SelectionParams, UplinkSpec } from "../../src/selection/types.js";
-import type { RoutingParams } from "../../src/plan/desired.js";
-import type { PlanResult } from "../../src/plan/order.js";
-import type { Op } from "../../src/model/types.js";
-import { schemeSysctls } from "../../src/plan/desired.js";
+import type { Address, KernelState, Link, LinkClass, Ownership, Route } from "../../src/kinds/types.js";
+import { emptyState, KIND_NAMES, type KernelObject } from "../../src/kinds/types.js";
+import { canonicalState } from "../../src/kinds/registry.js";
+import type { Health, SelectionParams, UplinkSpec } from "../../src/core/selection/types.js";
+import type { RoutingParams } from "../../src/core/plan/desired.js";
+import type { PlanResult } from "../../src/core/plan/order.js";
+import type { Op } from "../../src/kinds/types.js";
+import { schemeSysctls } from "../../src/core/plan/desired.js";
 
 export const numRuns = Number(process.env.FC_NUM_RUNS ?? 1000);
 

@@ -1,14 +1,14 @@
 // The executor's pure parts: ops → batches with a line→op map, sysctl paths, the fault hook's spec,
 // what makes a saved plan stale, and what a rollback can restore.
 import { describe, expect, it } from "vitest";
-import { executeOps, failingLine, steps } from "../../src/apply/execute.js";
-import { sysctlPath } from "../../src/model/sysctl.js";
+import { executeOps, failingLine, steps } from "../../src/effects/apply/execute.js";
+import { sysctlPath } from "../../src/kinds/sysctl/names.js";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { restorable, transact } from "../../src/apply/transaction.js";
+import { restorable, transact } from "../../src/effects/apply/transaction.js";
 import { faultFromEnv, staleness } from "../../src/cli/commands/apply.js";
-import { ownedState } from "../../src/model/kinds.js";
+import { ownedState } from "../../src/kinds/registry.js";
 import {
   emptyState,
   type Op,
@@ -16,9 +16,9 @@ import {
   type Route,
   type Rule,
   type Sysctl,
-} from "../../src/model/types.js";
-import { renderOps } from "../../src/render/iproute.js";
-import { processCounter } from "../../src/util/exec.js";
+} from "../../src/kinds/types.js";
+import { renderOps } from "../../src/kinds/ip/render.js";
+import { processCounter } from "../../src/effects/exec.js";
 import { kernelStateArb } from "../arbitraries/kernel-state.js";
 import { fc } from "../support/fc.js";
 

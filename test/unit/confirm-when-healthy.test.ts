@@ -1,9 +1,9 @@
 // apply --confirm-when-healthy: which paths must pass, and the option errors that stop apply before it
 // reads anything (the lab tests in test/kernel/apply-healthy.test.ts cover the behaviour end to end).
 import { describe, expect, it } from "vitest";
-import { pathsToProbe } from "../../src/apply/healthy.js";
+import { pathsToProbe } from "../../src/effects/probe/confirm-healthy.js";
 import { runApply } from "../../src/cli/commands/apply.js";
-import type { Selection, UplinkVerdict } from "../../src/selection/types.js";
+import type { Selection, UplinkVerdict } from "../../src/core/selection/types.js";
 
 const verdict = (name: string, iface: string, address?: string): UplinkVerdict => ({
   name,

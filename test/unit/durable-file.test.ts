@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { CorruptFileError, readDurable, writeDurable } from "../../src/state/durable-file.js";
+import { CorruptFileError, readDurable, writeDurable } from "../../src/effects/state/durable-file.js";
 
 const isRecord = (d: unknown): d is Record<string, unknown> => typeof d === "object" && d !== null;
 

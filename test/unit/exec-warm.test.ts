@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { keepWarm, processCounter, run, stopWarm } from "../../src/util/exec.js";
+import { keepWarm, processCounter, run, stopWarm } from "../../src/effects/exec.js";
 
 describe("programs kept started for the next run (keepWarm)", () => {
   afterEach(() => stopWarm());

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CorruptFileError } from "../../src/state/durable-file.js";
+import { CorruptFileError } from "../../src/effects/state/durable-file.js";
 import {
   journalPath,
   readJournal,
@@ -10,8 +10,8 @@ import {
   writeJournal,
   writeProgress,
   type JournalRecord,
-} from "../../src/state/journal.js";
-import { emptyState } from "../../src/model/types.js";
+} from "../../src/effects/state/journal.js";
+import { emptyState } from "../../src/kinds/types.js";
 
 const record: JournalRecord = {
   id: "j1",

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { canonicalJson, digest } from "../../src/util/canonical.js";
-import { canonicalState, isOwned, keyOf, ownedState } from "../../src/model/kinds.js";
-import { emptyState, type Ownership, type Route, type Rule } from "../../src/model/types.js";
+import { canonicalState, isOwned, keyOf, ownedState } from "../../src/kinds/registry.js";
+import { emptyState, type Ownership, type Route, type Rule } from "../../src/kinds/types.js";
 
 const own: Ownership = {
   protocol: 99,

@@ -3,8 +3,14 @@ import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { acquireLock, currentHolder, forceUnlock, LockHeldError, lockPath } from "../../src/state/lock.js";
-import { processStartTime } from "../../src/util/proc.js";
+import {
+  acquireLock,
+  currentHolder,
+  forceUnlock,
+  LockHeldError,
+  lockPath,
+} from "../../src/effects/state/lock.js";
+import { processStartTime } from "../../src/effects/proc.js";
 
 const freshPath = () => lockPath(mkdtempSync(join(tmpdir(), "bh-lock-")), "bhltest");
 

@@ -2,22 +2,22 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { digest } from "../../src/util/canonical.js";
-import { run } from "../../src/util/exec.js";
-import { normalize, type RawObservation } from "../../src/observe/index.js";
-import { classifyLink } from "../../src/observe/kind.js";
-import { parseRoutes, parseRules } from "../../src/observe/ip.js";
-import { factsCommand, parseFacts } from "../../src/observe/sysfs.js";
-import { decodeU32 } from "../../src/observe/u32.js";
+import { run } from "../../src/effects/exec.js";
+import { normalize, type RawObservation } from "../../src/effects/observe.js";
+import { classifyLink } from "../../src/kinds/link-class.js";
+import { parseRoutes, parseRules } from "../../src/kinds/ip/parse.js";
+import { factsCommand, parseFacts } from "../../src/kinds/sysfs.js";
+import { decodeU32 } from "../../src/kinds/tc/u32.js";
 import {
   numberDuplicateMatches,
   parseClassLine,
   parseFilters,
   parseTree,
   tcValue,
-} from "../../src/observe/tc.js";
-import { parseNftTable } from "../../src/observe/nft.js";
-import { parseHostapd } from "../../src/observe/services.js";
-import { splitBatchOutput } from "../../src/observe/json.js";
+} from "../../src/kinds/tc/parse.js";
+import { parseNftTable } from "../../src/kinds/nft/parse.js";
+import { parseHostapd } from "../../src/effects/services.js";
+import { splitBatchOutput } from "../../src/kinds/json.js";
 
 const fixture = (p: string): string => fileURLToPath(new URL(`../fixtures/${p}`, import.meta.url));
 const readJson = (p: string): unknown => JSON.parse(readFileSync(fixture(p), "utf8"));

@@ -4,12 +4,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { normalize, type RawObservation } from "../../src/observe/index.js";
-import { parseAddresses, parseLinks, parseRoutes, parseRules } from "../../src/observe/ip.js";
-import { jsonSegments, splitBatchOutput } from "../../src/observe/json.js";
-import { parseNftTable } from "../../src/observe/nft.js";
-import { numberDuplicateMatches, parseFilters, parseQdiscs } from "../../src/observe/tc.js";
-import type { KernelObject, KernelState } from "../../src/model/types.js";
+import { normalize, type RawObservation } from "../../src/effects/observe.js";
+import { parseAddresses, parseLinks, parseRoutes, parseRules } from "../../src/kinds/ip/parse.js";
+import { jsonSegments, splitBatchOutput } from "../../src/kinds/json.js";
+import { parseNftTable } from "../../src/kinds/nft/parse.js";
+import { numberDuplicateMatches, parseFilters, parseQdiscs } from "../../src/kinds/tc/parse.js";
+import type { KernelObject, KernelState } from "../../src/kinds/types.js";
 
 const raw = JSON.parse(
   readFileSync(fileURLToPath(new URL("../fixtures/observe/lab-node.raw.json", import.meta.url)), "utf8"),

@@ -3,10 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { isDue, pendingWithId } from "../../src/apply/pending-change.js";
-import { emptyState } from "../../src/model/types.js";
-import { CorruptFileError } from "../../src/state/durable-file.js";
-import { pendingPath, readPending, writePending, type PendingChange } from "../../src/state/pending.js";
+import { isDue, pendingWithId } from "../../src/effects/apply/pending-change.js";
+import { emptyState } from "../../src/kinds/types.js";
+import { CorruptFileError } from "../../src/effects/state/durable-file.js";
+import {
+  pendingPath,
+  readPending,
+  writePending,
+  type PendingChange,
+} from "../../src/effects/state/pending.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bhl-pending-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

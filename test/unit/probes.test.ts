@@ -3,7 +3,7 @@ import { createSocket } from "node:dgram";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { probe } from "../../src/probe/probes.js";
+import { probe } from "../../src/effects/probe/probes.js";
 
 const LO = "127.0.0.1";
 let tcpPort = 0;
@@ -109,7 +109,7 @@ describe("probes bound to a source address", () => {
 
 describe("a probe round", () => {
   it("asks every target and counts the answers, bytes and RTTs", async () => {
-    const { probeRound } = await import("../../src/probe/round.js");
+    const { probeRound } = await import("../../src/effects/probe/round.js");
     const r = await probeRound(
       [
         { type: "tcp", url: "tcp://lo", host: LO, port: tcpPort },

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { normalize, type RawObservation } from "../../src/observe/index.js";
+import { normalize, type RawObservation } from "../../src/effects/observe.js";
 import { rateText, renderShow, selectForShow, showDocument } from "../../src/cli/show-view.js";
 
 const raw = JSON.parse(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { confSysctl, sysctlInterface, sysctlNameOfPath, sysctlPath } from "../../src/model/sysctl.js";
+import { confSysctl, sysctlInterface, sysctlNameOfPath, sysctlPath } from "../../src/kinds/sysctl/names.js";
 
 describe("sysctl names in sysctl(8) form", () => {
   it("write a dot inside an interface name as a slash, both ways", () => {

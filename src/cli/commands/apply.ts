@@ -4,32 +4,32 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
-import { FAULT_ENV, faultFromEnv } from "../../apply/fault-env.js";
-import { pathsToProbe, waitHealthy, type ProbePath } from "../../apply/healthy.js";
-import { isDue, revertPending, stopReverter } from "../../apply/pending-change.js";
-import { recover, transact, type TxContext } from "../../apply/transaction.js";
-import { isOwned, keyOf, ownedState, sameObject } from "../../model/kinds.js";
-import type { KernelObject, KernelState, Op, Ownership } from "../../model/types.js";
-import { planNode, type PlanNodeResult } from "../../pipeline/plan-node.js";
-import { describeObject } from "../../plan/describe.js";
-import { fingerprintObserved, opsFromDocument, type PlanDocument } from "../../plan/document.js";
-import type { Disruption } from "../../plan/disruption.js";
-import { renderHuman } from "../../plan/render-human.js";
-import { validatePlanDocument } from "../../plan/validate-document.js";
+import { FAULT_ENV, faultFromEnv } from "../../effects/apply/fault-env.js";
+import { pathsToProbe, waitHealthy, type ProbePath } from "../../effects/probe/confirm-healthy.js";
+import { isDue, revertPending, stopReverter } from "../../effects/apply/pending-change.js";
+import { recover, transact, type TxContext } from "../../effects/apply/transaction.js";
+import { isOwned, keyOf, ownedState, sameObject } from "../../kinds/registry.js";
+import type { KernelObject, KernelState, Op, Ownership } from "../../kinds/types.js";
+import { planNode, type PlanNodeResult } from "../plan-session.js";
+import { describeObject } from "../../kinds/describe.js";
+import { fingerprintObserved, opsFromDocument, type PlanDocument } from "../../core/plan/document.js";
+import type { Disruption } from "../../core/plan/disruption.js";
+import { renderHuman } from "../plan-view.js";
+import { validatePlanDocument } from "../../effects/plan-file.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
-import { journalPath } from "../../state/journal.js";
+import { journalPath } from "../../effects/state/journal.js";
 import {
   pendingPath,
   readPending,
   removePending,
   writePending,
   type PendingChange,
-} from "../../state/pending.js";
+} from "../../effects/state/pending.js";
 import { parseDuration } from "../../policy/units.js";
 import type { Probes } from "../../policy/types.js";
-import { startDetached } from "../../util/exec.js";
-import { isAlive, processStartTime } from "../../util/proc.js";
-import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../state/lock.js";
+import { startDetached } from "../../effects/exec.js";
+import { isAlive, processStartTime } from "../../effects/proc.js";
+import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../effects/state/lock.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../in-netns.js";

@@ -2,10 +2,10 @@
 // `revert --when-due ID` is the detached reverter apply starts: it waits for the deadline and reverts
 // unless the change was confirmed (or reverted) first. See docs/apply.md.
 import { Option, type Command } from "commander";
-import { isDue, pendingWithId, revertPending, stopReverter } from "../../apply/pending-change.js";
+import { isDue, pendingWithId, revertPending, stopReverter } from "../../effects/apply/pending-change.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
-import { acquireLock, LockHeldError, lockPath, type HeldLock } from "../../state/lock.js";
-import { pendingPath, readPending, removePending } from "../../state/pending.js";
+import { acquireLock, LockHeldError, lockPath, type HeldLock } from "../../effects/state/lock.js";
+import { pendingPath, readPending, removePending } from "../../effects/state/pending.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../in-netns.js";

@@ -1,11 +1,11 @@
 // `backhaul plan`: what apply would change, and why, without changing anything.
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { writeTextAtomic } from "../../state/durable-file.js";
-import { pointersFor, sourcesFor } from "../../pipeline/explain.js";
-import { planNode, type PlanNodeResult } from "../../pipeline/plan-node.js";
-import type { Change, PlanDocument } from "../../plan/document.js";
-import { renderHuman } from "../../plan/render-human.js";
+import { writeTextAtomic } from "../../effects/state/durable-file.js";
+import { pointersFor, sourcesFor } from "../../core/plan/explain.js";
+import { planNode, type PlanNodeResult } from "../plan-session.js";
+import type { Change, PlanDocument } from "../../core/plan/document.js";
+import { renderHuman } from "../plan-view.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { formatHuman, formatJson } from "../diagnostics.js";
 import { EXIT } from "../exit.js";

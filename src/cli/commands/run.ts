@@ -9,7 +9,7 @@ import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/s
 import { SystemdNotifier } from "../../daemon/systemd.js";
 import { watchPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
-import { LockHeldError } from "../../state/lock.js";
+import { LockHeldError } from "../../effects/state/lock.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../in-netns.js";
 

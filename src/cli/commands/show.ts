@@ -2,8 +2,8 @@
 import type { Command } from "commander";
 import { listNamespaces } from "../../lab/netns.js";
 import { currentNetns, validNetnsName } from "../in-netns.js";
-import { observe } from "../../observe/index.js";
-import { DEFAULT_STATE_DIR } from "../../observe/services.js";
+import { observe } from "../../effects/observe.js";
+import { DEFAULT_STATE_DIR } from "../../effects/services.js";
 import { renderShow, selectForShow, showDocument } from "../show-view.js";
 
 export interface ShowOptions {

@@ -1,0 +1,192 @@
+// One planning session for a node, as `plan` and `apply` run it: load the policy, observe the kernel,
+// get health, compute the desired state, and plan with every invariant checked on the model kernel.
+import { checkPlan, genericDestinations, type InvariantContext } from "../core/invariants.js";
+import { lookup } from "../core/model-kernel/index.js";
+import type { KernelState } from "../kinds/types.js";
+import { observe } from "../effects/observe.js";
+import { layoutFor, type DesiredInput, type Layout } from "../core/plan/desired.js";
+import type { PlanCheck } from "../core/plan/order.js";
+import { planPass, type PlanPass, type PlanPassInput } from "../core/reconcile.js";
+import { loadPolicy } from "../policy/load.js";
+import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js";
+import type { Health, PreviousSelection } from "../core/selection/types.js";
+import { appliedPath, readApplied } from "../effects/state/applied.js";
+import { digest } from "../util/canonical.js";
+import { fetchStatus, NoDaemonError } from "../daemon/status-client.js";
+import { statusSocketPath } from "../daemon/status-server.js";
+import { parseAssumeHealth, quickProbe } from "../effects/probe/quick-probe.js";
+import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
+
+export interface PlanNodeOptions {
+  readonly policyPath: string;
+  /** `--assume-health`: skip probing. */
+  readonly assumeHealth?: string;
+  /** The operator's SSH peer (from SSH_CONNECTION): ops that move its route are management-path. */
+  readonly managementPeer?: string;
+  readonly now?: number;
+  /** The namespace the node is (for the last-applied record; undefined: the host). */
+  readonly netnsName?: string;
+}
+
+export type PlanNodeResult =
+  | {
+      readonly ok: false;
+      readonly stage: "policy";
+      readonly diagnostics: readonly Diagnostic[];
+      readonly texts: ReadonlyMap<string, string>;
+    }
+  | {
+      readonly ok: true;
+      readonly policy: EffectivePolicy;
+      readonly sources: SourceMap;
+      readonly texts: ReadonlyMap<string, string>;
+      readonly policyDigest: string;
+      readonly observed: KernelState;
+      readonly inputs: PlannerInputs;
+      readonly layout: Layout;
+      readonly health: Readonly<Record<string, Health>>;
+      readonly healthSource: "assumed" | "daemon" | "probed";
+      readonly pass: PlanPass;
+    };
+
+/** The invariant context of a desired selection on an observed node. */
+export function invariantContext(
+  inputs: PlannerInputs,
+  observed: KernelState,
+  usableIfaces: readonly string[],
+): InvariantContext {
+  return {
+    ownership: inputs.ownership,
+    strategy: inputs.params.strategy,
+    usableUplinks: usableIfaces,
+    killSwitch: false,
+    genericDestinations: genericDestinations(observed),
+  };
+}
+
+/** The planner's check hook, on the model kernel. */
+export function modelCheck(ctx: InvariantContext): PlanCheck {
+  return (start, ops) => {
+    const r = checkPlan(start, ops, ctx);
+    return r.ok
+      ? { ok: true }
+      : { ok: false, step: r.step, violations: r.violations.map((v) => `${v.invariant}: ${v.message}`) };
+  };
+}
+
+export const routeFor = (state: KernelState, dst: string): unknown => lookup(state, { dst });
+
+/** What the desired state of a node is computed from: the planner's inputs, the kernel, health, usage. */
+export function desiredInputOf(
+  inputs: PlannerInputs,
+  observed: KernelState,
+  health: Readonly<Record<string, Health>>,
+  usage: DesiredInput["usage"] = {},
+  previous?: PreviousSelection,
+): DesiredInput {
+  return {
+    uplinks: inputs.uplinks,
+    observed,
+    health,
+    usage,
+    params: inputs.params,
+    families: [4],
+    routing: inputs.routing,
+    qos: inputs.qos,
+    ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
+    ...(previous === undefined ? {} : { previous }),
+  };
+}
+
+/** Plan a node's desired state, every invariant checked on the model kernel after every prefix. */
+export function planChecked(
+  desired: DesiredInput,
+  inputs: PlannerInputs,
+  policyDigest: string,
+  extra: Pick<PlanPassInput, "managementPeer" | "lastApplied"> = {},
+): PlanPass {
+  return planPass({
+    desired,
+    ownership: inputs.ownership,
+    policyDigest,
+    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
+    checkFor: (d) =>
+      modelCheck(
+        invariantContext(
+          inputs,
+          desired.observed,
+          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
+        ),
+      ),
+    routeFor,
+    ...extra,
+  });
+}
+
+/** Health of every uplink from the daemon running for this node, or undefined when none answers. */
+async function daemonHealth(
+  policy: EffectivePolicy,
+  netns: string | undefined,
+  names: readonly string[],
+): Promise<Record<string, Health> | undefined> {
+  let status;
+  try {
+    status = await fetchStatus(statusSocketPath(policy.daemon.statusSocket, netns));
+  } catch (e) {
+    if (e instanceof NoDaemonError) return undefined;
+    throw e;
+  }
+  const out: Record<string, Health> = {};
+  for (const u of status.uplinks) {
+    if (!names.includes(u.name)) continue;
+    out[u.name] = {
+      state: u.state,
+      since: Date.parse(u.since),
+      reason: `${u.reason} (from the running daemon)`,
+      ...(u.rttMs === undefined ? {} : { rttMs: u.rttMs }),
+      ...(u.lossPct === undefined ? {} : { lossPct: u.lossPct, successRate: 1 - u.lossPct / 100 }),
+    };
+  }
+  return out;
+}
+
+export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
+  const now = o.now ?? Date.now();
+  const loaded = await loadPolicy(o.policyPath);
+  if (!loaded.ok) return { ok: false, stage: "policy", diagnostics: loaded.diagnostics, texts: loaded.texts };
+  const policy = loaded.policy;
+  const observed = await observe({
+    stateDir: policy.daemon.stateDir,
+    nftTable: { family: "inet", name: policy.routing.nftTable },
+  });
+  const inputs = plannerInputs(policy, observed);
+  const layout = layoutFor(inputs.uplinks, inputs.routing);
+  const names = inputs.uplinks.map((u) => u.name);
+  // Health: assumed when asked; else what a running daemon knows (it has watched the uplinks for a
+  // while); else one quick probe round.
+  const fromDaemon =
+    o.assumeHealth === undefined ? await daemonHealth(policy, o.netnsName, names) : undefined;
+  const health =
+    o.assumeHealth !== undefined
+      ? parseAssumeHealth(o.assumeHealth, names, now)
+      : (fromDaemon ?? (await quickProbe(policy, inputs.uplinks, layout, observed, now)));
+  const policyDigest = digest(policy);
+  const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));
+  const pass = planChecked(desiredInputOf(inputs, observed, health), inputs, policyDigest, {
+    ...(o.managementPeer === undefined ? {} : { managementPeer: o.managementPeer }),
+    ...(lastApplied === undefined ? {} : { lastApplied }),
+  });
+  return {
+    ok: true,
+    policy,
+    sources: loaded.sources,
+    texts: loaded.texts,
+    policyDigest,
+    observed,
+    inputs,
+    layout,
+    health,
+    healthSource: o.assumeHealth !== undefined ? "assumed" : fromDaemon !== undefined ? "daemon" : "probed",
+    pass,
+  };
+}

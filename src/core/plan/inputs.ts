@@ -1,0 +1,104 @@
+// The seam between the policy and the planner: the effective policy and what was observed, mapped
+// onto the planner's plain inputs (uplink specs, selection and routing parameters, ownership).
+import type { KernelState, LinkClass, Ownership } from "../../kinds/types.js";
+import { schemeSysctls, type RoutingParams } from "./desired.js";
+import type { NatParams } from "./nat.js";
+import { ownershipOf } from "../../policy/ownership.js";
+import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
+import { globMatches } from "../../policy/values.js";
+import type { SelectionParams, UplinkSpec } from "../selection/types.js";
+
+export interface PlannerInputs {
+  readonly uplinks: readonly UplinkSpec[];
+  readonly params: SelectionParams;
+  readonly routing: RoutingParams;
+  readonly ownership: Ownership;
+  /** The policy's shaping, one HTB tree per interface. */
+  readonly qos: readonly QosInterface[];
+  /** The hotspot's NAT, when the policy has a hotspot with nat that may be active. */
+  readonly nat?: NatParams;
+  /** Uplinks whose `match` found no interface, for people. */
+  readonly unmatched: readonly string[];
+}
+
+const RP_FILTER = { strict: "1", loose: "2", off: "0", unchanged: "unchanged" } as const;
+
+/**
+ * The interface an uplink stands for: its `interface`, or the first observed link its `match` selects
+ * that no earlier uplink claimed. Undefined when nothing matches.
+ */
+function resolveInterface(
+  u: Uplink,
+  observed: KernelState,
+  claimed: ReadonlySet<string>,
+): string | undefined {
+  if (u.interface !== undefined) return u.interface;
+  const m = u.match;
+  return observed.link.find(
+    (l) =>
+      !claimed.has(l.name) &&
+      (m.name === undefined || globMatches(m.name, l.name)) &&
+      (m.kind === undefined || l.linkClass === m.kind),
+  )?.name;
+}
+
+export function plannerInputs(policy: EffectivePolicy, observed: KernelState): PlannerInputs {
+  const claimed = new Set(policy.uplinks.flatMap((u) => (u.interface === undefined ? [] : [u.interface])));
+  const unmatched: string[] = [];
+  const uplinks = policy.uplinks.map((u): UplinkSpec => {
+    const found = resolveInterface(u, observed, claimed);
+    if (found !== undefined) claimed.add(found);
+    else unmatched.push(u.name);
+    // An uplink whose match found nothing keeps its place (and table) under a name no kernel
+    // interface can have (":" is refused by the kernel), so selection reports it as absent.
+    const iface = found ?? `match:${u.match?.name ?? u.match?.kind ?? u.name}`;
+    const observedClass = observed.link.find((l) => l.name === iface)?.linkClass;
+    const cls: LinkClass = u.kind ?? observedClass ?? "other";
+    const bias = u.bias ?? (cls === "other" ? 0 : policy.selection.biasByKind[cls]);
+    return {
+      name: u.name,
+      iface,
+      class: cls,
+      bias,
+      use: u.use,
+      gateway: u.gateway,
+      metered: u.metered !== undefined,
+    };
+  });
+  const s = policy.selection;
+  const params: SelectionParams = {
+    strategy: s.strategy,
+    weights: s.weights,
+    maxRttMs: s.maxRtt,
+    maxLossPct: s.maxLoss,
+    classBias: { ...s.biasByKind, other: 0 },
+    biasMultiplier: s.biasMultiplier,
+    switchMargin: s.switchMargin,
+    failThreshold: s.thresholds.fail,
+    recoverThreshold: s.thresholds.recover,
+    whenNoneUsable: s.noUsableUplink,
+  };
+  const routing: RoutingParams = {
+    protocol: policy.routing.protocol,
+    tables: policy.routing.tables,
+    priorities: policy.routing.priorities,
+    rpFilter: RP_FILTER[policy.routing.rpFilter],
+  };
+  const base = ownershipOf(policy);
+  const sysctls = [...new Set([...base.sysctls, ...schemeSysctls(uplinks, routing)])].sort();
+  const h = policy.hotspot;
+  // Same condition as policySysctls' ip_forward, so desired and ownership agree.
+  const nat: NatParams | undefined =
+    h !== undefined && h.nat && h.activate !== "never"
+      ? { table: policy.routing.nftTable, hotspotInterface: h.interface, address: h.address }
+      : undefined;
+  return {
+    uplinks,
+    params,
+    routing,
+    ownership: { ...base, sysctls },
+    qos: policy.qos,
+    ...(nat === undefined ? {} : { nat }),
+    unmatched,
+  };
+}

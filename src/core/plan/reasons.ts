@@ -1,0 +1,36 @@
+// Why an op is in the plan, in words: from the reasons compute gave each desired object, and for
+// deletes from the layout (which uplink owned that table or priority) and the selection's verdicts.
+import type { KernelObject, Op } from "../../kinds/types.js";
+import { objectId, type Desired } from "./desired.js";
+
+function ownerOf(o: KernelObject, d: Desired): string | undefined {
+  for (const [name, slot] of d.layout.uplinks) {
+    if (o.kind === "route" && o.table === slot.table) return name;
+    if (
+      o.kind === "rule" &&
+      (o.priority === slot.priority || (o.action === "lookup" && o.table === slot.table))
+    )
+      return name;
+  }
+  return undefined;
+}
+
+function deleteReason(o: KernelObject, d: Desired): string {
+  if (o.kind === "route" && o.table === d.layout.activeTable) return d.selection.reason;
+  const owner = ownerOf(o, d);
+  if (owner !== undefined) {
+    const v = d.selection.verdicts.find((x) => x.name === owner);
+    if (v !== undefined && !v.attached) return `uplink ${owner} has no path: ${v.reason}`;
+    if (v !== undefined) return `uplink ${owner}: superseded (its address or gateway changed)`;
+  }
+  if (o.kind === "rule" || o.kind === "route") return "not part of the routing scheme of the current policy";
+  return "no longer desired by the policy";
+}
+
+/** A reason function for document.ts, from what compute decided. */
+export function reasonsFrom(d: Desired): (op: Op) => string {
+  return (op) =>
+    op.op === "delete"
+      ? deleteReason(op.before, d)
+      : (d.reasons.get(objectId(op.after)) ?? "desired by the policy");
+}

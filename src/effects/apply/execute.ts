@@ -1,0 +1,283 @@
+// Runs a plan's ops in as few processes as possible. Route, rule, address and link ops render (through
+// src/kinds/ip/render.ts) to `ip -4|-6 -batch -` over stdin; consecutive ops of one family share a
+// process. iproute2 stops a batch at the first failing line and names it ("Command failed -:N"); each
+// line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
+// so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
+// straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed;
+// consecutive ones form one step (one progress record), each write still checked on its own.
+// Qdisc, class and filter ops render (src/kinds/tc/render.ts) to `tc -batch -` the same way. Consecutive
+// nft-table ops render (src/kinds/nft/render.ts) to one JSON batch for `nft -j BATCH`: one kernel transaction,
+// all or nothing, so when it fails none of its ops counts as executed.
+import { sysctlPath } from "../../kinds/sysctl/names.js";
+import { writeFileSync } from "node:fs";
+import type { Family, Op, Sysctl } from "../../kinds/types.js";
+import { batchArgv, renderOpLines } from "../../kinds/ip/render.js";
+import { nftArgv, renderNftBatch } from "../../kinds/nft/render.js";
+import { renderTcOps, tcBatchArgv } from "../../kinds/tc/render.js";
+import { run } from "../exec.js";
+
+export interface OpFailure {
+  readonly index: number;
+  readonly op: Op;
+  /** The command line that failed ("" for an injected failure). */
+  readonly command: string;
+  /** What the kernel or tool said. */
+  readonly message: string;
+  /** Some of the op's lines ran before its failing line (a two-line op): the op is half done. */
+  readonly partial: boolean;
+}
+
+export type ExecResult =
+  | { readonly ok: true; readonly executed: number; readonly processes: number }
+  | {
+      readonly ok: false;
+      /** Ops (a prefix of the plan) known to be fully executed. */
+      readonly executed: number;
+      readonly processes: number;
+      readonly failure: OpFailure;
+    };
+
+/**
+ * A deterministic hook for tests: called before op `at` runs ("fail" fails it as the kernel would), or,
+ * with `at` equal to the number of ops, after the last op and before verification.
+ */
+export interface FaultHook {
+  readonly at: number;
+  readonly run: () => Promise<"fail" | "continue">;
+}
+
+export interface ExecOptions {
+  /** Run ip in this namespace and write sysctls with `sysctl -w` there (tests); default: this process's namespace. */
+  readonly netns?: string;
+  readonly timeoutMs?: number;
+  /** Called after each batch with the number of ops known to be executed. */
+  readonly onProgress?: (executed: number) => void | Promise<void>;
+  readonly fault?: FaultHook;
+}
+
+type Step =
+  | {
+      readonly tool: "ip" | "tc";
+      /** Set by the first line that has one (link lines are family-neutral). */
+      family?: Family;
+      readonly start: number;
+      readonly lines: string[];
+      /** For each line, the index of the op it came from. */
+      readonly lineOp: number[];
+    }
+  /** Consecutive sysctl ops: written one by one, with one progress record for the lot. */
+  | { readonly tool: "sysctl"; readonly start: number; readonly sysctls: Sysctl[] }
+  | { readonly tool: "nft"; readonly start: number; readonly ops: Op[]; script?: string };
+
+/**
+ * Group ops into steps, in order. Renders everything first, so an invalid value is refused before
+ * anything runs. `splitAt` starts a new step at that op index (the fault hook's place).
+ */
+const TC_KINDS = new Set(["qdisc", "class", "filter"]);
+
+/** tc lines of every tc op, by op index: rendered together, since replacing a root implies its tree. */
+function tcLines(ops: readonly Op[]): Map<number, string[]> {
+  const idx = ops.flatMap((op, i) =>
+    TC_KINDS.has((op.op === "delete" ? op.before : op.after).kind) ? [i] : [],
+  );
+  const rendered = renderTcOps(idx.map((i) => ops[i]!));
+  return new Map(idx.map((i, k) => [i, rendered[k]!]));
+}
+
+export function steps(ops: readonly Op[], splitAt?: number): Step[] {
+  const out: Step[] = [];
+  const tc = tcLines(ops);
+  ops.forEach((op, i) => {
+    const obj = op.op === "delete" ? op.before : op.after;
+    if (obj.kind === "sysctl") {
+      if (op.op === "delete") throw new Error(`sysctl ${obj.name} cannot be deleted, only changed`);
+      const last = out[out.length - 1];
+      if (last?.tool === "sysctl" && i !== splitAt) last.sysctls.push(obj);
+      else out.push({ tool: "sysctl", start: i, sysctls: [obj] });
+      return;
+    }
+    if (obj.kind === "nft-table") {
+      const last = out[out.length - 1];
+      if (last?.tool === "nft" && i !== splitAt) last.ops.push(op);
+      else out.push({ tool: "nft", start: i, ops: [op] });
+      return;
+    }
+    const tool = tc.has(i) ? "tc" : "ip";
+    const lines: readonly { readonly family?: Family; readonly text: string }[] =
+      tool === "tc" ? (tc.get(i) ?? []).map((text) => ({ text })) : renderOpLines(op);
+    let first = true;
+    for (const l of lines) {
+      const last = out[out.length - 1];
+      const splitHere = i === splitAt && first;
+      first = false;
+      if (
+        last !== undefined &&
+        last.tool === tool &&
+        !splitHere &&
+        (l.family === undefined || last.family === undefined || last.family === l.family)
+      ) {
+        // Appended in place: a plan of 10k ops stays linear.
+        if (last.family === undefined && l.family !== undefined) last.family = l.family;
+        last.lines.push(l.text);
+        last.lineOp.push(i);
+      } else {
+        out.push({
+          tool,
+          ...(l.family === undefined ? {} : { family: l.family }),
+          start: i,
+          lines: [l.text],
+          lineOp: [i],
+        });
+      }
+    }
+  });
+  // Rendered now, so a bad value is refused before anything runs.
+  for (const s of out) if (s.tool === "nft") s.script = renderNftBatch(s.ops);
+  return out;
+}
+
+/** The 1-based failing line iproute2 reports, or undefined. */
+export function failingLine(stderr: string): number | undefined {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** The last op a step holds (lineOp never decreases). */
+function lastOp(s: Step): number {
+  if (s.tool === "sysctl") return s.start + s.sysctls.length - 1;
+  if (s.tool === "nft") return s.start + s.ops.length - 1;
+  return s.lineOp[s.lineOp.length - 1] ?? s.start;
+}
+
+function failure(ops: readonly Op[], index: number, command: string, message: string, partial = false) {
+  const op = ops[index];
+  if (op === undefined) throw new Error(`no op at index ${index}`);
+  return { index, op, command, message: message || "failed", partial };
+}
+
+/** A plan rendered for execution: every op validated and turned into its process's lines. */
+export interface Prepared {
+  readonly ops: readonly Op[];
+  readonly steps: readonly Step[];
+  /** The fault hook's op index the steps were split at. */
+  readonly splitAt: number | undefined;
+}
+
+/**
+ * Render a plan once, before anything runs (an op that cannot be rendered is refused whole); apply
+ * does it before its journal and executes the result, so a plan is rendered once, not twice.
+ */
+export function prepare(ops: readonly Op[], fault?: FaultHook): Prepared {
+  return { ops, steps: steps(ops, fault?.at), splitAt: fault?.at };
+}
+
+export function executeOps(ops: readonly Op[], o: ExecOptions = {}): Promise<ExecResult> {
+  return executePrepared(prepare(ops, o.fault), o);
+}
+
+export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise<ExecResult> {
+  if (p.splitAt !== o.fault?.at) throw new Error("the plan was prepared for another fault hook");
+  const { ops, steps: plan } = p;
+  let executed = 0;
+  let processes = 0;
+  for (const s of plan) {
+    if (o.fault !== undefined && s.start === o.fault.at && (await o.fault.run()) === "fail")
+      return { ok: false, executed, processes, failure: failure(ops, s.start, "", "injected failure") };
+    if (s.tool === "sysctl") {
+      for (const [k, { name, value }] of s.sysctls.entries()) {
+        try {
+          if (o.netns === undefined) writeFileSync(sysctlPath(name), `${value}\n`);
+          else {
+            processes++;
+            await run(["sysctl", "-q", "-w", `${name}=${value}`], { netns: o.netns, timeoutMs: o.timeoutMs });
+          }
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          // The writes before this one are done.
+          executed = s.start + k;
+          await o.onProgress?.(executed);
+          return {
+            ok: false,
+            executed,
+            processes,
+            failure: failure(ops, s.start + k, `${name}=${value}`, message),
+          };
+        }
+      }
+    } else if (s.tool === "nft") {
+      processes++;
+      const script = s.script ?? renderNftBatch(s.ops);
+      let r;
+      try {
+        r = await run(nftArgv(script), {
+          allowFailure: true,
+          timeoutMs: o.timeoutMs ?? 30_000,
+          ...(o.netns === undefined ? {} : { netns: o.netns }),
+        });
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, "nft -j BATCH", message) };
+      }
+      if (r.exitCode !== 0) {
+        // One transaction: nothing in it took effect, whichever command nft names.
+        const message = r.stderr
+          .trim()
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+          .join("; ");
+        await o.onProgress?.(executed);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, "nft -j BATCH", message) };
+      }
+    } else {
+      processes++;
+      let r;
+      try {
+        r = await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
+          input: s.lines.join("\n") + "\n",
+          allowFailure: true,
+          timeoutMs: o.timeoutMs ?? 30_000,
+          ...(o.netns === undefined ? {} : { netns: o.netns }),
+        });
+      } catch (e) {
+        // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
+        // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, executed, processes, failure: failure(ops, s.start, s.lines[0] ?? "", message) };
+      }
+      if (r.exitCode !== 0) {
+        const line = failingLine(r.stderr) ?? 1;
+        const index = s.lineOp[line - 1] ?? s.start;
+        // Every op whose lines all come before the failing line is done.
+        executed = index;
+        const partial = line >= 2 && s.lineOp[line - 2] === index;
+        const message = r.stderr
+          .split("\n")
+          .filter((l) => l.trim() !== "" && !/^Command failed/.test(l))
+          .join("; ");
+        await o.onProgress?.(executed);
+        return {
+          ok: false,
+          executed,
+          processes,
+          failure: failure(ops, index, s.lines[line - 1] ?? "", message, partial),
+        };
+      }
+    }
+    executed = lastOp(s) + 1;
+    await o.onProgress?.(executed);
+  }
+  // The hook may also sit after the last op, before verification.
+  if (
+    o.fault !== undefined &&
+    o.fault.at === ops.length &&
+    ops.length > 0 &&
+    (await o.fault.run()) === "fail"
+  )
+    return {
+      ok: false,
+      executed,
+      processes,
+      failure: failure(ops, ops.length - 1, "", "injected failure after the last op"),
+    };
+  return { ok: true, executed: ops.length, processes };
+}

@@ -1,0 +1,123 @@
+// The processes backhaul starts (hostapd, dnsmasq, a DHCP client), found only through the files it
+// keeps for them under its state directory, so whatever is seen here is ours:
+//   STATE/hostapd/IFACE.conf, STATE/hostapd/IFACE.pid, STATE/hostapd/ctrl/IFACE (control socket)
+//   STATE/dnsmasq/IFACE.conf, STATE/dnsmasq/IFACE.pid
+//   STATE/dhcp/IFACE.conf,    STATE/dhcp/IFACE.pid
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { DhcpClient, Dnsmasq, Hostapd } from "../kinds/types.js";
+import { sha256 } from "../util/canonical.js";
+
+export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
+
+export const servicePaths = (stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp", iface: string) => ({
+  config: join(stateDir, service, `${iface}.conf`),
+  pid: join(stateDir, service, `${iface}.pid`),
+  ctrlDir: join(stateDir, service, "ctrl"),
+});
+
+/** The program names a live process of each service may have (its comm). */
+const PROGRAMS: Readonly<Record<"hostapd" | "dnsmasq" | "dhcp", readonly string[]>> = {
+  hostapd: ["hostapd"],
+  dnsmasq: ["dnsmasq"],
+  dhcp: ["udhcpc", "dhclient", "dhcpcd"],
+};
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Interfaces that have a pid file for the service. */
+export function serviceInterfaces(stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp"): string[] {
+  try {
+    return readdirSync(join(stateDir, service))
+      .filter((f) => f.endsWith(".pid"))
+      .map((f) => f.slice(0, -4))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The pid in the service's pid file when that process is alive and is the service's program. */
+export function livePid(
+  stateDir: string,
+  service: "hostapd" | "dnsmasq" | "dhcp",
+  iface: string,
+): number | undefined {
+  const text = readText(servicePaths(stateDir, service, iface).pid)?.trim();
+  if (text === undefined || !/^\d+$/.test(text)) return undefined;
+  const pid = Number(text);
+  // /proc/PID/stat: "PID (COMM) STATE ..."; a zombie (Z) or dead (X) process no longer serves.
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  const open = stat.indexOf("(");
+  const close = stat.lastIndexOf(")");
+  const comm = stat.slice(open + 1, close);
+  const state = stat.slice(close + 2, close + 3);
+  return PROGRAMS[service].includes(comm) && state !== "Z" && state !== "X" ? pid : undefined;
+}
+
+export function configHash(stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp", iface: string): string {
+  const text = readText(servicePaths(stateDir, service, iface).config);
+  return text === undefined ? "" : sha256(text);
+}
+
+export function observeDaemons(stateDir: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
+  const dnsmasq = serviceInterfaces(stateDir, "dnsmasq").flatMap((iface): Dnsmasq[] => {
+    const pid = livePid(stateDir, "dnsmasq", iface);
+    return pid === undefined
+      ? []
+      : [{ kind: "dnsmasq", iface, pid, configHash: configHash(stateDir, "dnsmasq", iface) }];
+  });
+  const dhcp = serviceInterfaces(stateDir, "dhcp").flatMap((iface): DhcpClient[] => {
+    const pid = livePid(stateDir, "dhcp", iface);
+    return pid === undefined
+      ? []
+      : [{ kind: "dhcp-client", iface, pid, configHash: configHash(stateDir, "dhcp", iface) }];
+  });
+  return { dnsmasq, dhcp };
+}
+
+/** Interfaces whose hostapd control socket exists (the process may still be gone: hostapd_cli tells). */
+export function hostapdSockets(stateDir: string): string[] {
+  const dir = servicePaths(stateDir, "hostapd", "").ctrlDir;
+  try {
+    return readdirSync(dir)
+      .filter((f) => statSync(join(dir, f)).isSocket())
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The commands sent to `hostapd_cli` in interactive mode (one process for both answers). */
+export const HOSTAPD_CLI_INPUT = "status\nget_config\n";
+
+/**
+ * Parse the interactive answers to `status` and `get_config`: key=value lines, the first of each
+ * answer behind a "> " prompt. Undefined when hostapd did not answer.
+ */
+export function parseHostapd(out: string, iface: string, hash: string): Hostapd | undefined {
+  const kv = new Map<string, string>();
+  for (const raw of out.split("\n")) {
+    const line = raw.replace(/^(> )+/, "");
+    const eq = line.indexOf("=");
+    if (eq <= 0 || /\s/.test(line.slice(0, eq))) continue;
+    if (!kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  const state = kv.get("state");
+  const ssid = kv.get("ssid") ?? kv.get("ssid[0]");
+  if (state === undefined || ssid === undefined) return undefined;
+  const mgmt = (kv.get("key_mgmt") ?? "").split(/\s+/).filter(Boolean);
+  const wpa = Number(kv.get("wpa") ?? "0");
+  const psk = mgmt.some((m) => m === "WPA-PSK" || m === "WPA-PSK-SHA256");
+  const sae = mgmt.includes("SAE");
+  const security: Hostapd["security"] =
+    wpa === 0 || (!psk && !sae) ? "open" : psk && sae ? "wpa2-wpa3" : sae ? "wpa3" : "wpa2";
+  return { kind: "hostapd", iface, state, ssid, security, configHash: hash };
+}

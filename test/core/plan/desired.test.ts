@@ -1,0 +1,193 @@
+import { describe, expect, it } from "vitest";
+import {
+  computeDesired,
+  layoutFor,
+  rpFilterName,
+  type DesiredInput,
+} from "../../../src/core/plan/desired.js";
+import { describeObject } from "../../../src/kinds/describe.js";
+import { plan } from "../../../src/core/plan/order.js";
+import { applyOps } from "../../../src/core/model-kernel/by-key.js";
+import {
+  addr,
+  down,
+  mainDefault,
+  node,
+  opsOf,
+  ownership,
+  PARAMS,
+  ROUTING,
+  up,
+  uplink,
+  UPLINKS,
+} from "../../support/plan-fixtures.js";
+
+const input = (over: Partial<DesiredInput> = {}): DesiredInput => ({
+  uplinks: UPLINKS,
+  observed: node(),
+  health: { eth0: up(), wlan0: up(), wwan0: up() },
+  usage: {},
+  params: PARAMS,
+  families: [4],
+  routing: ROUTING,
+  ...over,
+});
+
+const lines = (d: ReturnType<typeof computeDesired>): string[] =>
+  [...d.state.rule, ...d.state.route].map(describeObject);
+
+describe("desired state of the routing scheme", () => {
+  it("gives each attached uplink a table and a source rule, with local-first and catch-all rules around them", () => {
+    const d = computeDesired(input());
+    expect(lines(d)).toEqual([
+      "1000: from all lookup 254 suppress_prefixlength 0",
+      "1001: from 198.51.100.2/32 lookup 101",
+      "1002: from 203.0.113.2/32 lookup 102",
+      "1003: from 100.64.0.2/32 lookup 103",
+      "1099: from all lookup 100",
+      "default via 198.51.100.1 dev eth0 table 100 metric 0 proto 99",
+      "default via 198.51.100.1 dev eth0 table 101 metric 0 proto 99",
+      "default via 203.0.113.1 dev wlan0 table 102 metric 0 proto 99",
+      "default via 100.64.0.1 dev wwan0 table 103 metric 0 proto 99",
+    ]);
+    expect(d.state.sysctl.map((s) => `${s.name}=${s.value}`)).toEqual([
+      "net.ipv4.conf.eth0.rp_filter=2",
+      "net.ipv4.conf.wlan0.rp_filter=2",
+      "net.ipv4.conf.wwan0.rp_filter=2",
+    ]);
+  });
+
+  it("keeps every uplink's table when another uplink vanishes", () => {
+    const s = node();
+    const d = computeDesired(input({ observed: { ...s, link: s.link.filter((l) => l.name !== "eth0") } }));
+    expect(d.state.route.filter((r) => r.table !== 100).map((r) => `${r.dev} ${r.table}`)).toEqual([
+      "wlan0 102",
+      "wwan0 103",
+    ]);
+    expect(d.selection.verdicts[0]!.reason).toBe("interface eth0 not present");
+  });
+
+  it("drops the table and source rule of an uplink that lost carrier, and moves the active default", () => {
+    const d = computeDesired(
+      input({
+        observed: node({ carrier: { eth0: false } }),
+        health: { eth0: down(), wlan0: up(), wwan0: up() },
+      }),
+    );
+    expect(d.state.route.map((r) => `${r.table} ${r.dev}`)).toEqual(["100 wlan0", "102 wlan0", "103 wwan0"]);
+    expect(d.state.rule.map((r) => r.priority)).toEqual([1000, 1002, 1003, 1099]);
+  });
+
+  it("marks a gateway outside the interface's prefixes on-link", () => {
+    const s = node();
+    const d = computeDesired(
+      input({
+        observed: { ...s, route: [mainDefault("eth0", "100.127.0.1")] },
+        uplinks: [uplink("eth0", "ethernet")],
+        health: { eth0: up() },
+      }),
+    );
+    expect(d.state.route.every((r) => r.onlink === true)).toBe(true);
+  });
+
+  it("routes multipath with weights in the active table for the balance strategy", () => {
+    const d = computeDesired(
+      input({
+        params: { ...PARAMS, strategy: "balance" },
+        health: { eth0: up(), wlan0: up(100), wwan0: down() },
+      }),
+    );
+    expect(describeObject(d.state.route[0]!)).toBe(
+      "default nexthop via 198.51.100.1 dev eth0 weight 256 nexthop via 203.0.113.1 dev wlan0 weight 223 table 100 metric 0 proto 99",
+    );
+  });
+
+  it("with keep-last keeps the last active default when nothing is usable; with withdraw removes it", () => {
+    const healthy = computeDesired(input());
+    const observed = applyOps(node(), opsOf(plan(node(), healthy.state, ownership())));
+    const allDown = { eth0: down(), wlan0: down(), wwan0: down() };
+    const keep = computeDesired(input({ observed, health: allDown }));
+    expect(keep.state.route.filter((r) => r.table === 100)).toEqual(
+      healthy.state.route.filter((r) => r.table === 100),
+    );
+    const withdraw = computeDesired(
+      input({ observed, health: allDown, params: { ...PARAMS, whenNoneUsable: "withdraw" } }),
+    );
+    expect(withdraw.state.route.filter((r) => r.table === 100)).toEqual([]);
+    const p = plan(observed, withdraw.state, ownership());
+    expect(
+      p.ok && p.ops.filter((o) => o.op === "delete" && o.before.kind === "route" && o.before.table === 100),
+    ).toHaveLength(1);
+  });
+
+  it("routes IPv6 where an uplink has a global address and a gateway, with the kernel's IPv6 metric", () => {
+    const s = node();
+    const observed = {
+      ...s,
+      address: [...s.address, addr("wlan0", "2001:db8:2::2/64", 6)],
+      route: [...s.route, mainDefault("wlan0", "fe80::1", 1024, 6)],
+    };
+    const d = computeDesired(input({ observed, families: [4, 6] }));
+    const v6 = [...d.state.rule, ...d.state.route].filter((o) => o.family === 6).map(describeObject);
+    expect(v6).toEqual([
+      "-6 1000: from all lookup 254 suppress_prefixlength 0",
+      "-6 1002: from 2001:db8:2::2/128 lookup 102",
+      "-6 1099: from all lookup 100",
+      // eth0 is active but has no IPv6: IPv6 follows the next usable uplink that has it.
+      "-6 default via fe80::1 dev wlan0 table 100 metric 1024 proto 99",
+      "-6 default via fe80::1 dev wlan0 table 102 metric 1024 proto 99",
+    ]);
+  });
+
+  it("refuses a table range too small for the uplinks", () => {
+    expect(() => layoutFor(UPLINKS, { ...ROUTING, tables: { min: 100, max: 102 } })).toThrow(
+      /uplink wwan0 needs table 103, outside the table range 100-102/,
+    );
+    expect(() => layoutFor(UPLINKS, { ...ROUTING, priorities: { min: 1000, max: 1003 } })).toThrow(
+      /priority range 1000-1003 is too small/,
+    );
+  });
+
+  it("refuses two uplinks on one interface", () => {
+    expect(() =>
+      layoutFor(
+        [uplink("a", "ethernet", { iface: "eth0" }), uplink("b", "ethernet", { iface: "eth0" })],
+        ROUTING,
+      ),
+    ).toThrow("routing: uplinks a and b share interface eth0");
+  });
+
+  it("writes sysctl names of interfaces with dots the way sysctl does", () => {
+    expect(rpFilterName("eth0.100")).toBe("net.ipv4.conf.eth0/100.rp_filter");
+  });
+});
+
+describe("desired QoS", () => {
+  const shaping = {
+    interface: "eth0",
+    rate: 10_000_000,
+    defaultClass: "bulk",
+    classes: { bulk: { rate: 8_000_000, ceil: 10_000_000, priority: 2, dscp: 10, ports: [] } },
+  };
+
+  it("adds the HTB tree of a shaped interface next to the routing scheme, with reasons", () => {
+    const plain = computeDesired(input());
+    const d = computeDesired(input({ qos: [shaping] }));
+    expect(d.state.rule).toEqual(plain.state.rule);
+    expect(d.state.route).toEqual(plain.state.route);
+    expect(d.state.qdisc.map(describeObject)).toEqual([
+      "htb 1: dev eth0 root default 1:10 direct_qlen 1000 r2q 10",
+    ]);
+    expect(d.state.class.map((c) => c.classid)).toEqual(["1:1", "1:10"]);
+    expect(d.state.filter.map((f) => f.handle)).toEqual(["800::1", "800::2"]);
+    expect(d.reasons.get("class eth0 1:10")).toBe("qos on eth0: class bulk (default), priority 2");
+  });
+
+  it("waits for the shaped interface to exist", () => {
+    const s = node();
+    const d = computeDesired(
+      input({ observed: { ...s, link: s.link.filter((l) => l.name !== "eth0") }, qos: [shaping] }),
+    );
+    expect([...d.state.qdisc, ...d.state.class, ...d.state.filter]).toEqual([]);
+  });
+});
