@@ -1,6 +1,6 @@
 // One line per kernel object, in the words of the tool that manages it (ip, tc, sysctl), for people.
 import type { KernelObject, Nexthop, Op, Qdisc, Route, Rule, TcClass, TcFilter } from "./types.js";
-import { formatRate } from "../policy/units.js";
+import { formatRate } from "../util/units.js";
 import { describeNat } from "../core/plan/nat.js";
 import { htbDefaultBurst } from "../core/plan/qos.js";
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { EffectivePolicy, Hotspot, QosInterface, Severity } from "./types.js";
 import { pointerOf } from "./pointer.js";
-import { formatRate } from "./units.js";
+import { formatRate } from "../util/units.js";
 import type { DiagnosticCode } from "./catalogue.js";
 import {
   CONTROL_CHAR,

@@ -11,6 +11,6 @@ export {
   parseProbeTarget,
   globMatches,
 } from "./values.js";
-export * from "./units.js";
+export * from "../util/units.js";
 export type * from "./types.js";
 export { UPLINK_KINDS } from "./types.js";

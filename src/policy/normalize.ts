@@ -22,7 +22,7 @@ import {
   parsePercent,
   parseRate,
   parseSize,
-} from "./units.js";
+} from "../util/units.js";
 import { bigIntToIp, ipToBigInt, parseCidr, parseProbeTarget, subnetBounds } from "./values.js";
 
 // The document after schema validation: shapes are known, so plain records are read with casts.

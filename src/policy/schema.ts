@@ -2,7 +2,7 @@
 // translation of ajv's errors into diagnostics people can act on.
 import { readFileSync } from "node:fs";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import { parseDuration, parsePercent, parseRate, parseSize, UnitError } from "./units.js";
+import { parseDuration, parsePercent, parseRate, parseSize, UnitError } from "../util/units.js";
 import {
   absPathProblem,
   cidrProblem,

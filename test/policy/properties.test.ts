@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadPolicyTexts } from "../../src/policy/load.js";
 import { toDocument } from "../../src/policy/normalize.js";
-import { parseDuration } from "../../src/policy/units.js";
+import { parseDuration } from "../../src/util/units.js";
 import { validPolicyDoc } from "./arbitraries.js";
 
 const load = (doc: unknown, file = "policy.yaml") => loadPolicyTexts([{ file, text: stringify(doc) }]);

@@ -9,7 +9,7 @@ import {
   parseRate,
   parseSize,
   UnitError,
-} from "../../src/policy/units.js";
+} from "../../src/util/units.js";
 
 describe("durations", () => {
   it.each([

@@ -25,7 +25,7 @@ import {
   writePending,
   type PendingChange,
 } from "../../effects/state/pending.js";
-import { parseDuration } from "../../policy/units.js";
+import { parseDuration } from "../../util/units.js";
 import type { Probes } from "../../policy/types.js";
 import { startDetached } from "../../effects/exec.js";
 import { isAlive, processStartTime } from "../../effects/proc.js";
