@@ -12,7 +12,7 @@ import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
 import { emptyState, type Op, type Ownership, type Route } from "../src/kinds/types.js";
 import { observe } from "../src/effects/observe.js";
 import { diff } from "../src/core/plan/diff.js";
-import { renderOps } from "../src/kinds/ip/render.js";
+import { renderOps } from "../src/kinds/ip/batch.js";
 import { run } from "../src/effects/exec.js";
 import { writeJournal, writeProgress } from "../src/effects/state/journal.js";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,7 +1,7 @@
 // Observation cost: a node with 5 uplinks (target: one full observation in 10 ms or less), and kernels
 // holding 10k and 100k routes, with reading (the tools) and parsing+normalizing timed separately.
 import { addNamespace, deleteNamespace, newLabId } from "../src/lab/netns.js";
-import { normalize, readKernel } from "../src/effects/observe.js";
+import { parseObservation, readKernel } from "../src/effects/observe.js";
 import { processCounter, run } from "../src/effects/exec.js";
 import type { KindName } from "../src/kinds/types.js";
 
@@ -29,7 +29,7 @@ async function measure(netns: string, runs: number, kinds?: readonly KindName[])
     const before = processCounter.started;
     const [raw, tr] = await time(() => readKernel({ netns, ...(kinds ? { kinds } : {}) }));
     const t = performance.now();
-    const s = normalize(raw, kinds ? { kinds } : {});
+    const s = parseObservation(raw, kinds ? { kinds } : {});
     const tn = performance.now() - t;
     procs = processCounter.started - before;
     objects = Object.values(s).reduce((n, l) => n + l.length, 0);

@@ -14,7 +14,7 @@ import { computeDesired, schemeSysctls } from "../src/core/plan/desired.js";
 import { plan } from "../src/core/plan/order.js";
 import { defaultRules } from "../src/core/model-kernel/kernel.js";
 import { genericDestinations } from "../src/core/invariants.js";
-import { modelCheck } from "../src/cli/plan-session.js";
+import { modelCheck } from "../src/core/reconcile.js";
 import type { SelectionParams, UplinkSpec } from "../src/core/selection/types.js";
 
 const PROTO = 99;

@@ -4,6 +4,7 @@ import { isAbsolute, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CATALOGUE } from "../policy/catalogue.js";
 import type { Diagnostic, Location } from "../policy/types.js";
+import { where } from "../policy/diagnostic-line.js";
 
 /** Control characters from a hostile policy (quoted in messages, or on the source line) are shown
  * escaped, so they cannot move the cursor or recolor the terminal of whoever reads the report. */
@@ -19,16 +20,6 @@ export type Texts = ReadonlyMap<string, string>;
 
 function lineText(texts: Texts, loc: Location): string | undefined {
   return texts.get(loc.file)?.split(/\r?\n/)[loc.start.line - 1];
-}
-
-function where(d: Diagnostic): string {
-  const l = d.location;
-  return l ? `${l.file}:${l.start.line}:${l.start.column}` : "backhaul";
-}
-
-/** `file:line:col: error: message` on one line: for logs, where a caret display does not fit. */
-export function formatOneLine(d: Diagnostic): string {
-  return `${where(d)}: ${d.severity}: ${d.summary}${d.detail ? ` (${d.detail})` : ""}`;
 }
 
 const paint = (on: boolean, code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);

@@ -4,13 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-
-export const NETNS_ENV = "BACKHAUL_NETNS";
-
-/** Kernel's rules for namespace names as iproute2 applies them: a file name under /run/netns. */
-export function validNetnsName(name: string): boolean {
-  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(name) && name !== "." && name !== "..";
-}
+import { NETNS_ENV, validNetnsName } from "../effects/netns.js";
 
 /** Splits `--netns NAME` / `--netns=NAME` out of argv. */
 export function extractNetns(argv: readonly string[]): { netns?: string; rest: string[] } {
@@ -29,11 +23,6 @@ export function extractNetns(argv: readonly string[]): { netns?: string; rest: s
     else rest.push(a);
   }
   return netns === undefined ? { rest } : { netns, rest };
-}
-
-/** The namespace this process runs in on the user's behalf (set after a re-exec), if any. */
-export function currentNetns(): string | undefined {
-  return process.env[NETNS_ENV] || undefined;
 }
 
 /**

@@ -2,7 +2,8 @@
 // The backhaul command. Each verb lives in its own module under ./commands and registers itself here.
 import { Command, CommanderError } from "commander";
 import { EXIT } from "./exit.js";
-import { currentNetns, extractNetns, reexecInNetns } from "./in-netns.js";
+import { currentNetns } from "../effects/netns.js";
+import { extractNetns, reexecInNetns } from "./in-netns.js";
 import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";

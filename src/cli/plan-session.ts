@@ -1,15 +1,12 @@
 // One planning session for a node, as `plan` and `apply` run it: load the policy, observe the kernel,
 // get health, compute the desired state, and plan with every invariant checked on the model kernel.
-import { checkPlan, genericDestinations, type InvariantContext } from "../core/invariants.js";
-import { lookup } from "../core/model-kernel/index.js";
 import type { KernelState } from "../kinds/types.js";
 import { observe } from "../effects/observe.js";
-import { layoutFor, type DesiredInput, type Layout } from "../core/plan/desired.js";
-import type { PlanCheck } from "../core/plan/order.js";
-import { planPass, type PlanPass, type PlanPassInput } from "../core/reconcile.js";
+import { layoutFor, type Layout } from "../core/plan/desired.js";
+import { desiredInputOf, planChecked, type PlanPass } from "../core/reconcile.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Diagnostic, EffectivePolicy, SourceMap } from "../policy/types.js";
-import type { Health, PreviousSelection } from "../core/selection/types.js";
+import type { Health } from "../core/selection/types.js";
 import { appliedPath, readApplied } from "../effects/state/applied.js";
 import { digest } from "../util/canonical.js";
 import { fetchStatus, NoDaemonError } from "../daemon/status-client.js";
@@ -48,80 +45,6 @@ export type PlanNodeResult =
       readonly healthSource: "assumed" | "daemon" | "probed";
       readonly pass: PlanPass;
     };
-
-/** The invariant context of a desired selection on an observed node. */
-export function invariantContext(
-  inputs: PlannerInputs,
-  observed: KernelState,
-  usableIfaces: readonly string[],
-): InvariantContext {
-  return {
-    ownership: inputs.ownership,
-    strategy: inputs.params.strategy,
-    usableUplinks: usableIfaces,
-    killSwitch: false,
-    genericDestinations: genericDestinations(observed),
-  };
-}
-
-/** The planner's check hook, on the model kernel. */
-export function modelCheck(ctx: InvariantContext): PlanCheck {
-  return (start, ops) => {
-    const r = checkPlan(start, ops, ctx);
-    return r.ok
-      ? { ok: true }
-      : { ok: false, step: r.step, violations: r.violations.map((v) => `${v.invariant}: ${v.message}`) };
-  };
-}
-
-export const routeFor = (state: KernelState, dst: string): unknown => lookup(state, { dst });
-
-/** What the desired state of a node is computed from: the planner's inputs, the kernel, health, usage. */
-export function desiredInputOf(
-  inputs: PlannerInputs,
-  observed: KernelState,
-  health: Readonly<Record<string, Health>>,
-  usage: DesiredInput["usage"] = {},
-  previous?: PreviousSelection,
-): DesiredInput {
-  return {
-    uplinks: inputs.uplinks,
-    observed,
-    health,
-    usage,
-    params: inputs.params,
-    families: [4],
-    routing: inputs.routing,
-    qos: inputs.qos,
-    ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
-    ...(previous === undefined ? {} : { previous }),
-  };
-}
-
-/** Plan a node's desired state, every invariant checked on the model kernel after every prefix. */
-export function planChecked(
-  desired: DesiredInput,
-  inputs: PlannerInputs,
-  policyDigest: string,
-  extra: Pick<PlanPassInput, "managementPeer" | "lastApplied"> = {},
-): PlanPass {
-  return planPass({
-    desired,
-    ownership: inputs.ownership,
-    policyDigest,
-    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
-    checkFor: (d) =>
-      modelCheck(
-        invariantContext(
-          inputs,
-          desired.observed,
-          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
-        ),
-      ),
-    routeFor,
-    ...extra,
-  });
-}
 
 /** Health of every uplink from the daemon running for this node, or undefined when none answers. */
 async function daemonHealth(

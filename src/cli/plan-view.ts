@@ -1,8 +1,7 @@
 // The human form of a plan document: drift first, then changes grouped by kind and reason.
 import type { KindName } from "../kinds/types.js";
-import { describeObject } from "../kinds/describe.js";
+import { BUILD_ORDER, describeObject } from "../kinds/registry.js";
 import type { Change, DriftEntry, PlanDocument } from "../core/plan/document.js";
-import { BUILD_ORDER } from "../core/plan/order.js";
 
 const LEGEND: readonly (readonly [string, string])[] = [
   ["+", "add"],

@@ -7,7 +7,7 @@ import type {
   UplinkStatus,
   UsageStatus,
 } from "../daemon/status-model.js";
-import { columns } from "./show-view.js";
+import { columns } from "../kinds/show-text.js";
 
 // Messages can quote a policy file or a tool's output: control characters are shown escaped so they
 // cannot move the cursor or recolor the reader's terminal.

@@ -2,17 +2,11 @@
 // and checkPlan, which applies a plan op by op on one model kernel and checks after every prefix.
 import { isOwned, keyOf, sameObject, ownedState, canonicalState } from "../kinds/registry.js";
 import type { Family, KernelState, Op, Ownership, Rule } from "../kinds/types.js";
-import { isCatchAll } from "../kinds/ip/rules.js";
+import { isCatchAll } from "../kinds/ip/rule.js";
 import { ModelKernel, type LookupResult } from "./model-kernel/kernel.js";
 import { inverseOps } from "./model-kernel/index.js";
 import { canonicalJson } from "../util/canonical.js";
-import {
-  parseInterfacePrefix,
-  formatAddress,
-  parsePrefix,
-  contains,
-  parseAddress,
-} from "./model-kernel/prefix.js";
+import { parseInterfacePrefix, formatAddress, parsePrefix, contains, parseAddress } from "../util/prefix.js";
 
 export interface InvariantContext {
   readonly ownership: Ownership;
@@ -153,7 +147,7 @@ export function checkOwnership(ops: readonly Op[], own: Ownership): Violation[] 
   return out;
 }
 
-export type PlanCheck =
+export type PlanVerdict =
   | { readonly ok: true; readonly end: KernelState }
   | { readonly ok: false; readonly step: number; readonly violations: readonly Violation[] };
 
@@ -162,7 +156,7 @@ export type PlanCheck =
  * A step is re-checked with lookups only: the model's index makes each check cost a few lookups, so a
  * plan of n ops over a state of m routes costs O(m + n·(rules + log m)).
  */
-export function checkPlan(start: KernelState, ops: readonly Op[], ctx: InvariantContext): PlanCheck {
+export function checkPlan(start: KernelState, ops: readonly Op[], ctx: InvariantContext): PlanVerdict {
   const own = checkOwnership(ops, ctx.ownership);
   if (own.length) {
     const step = Number(/^step (\d+)/.exec(own[0]!.message)?.[1] ?? 0);

@@ -9,15 +9,14 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
 import { recover, transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
-import { describeOp } from "../kinds/describe.js";
+import { CLEANUP_KINDS, describeOp, ownedState } from "../kinds/registry.js";
 import type { KernelState, Op } from "../kinds/types.js";
 import { applyOps } from "../core/model-kernel/index.js";
-import { ownedState } from "../kinds/registry.js";
 import { diff } from "../core/plan/diff.js";
 import { orderOps } from "../core/plan/order.js";
 import { observe } from "../effects/observe.js";
 import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
-import { desiredInputOf, planChecked } from "../cli/plan-session.js";
+import { desiredInputOf, planChecked } from "../core/reconcile.js";
 import { layoutFor, type DesiredInput, type Layout } from "../core/plan/desired.js";
 import type { PlanPass } from "../core/reconcile.js";
 import { loadPolicy } from "../policy/load.js";
@@ -30,8 +29,8 @@ import { journalPath } from "../effects/state/journal.js";
 import { acquireLock, lockPath, type HeldLock } from "../effects/state/lock.js";
 import { digest } from "../util/canonical.js";
 import { keepWarm, stopWarm } from "../effects/exec.js";
-import { batchArgv } from "../kinds/ip/render.js";
-import { formatOneLine } from "../cli/diagnostics.js";
+import { batchArgv } from "../kinds/ip/batch.js";
+import { formatOneLine } from "../policy/diagnostic-line.js";
 import { linkLost, patchLink, type LinkChange } from "../core/decide/fast-path.js";
 import { onBattery } from "./power.js";
 import { Prober, type Assignment } from "./prober.js";
@@ -281,7 +280,7 @@ export class Daemon {
       );
     this.ledger = opened.ledger;
     // The fast path's batch (IPv4 routes and rules) finds its `ip` already started.
-    keepWarm(batchArgv({ family: 4, lines: [] }));
+    keepWarm(batchArgv({ family: 4 }));
     this.scheduler.start();
   }
 
@@ -304,8 +303,9 @@ export class Daemon {
   }
 
   /**
-   * `--cleanup-on-exit`: remove every rule, route, qdisc tree and nft table of ours, as one transaction.
-   * Sysctls stay as they are: their values before backhaul are not known.
+   * `--cleanup-on-exit`: remove everything of ours whose kind's driver says so (rules, routes, qdisc
+   * trees, the nft table), as one transaction. Sysctls stay as they are: their values before backhaul
+   * are not known.
    */
   private async cleanup(): Promise<TxResult | undefined> {
     return this.exclusive(async () => {
@@ -315,15 +315,10 @@ export class Daemon {
       });
       const inputs = plannerInputs(this.inForce.policy, observed);
       const own = inputs.ownership;
-      // The owned state without any rule, route, qdisc tree or nft table (diff works on owned state).
+      // The owned state without what each kind's driver says cleanup removes (diff works on owned state).
       const target: KernelState = {
         ...ownedState(observed, own),
-        rule: [],
-        route: [],
-        qdisc: [],
-        class: [],
-        filter: [],
-        "nft-table": [],
+        ...Object.fromEntries(CLEANUP_KINDS.map((k) => [k, []])),
       };
       const ops = orderOps(diff(observed, target, own));
       if (ops.length === 0) return undefined;

@@ -1,7 +1,10 @@
 // What the running daemon says about itself: one plain snapshot, served over the status socket
 // (`backhaul status`), turned into Prometheus metrics, and built by the loop after every pass.
 // Conditions follow the Kubernetes controller conventions operators already read.
+import type { SwitchCause } from "../core/decide/switching.js";
 import type { HealthState } from "../core/health/state-machine.js";
+
+export type { SwitchCause };
 
 export const STATUS_FORMAT = "1.0";
 
@@ -16,16 +19,6 @@ export interface Condition {
   /** ISO time the status last changed. */
   readonly lastTransitionTime: string;
 }
-
-/** Why the active uplink changed: a metric label, so a small fixed set. */
-export type SwitchCause =
-  | "physical" // carrier, address or link lost on the active uplink
-  | "health" // probes failed or degraded the active uplink
-  | "preference" // a better uplink recovered or appeared (beat the switch margin)
-  | "budget" // data budget spent
-  | "policy" // the policy changed
-  | "none-usable" // nothing usable: the policy's no-usable-uplink behaviour
-  | "start"; // the first choice after start
 
 export interface UsageStatus {
   readonly usedBytes: number;

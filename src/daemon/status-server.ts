@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, rmSync, chmodSync, type Stats } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { basename, dirname, isAbsolute, join } from "node:path";
-import { validNetnsName } from "../cli/in-netns.js";
+import { validNetnsName } from "../effects/netns.js";
 import { fetchStatus } from "./status-client.js";
 import type { DaemonStatus } from "./status-model.js";
 

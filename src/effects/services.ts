@@ -5,7 +5,7 @@
 //   STATE/dhcp/IFACE.conf,    STATE/dhcp/IFACE.pid
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { DhcpClient, Dnsmasq, Hostapd } from "../kinds/types.js";
+import type { DhcpClient, Dnsmasq } from "../kinds/types.js";
 import { sha256 } from "../util/canonical.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
@@ -93,31 +93,4 @@ export function hostapdSockets(stateDir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** The commands sent to `hostapd_cli` in interactive mode (one process for both answers). */
-export const HOSTAPD_CLI_INPUT = "status\nget_config\n";
-
-/**
- * Parse the interactive answers to `status` and `get_config`: key=value lines, the first of each
- * answer behind a "> " prompt. Undefined when hostapd did not answer.
- */
-export function parseHostapd(out: string, iface: string, hash: string): Hostapd | undefined {
-  const kv = new Map<string, string>();
-  for (const raw of out.split("\n")) {
-    const line = raw.replace(/^(> )+/, "");
-    const eq = line.indexOf("=");
-    if (eq <= 0 || /\s/.test(line.slice(0, eq))) continue;
-    if (!kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  const state = kv.get("state");
-  const ssid = kv.get("ssid") ?? kv.get("ssid[0]");
-  if (state === undefined || ssid === undefined) return undefined;
-  const mgmt = (kv.get("key_mgmt") ?? "").split(/\s+/).filter(Boolean);
-  const wpa = Number(kv.get("wpa") ?? "0");
-  const psk = mgmt.some((m) => m === "WPA-PSK" || m === "WPA-PSK-SHA256");
-  const sae = mgmt.includes("SAE");
-  const security: Hostapd["security"] =
-    wpa === 0 || (!psk && !sae) ? "open" : psk && sae ? "wpa2-wpa3" : sae ? "wpa3" : "wpa2";
-  return { kind: "hostapd", iface, state, ssid, security, configHash: hash };
 }

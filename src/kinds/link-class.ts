@@ -1,5 +1,7 @@
 // What an interface is used for, from a few facts sysfs gives about it (see sysfs.ts).
-import type { LinkClass } from "./types.js";
+
+/** What an interface is used for, detected from sysfs. */
+export type LinkClass = "ethernet" | "wifi" | "lte" | "usb-tether" | "bt-pan" | "other";
 
 export interface LinkFacts {
   readonly name: string;

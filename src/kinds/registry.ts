@@ -1,108 +1,99 @@
-// One description per kind: its identity key, its ownership test and its comparison.
-// Observation, rendering to commands and inverse ops plug into the same table (see src/observe, src/plan).
-import { plainEqual } from "../util/canonical.js";
-import type { KernelObject, KernelState, KindName, ObjectOf, Ownership } from "./types.js";
+// The registry: one driver per kind, typed over every kind name, so a kind without a driver, or a driver
+// without a part, does not compile. Everything that works across kinds (diff, order, render, show,
+// explain, cleanup, the lists of kinds themselves) goes through here; nothing else names the kinds.
+import type { KindDriver, RenderContext } from "./driver.js";
+import { address } from "./ip/address.js";
+import { link } from "./ip/link.js";
+import { route } from "./ip/route.js";
+import { rule } from "./ip/rule.js";
+import { nftTable } from "./nft/table.js";
+import { dhcpClient } from "./services/dhcp-client.js";
+import { dnsmasq } from "./services/dnsmasq.js";
+import { hostapd } from "./services/hostapd.js";
+import { sysctl } from "./sysctl/sysctl.js";
+import { tcClass } from "./tc/class.js";
+import { filter } from "./tc/filter.js";
+import { qdisc } from "./tc/qdisc.js";
+import { rootsReplaced } from "./tc/render.js";
+import type { KernelObject, KernelState, KindName, ObjectOf, Op } from "./types.js";
+import type { Ownership } from "./ownership.js";
 
-export interface KindDescription<K extends KindName> {
-  readonly kind: K;
-  /** Identity within the kind: two objects with the same key cannot both exist in the kernel. */
-  key(o: ObjectOf<K>): string;
-  /** True when backhaul owns this object and may change or delete it. */
-  owned(o: ObjectOf<K>, own: Ownership): boolean;
-}
+export type DriverOf<K extends KindName> = KindDriver<ObjectOf<K>, KernelState>;
 
-const inRange = (n: number | undefined, r: { min: number; max: number }): boolean =>
-  n !== undefined && n >= r.min && n <= r.max;
-
-const opt = (v: string | number | boolean | undefined): string => (v === undefined ? "" : String(v));
-
-export const KINDS: { readonly [K in KindName]: KindDescription<K> } = {
-  link: { kind: "link", key: (o) => o.name, owned: () => false },
-  address: { kind: "address", key: (o) => `${o.dev} ${o.local}`, owned: () => false },
-  rule: {
-    kind: "rule",
-    // The kernel allows duplicate priorities; a rule is identified by all of its selectors and its action.
-    key: (o) =>
-      [
-        o.family,
-        o.priority,
-        o.not ? "not" : "",
-        opt(o.from),
-        opt(o.to),
-        opt(o.iif),
-        opt(o.oif),
-        opt(o.fwmark),
-        opt(o.fwmask),
-        o.action,
-        opt(o.table),
-        opt(o.goto),
-        opt(o.suppressPrefixlength),
-        opt(o.tos),
-        opt(o.ipproto),
-        opt(o.sport),
-        opt(o.dport),
-        opt(o.uidrange),
-        o.l3mdev ? "l3mdev" : "",
-      ].join(" "),
-    owned: (o, own) => o.protocol === own.protocol && inRange(o.priority, own.priorities),
-  },
-  route: {
-    kind: "route",
-    // Linux identifies an IPv4/IPv6 route by table, destination and metric (tos is never used by us).
-    key: (o) => `${o.family} ${o.table} ${o.dst} ${o.metric}`,
-    owned: (o, own) => o.protocol === own.protocol && inRange(o.table, own.tables),
-  },
-  qdisc: {
-    kind: "qdisc",
-    key: (o) => `${o.dev} ${o.parent}`,
-    owned: (o, own) => own.qosInterfaces.includes(o.dev) && o.parent !== "ingress",
-  },
-  class: {
-    kind: "class",
-    key: (o) => `${o.dev} ${o.classid}`,
-    owned: (o, own) => own.qosInterfaces.includes(o.dev),
-  },
-  filter: {
-    kind: "filter",
-    key: (o) => `${o.dev} ${o.parent} ${o.protocol} ${o.pref} ${opt(o.handle)}`,
-    owned: (o, own) => own.qosInterfaces.includes(o.dev),
-  },
-  "nft-table": {
-    kind: "nft-table",
-    key: (o) => `${o.family} ${o.name}`,
-    owned: (o, own) => o.family === own.nftTable.family && o.name === own.nftTable.name,
-  },
-  sysctl: { kind: "sysctl", key: (o) => o.name, owned: (o, own) => own.sysctls.includes(o.name) },
-  // Service kinds are observed only from our own state directory, so whatever is seen is ours.
-  hostapd: { kind: "hostapd", key: (o) => o.iface, owned: () => true },
-  dnsmasq: { kind: "dnsmasq", key: (o) => o.iface, owned: () => true },
-  "dhcp-client": { kind: "dhcp-client", key: (o) => o.iface, owned: () => true },
+/** The drivers, in the order a state lists its kinds (documents and state files keep this order). */
+export const DRIVERS: { readonly [K in KindName]: DriverOf<K> } = {
+  link,
+  address,
+  rule,
+  route,
+  qdisc,
+  class: tcClass,
+  filter,
+  "nft-table": nftTable,
+  sysctl,
+  hostapd,
+  dnsmasq,
+  "dhcp-client": dhcpClient,
 };
 
-export function describe<K extends KindName>(kind: K): KindDescription<K> {
-  return KINDS[kind] as KindDescription<K>;
+export const KIND_NAMES = Object.keys(DRIVERS) as readonly KindName[];
+
+/** The driver of an object's kind, typed for any object (the kind's own type is checked at its driver). */
+export function driverOf(o: KernelObject): KindDriver<KernelObject, KernelState> {
+  return DRIVERS[o.kind] as unknown as KindDriver<KernelObject, KernelState>;
 }
 
+/** A kind's driver for cross-kind machinery that handles the kind's objects as KernelObject. */
+export function driver(kind: KindName): KindDriver<KernelObject, KernelState> {
+  return DRIVERS[kind] as unknown as KindDriver<KernelObject, KernelState>;
+}
+
+/** Kinds in build order (lowest rank first); teardown runs it backwards. */
+export const BUILD_ORDER: readonly KindName[] = [...KIND_NAMES].sort(
+  (a, b) => DRIVERS[a].rank - DRIVERS[b].rank,
+);
+
+/** Kinds `run --cleanup-on-exit` removes. */
+export const CLEANUP_KINDS: readonly KindName[] = KIND_NAMES.filter((k) => DRIVERS[k].cleanup === "remove");
+
+export function emptyState(): KernelState {
+  return Object.fromEntries(KIND_NAMES.map((k) => [k, []])) as unknown as KernelState;
+}
+
+export const objectOfOp = (op: Op): KernelObject => (op.op === "delete" ? op.before : op.after);
+
 export function keyOf(o: KernelObject): string {
-  return (describe(o.kind).key as (x: KernelObject) => string)(o);
+  return driverOf(o).key(o);
 }
 
 export function isOwned(o: KernelObject, own: Ownership): boolean {
-  return (describe(o.kind).owned as (x: KernelObject, w: Ownership) => boolean)(o, own);
+  return driverOf(o).owned(o, own);
 }
 
 /** Structural equality of two normalized objects of one kind. */
 export function sameObject(a: KernelObject, b: KernelObject): boolean {
-  return plainEqual(a, b);
+  return a.kind === b.kind && driverOf(a).equal(a, b);
+}
+
+/** One line for people: "default via 100.64.1.1 dev eth0 table 101". */
+export function describeObject(o: KernelObject): string {
+  return driverOf(o).describe(o);
+}
+
+/** "add route default via 100.64.1.1 dev eth0 table 101": one op, for people and logs. */
+export function describeOp(op: Op): string {
+  const obj = objectOfOp(op);
+  return `${op.op} ${obj.kind} ${describeObject(obj)}`;
 }
 
 /** Sort every kind's list by key: the canonical order of a state. */
 export function canonicalState(s: KernelState): KernelState {
   const out: Record<string, readonly KernelObject[]> = {};
   for (const k of Object.keys(s) as KindName[]) {
+    const key = driver(k).key;
     // Each key computed once (a large routing table has 100k objects).
     out[k] = s[k]
-      .map((o) => [keyOf(o), o] as const)
+      .map((o) => [key(o), o] as const)
       .sort(([ka], [kb]) => (ka < kb ? -1 : ka > kb ? 1 : 0))
       .map(([, o]) => o);
   }
@@ -112,6 +103,14 @@ export function canonicalState(s: KernelState): KernelState {
 /** Only the objects backhaul owns. */
 export function ownedState(s: KernelState, own: Ownership): KernelState {
   const out: Record<string, readonly KernelObject[]> = {};
-  for (const k of Object.keys(s) as KindName[]) out[k] = s[k].filter((o) => isOwned(o, own));
+  for (const k of Object.keys(s) as KindName[]) {
+    const owned = driver(k).owned;
+    out[k] = s[k].filter((o) => owned(o, own));
+  }
   return out as unknown as KernelState;
+}
+
+/** What rendering an op of this plan needs to know about the rest of it. */
+export function renderContextOf(ops: readonly Op[]): RenderContext {
+  return { replacedRoots: rootsReplaced(ops) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { extractNetns, validNetnsName } from "../../src/cli/in-netns.js";
+import { extractNetns } from "../../src/cli/in-netns.js";
+import { validNetnsName } from "../../src/effects/netns.js";
 
 describe("--netns handling", () => {
   it("takes --netns NAME and --netns=NAME out of the arguments", () => {

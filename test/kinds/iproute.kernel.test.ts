@@ -6,7 +6,7 @@ import { defaultRules, inverseOp } from "../../src/core/model-kernel/index.js";
 import { keyOf } from "../../src/kinds/registry.js";
 import type { Op } from "../../src/kinds/types.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
-import { batchArgv, batchInput, renderOps } from "../../src/kinds/ip/render.js";
+import { batchArgv, batchInput, renderOps } from "../../src/kinds/ip/batch.js";
 import { run } from "../../src/effects/exec.js";
 import { kernelStateArb } from "../arbitraries/kernel-state.js";
 import { kernelAvailable, kernelUnavailableReason, mustRunKernelTests } from "../support/kernel-lab.js";

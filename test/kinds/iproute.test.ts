@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { batchArgv, renderOps, RenderError, validInterfaceName } from "../../src/kinds/ip/render.js";
+import { batchArgv, renderOps } from "../../src/kinds/ip/batch.js";
+import { validInterfaceName } from "../../src/kinds/ip/common.js";
+import { RenderError } from "../../src/kinds/driver.js";
 import { link, route, rule } from "../core/model-kernel/fixtures.js";
 
 describe("renderOps", () => {

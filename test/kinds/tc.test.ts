@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Op, Qdisc, TcClass, TcFilter } from "../../src/kinds/types.js";
 import { qosTree } from "../../src/core/plan/qos.js";
-import { RenderError } from "../../src/kinds/ip/render.js";
+import { RenderError } from "../../src/kinds/driver.js";
 import { lineOwner, renderTcOps, tcBatchArgv, tcBatchInput } from "../../src/kinds/tc/render.js";
 
 const tree = qosTree({

@@ -17,7 +17,7 @@ import {
   type Rule,
   type Sysctl,
 } from "../../src/kinds/types.js";
-import { renderOps } from "../../src/kinds/ip/render.js";
+import { renderOps } from "../../src/kinds/ip/batch.js";
 import { processCounter } from "../../src/effects/exec.js";
 import { kernelStateArb } from "../arbitraries/kernel-state.js";
 import { fc } from "../support/fc.js";

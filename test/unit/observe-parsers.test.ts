@@ -3,9 +3,10 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { digest } from "../../src/util/canonical.js";
 import { run } from "../../src/effects/exec.js";
-import { normalize, type RawObservation } from "../../src/effects/observe.js";
+import { parseObservation, type RawObservation } from "../../src/effects/observe.js";
 import { classifyLink } from "../../src/kinds/link-class.js";
-import { parseRoutes, parseRules } from "../../src/kinds/ip/parse.js";
+import { parseRoutes } from "../../src/kinds/ip/route.js";
+import { parseRules } from "../../src/kinds/ip/rule.js";
 import { factsCommand, parseFacts } from "../../src/kinds/sysfs.js";
 import { decodeU32 } from "../../src/kinds/tc/u32.js";
 import {
@@ -15,8 +16,8 @@ import {
   parseTree,
   tcValue,
 } from "../../src/kinds/tc/parse.js";
-import { parseNftTable } from "../../src/kinds/nft/parse.js";
-import { parseHostapd } from "../../src/effects/services.js";
+import { parseNftTable } from "../../src/kinds/nft/table.js";
+import { parseHostapd } from "../../src/kinds/services/hostapd.js";
 import { splitBatchOutput } from "../../src/kinds/json.js";
 
 const fixture = (p: string): string => fileURLToPath(new URL(`../fixtures/${p}`, import.meta.url));
@@ -151,7 +152,7 @@ describe("tc classes", () => {
 });
 
 describe("normalization of a captured lab node", () => {
-  const s = normalize(labRaw);
+  const s = parseObservation(labRaw);
 
   it("gives one canonical route form: prefixes, numeric tables and protocols, no local-table kernel routes", () => {
     expect(s.route.every((r) => r.dst.includes("/"))).toBe(true);

@@ -4,10 +4,13 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { normalize, type RawObservation } from "../../src/effects/observe.js";
-import { parseAddresses, parseLinks, parseRoutes, parseRules } from "../../src/kinds/ip/parse.js";
+import { parseObservation, type RawObservation } from "../../src/effects/observe.js";
+import { parseAddresses } from "../../src/kinds/ip/address.js";
+import { parseLinks } from "../../src/kinds/ip/link.js";
+import { parseRoutes } from "../../src/kinds/ip/route.js";
+import { parseRules } from "../../src/kinds/ip/rule.js";
 import { jsonSegments, splitBatchOutput } from "../../src/kinds/json.js";
-import { parseNftTable } from "../../src/kinds/nft/parse.js";
+import { parseNftTable } from "../../src/kinds/nft/table.js";
 import { numberDuplicateMatches, parseFilters, parseQdiscs } from "../../src/kinds/tc/parse.js";
 import type { KernelObject, KernelState } from "../../src/kinds/types.js";
 
@@ -135,7 +138,7 @@ describe("observers on mutated real outputs", () => {
             : v !== null && typeof v === "object" && "out" in v
               ? { ...v, out: text(String((v as { out: string }).out)) }
               : v;
-        const s: KernelState = normalize({ ...raw, [field]: changed } as RawObservation);
+        const s: KernelState = parseObservation({ ...raw, [field]: changed } as RawObservation);
         expect(
           Object.values(s)
             .flat()

@@ -3,12 +3,7 @@
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
-import {
-  formatAddress,
-  formatPrefix,
-  parseAddress,
-  parsePrefix,
-} from "../../src/core/model-kernel/prefix.js";
+import { formatAddress, formatPrefix, parseAddress, parsePrefix } from "../../src/util/prefix.js";
 
 const octet = fc.integer({ min: 0, max: 255 });
 const quad = fc.tuple(octet, octet, octet, octet).map((o) => o.join("."));

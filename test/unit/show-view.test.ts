@@ -1,13 +1,14 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { normalize, type RawObservation } from "../../src/effects/observe.js";
-import { rateText, renderShow, selectForShow, showDocument } from "../../src/cli/show-view.js";
+import { parseObservation, type RawObservation } from "../../src/effects/observe.js";
+import { renderShow, selectForShow, showDocument } from "../../src/cli/show-view.js";
+import { rateText } from "../../src/kinds/show-text.js";
 
 const raw = JSON.parse(
   readFileSync(fileURLToPath(new URL("../fixtures/observe/lab-node.raw.json", import.meta.url)), "utf8"),
 ) as RawObservation;
-const state = normalize(raw);
+const state = parseObservation(raw);
 
 describe("show's default view", () => {
   const shown = selectForShow(state, false);

@@ -8,7 +8,7 @@ import { acquireLock, LockHeldError, lockPath, type HeldLock } from "../../effec
 import { pendingPath, readPending, removePending } from "../../effects/state/pending.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
-import { currentNetns } from "../in-netns.js";
+import { currentNetns } from "../../effects/netns.js";
 
 interface StateDirOptions {
   readonly stateDir?: string;

@@ -9,7 +9,7 @@ import { renderHuman } from "../plan-view.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { formatHuman, formatJson } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
-import { currentNetns } from "../in-netns.js";
+import { currentNetns } from "../../effects/netns.js";
 
 export interface PlanOptions {
   readonly json?: boolean;

@@ -11,7 +11,7 @@ import { watchPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { LockHeldError } from "../../effects/state/lock.js";
 import { EXIT } from "../exit.js";
-import { currentNetns } from "../in-netns.js";
+import { currentNetns } from "../../effects/netns.js";
 
 export interface RunOptions {
   readonly cleanupOnExit?: boolean;

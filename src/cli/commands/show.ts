@@ -1,7 +1,7 @@
 // `backhaul show`: the observed kernel state, as tables for people or as a versioned JSON document.
 import type { Command } from "commander";
 import { listNamespaces } from "../../lab/netns.js";
-import { currentNetns, validNetnsName } from "../in-netns.js";
+import { currentNetns, validNetnsName } from "../../effects/netns.js";
 import { observe } from "../../effects/observe.js";
 import { DEFAULT_STATE_DIR } from "../../effects/services.js";
 import { renderShow, selectForShow, showDocument } from "../show-view.js";

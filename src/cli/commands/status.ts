@@ -6,7 +6,7 @@ import { statusSocketPath } from "../../daemon/status-server.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
-import { currentNetns } from "../in-netns.js";
+import { currentNetns } from "../../effects/netns.js";
 import { renderStatus } from "../status-view.js";
 
 export interface StatusOptions {

@@ -5,7 +5,16 @@
 // A switch away from an uplink that can no longer carry traffic always goes ahead, whatever the limit:
 // holding traffic on a dead uplink is the blackhole the limit exists to avoid making worse.
 import type { Selection } from "../selection/types.js";
-import type { SwitchCause } from "../../daemon/status-model.js";
+
+/** Why the active uplink changed: a metric label, so a small fixed set. */
+export type SwitchCause =
+  | "physical" // carrier, address or link lost on the active uplink
+  | "health" // probes failed or degraded the active uplink
+  | "preference" // a better uplink recovered or appeared (beat the switch margin)
+  | "budget" // data budget spent
+  | "policy" // the policy changed
+  | "none-usable" // nothing usable: the policy's no-usable-uplink behaviour
+  | "start"; // the first choice after start
 
 export interface SwitchLimit {
   readonly switches: number;

@@ -66,7 +66,7 @@ export class StateIndex {
 }
 
 /** The state after running ops in order on start. */
-export function applyOps(start: KernelState, ops: readonly Op[]): KernelState {
+export function applyByKey(start: KernelState, ops: readonly Op[]): KernelState {
   const ix = new StateIndex(start);
   ops.forEach((op, i) => ix.apply(op, i));
   return ix.toState();

@@ -25,13 +25,14 @@ import {
   parsePrefix,
   type Address,
   type Prefix,
-} from "./prefix.js";
+} from "../../util/prefix.js";
 import { RouteTable, type TableEntry } from "./tables.js";
 
 export const TABLE_LOCAL = 255;
 export const TABLE_MAIN = 254;
 export const TABLE_DEFAULT = 253;
 export const PROTO_KERNEL = 2;
+export { defaultRules } from "../../kinds/ip/rule.js";
 
 export interface LookupQuery {
   readonly dst: string;
@@ -696,23 +697,4 @@ export function derivedRoutes(a: AddressObject, link: Link): Route[] {
     });
   }
   return out;
-}
-
-/** The rules a fresh network namespace holds. */
-export function defaultRules(): Rule[] {
-  const rule = (family: Family, priority: number, table: number): Rule => ({
-    kind: "rule",
-    family,
-    priority,
-    action: "lookup",
-    table,
-    protocol: PROTO_KERNEL,
-  });
-  return [
-    rule(4, 0, TABLE_LOCAL),
-    rule(4, 32766, TABLE_MAIN),
-    rule(4, 32767, TABLE_DEFAULT),
-    rule(6, 0, TABLE_LOCAL),
-    rule(6, 32766, TABLE_MAIN),
-  ];
 }

@@ -1,7 +1,7 @@
 // One routing table of the model: routes indexed by prefix length, then network, then metric, so a
 // longest-prefix lookup costs at most 33 (IPv4) or 129 (IPv6) map probes whatever the table's size.
 import type { Route } from "../../kinds/types.js";
-import { maskOf, type Address, type Prefix } from "./prefix.js";
+import { maskOf, type Address, type Prefix } from "../../util/prefix.js";
 
 export interface TableEntry {
   readonly route: Route;

@@ -5,13 +5,12 @@
 // strongest class that applies.
 import { canonicalJson } from "../../util/canonical.js";
 import ipaddr from "ipaddr.js";
-import { isCatchAll } from "../../kinds/ip/rules.js";
-import type { KernelObject, KernelState, Link, Op, Rule } from "../../kinds/types.js";
-import { isDefault } from "../selection/gateway.js";
+import { DISRUPTIONS, type Disruption, type DisruptionFacts } from "../../kinds/driver.js";
+import { driverOf, objectOfOp } from "../../kinds/registry.js";
+import type { KernelObject, KernelState, Op } from "../../kinds/types.js";
 import { StateIndex } from "../model-kernel/by-key.js";
 
-export const DISRUPTIONS = ["none", "in-place", "traffic-switch", "flap", "management-path"] as const;
-export type Disruption = (typeof DISRUPTIONS)[number];
+export { DISRUPTIONS, type Disruption };
 
 /** Answers which route carries traffic to dst in a state; the lead wires the model kernel's lookup. */
 export type RouteFor = (state: KernelState, dst: string) => unknown;
@@ -21,9 +20,6 @@ export interface DisruptionContext {
   readonly managementPeer?: string;
   readonly routeFor?: RouteFor;
 }
-
-/** Tables the kernel always consults (local, main, default). */
-const BUILTIN_TABLES = new Set([253, 254, 255]);
 
 class Counter {
   private readonly m = new Map<string, number>();
@@ -40,14 +36,20 @@ const worst = (a: Disruption, b: Disruption): Disruption => (rank(a) >= rank(b) 
 
 export function classify(start: KernelState, ops: readonly Op[], ctx: DisruptionContext = {}): Disruption[] {
   const ix = new StateIndex(start);
+  // Which tables rules point at (all, and catch-all ones), kept current op by op.
   const refs = new Counter();
   const catchAll = new Counter();
-  const track = (r: Rule, d: number): void => {
-    if (r.action !== "lookup" || r.table === undefined) return;
-    refs.bump(`${r.family} ${r.table}`, d);
-    if (isCatchAll(r)) catchAll.bump(`${r.family} ${r.table}`, d);
+  const track = (o: KernelObject, d: number): void => {
+    const ref = driverOf(o).policyRef(o);
+    if (ref.lookup === undefined) return;
+    refs.bump(`${ref.family} ${ref.lookup}`, d);
+    if (ref.catchAll) catchAll.bump(`${ref.family} ${ref.lookup}`, d);
   };
   for (const r of start.rule) track(r, 1);
+  const facts: DisruptionFacts = {
+    referenced: (family, table) => refs.has(`${family} ${table}`),
+    catchAll: (family, table) => catchAll.has(`${family} ${table}`),
+  };
   const peer =
     ctx.managementPeer !== undefined && ctx.routeFor !== undefined
       ? normalPeer(ctx.managementPeer)
@@ -56,14 +58,13 @@ export function classify(start: KernelState, ops: readonly Op[], ctx: Disruption
   let peerRoute = peer === undefined ? "" : canonicalJson(ctx.routeFor!(start, peer));
 
   return ops.map((op, step) => {
-    let d = structural(op, refs, catchAll);
-    const o = op.op === "delete" ? op.before : op.after;
-    if (o.kind === "rule") {
-      if (op.op !== "add") track(op.before as Rule, -1);
-      if (op.op !== "delete") track(op.after as Rule, 1);
-    }
+    const o = objectOfOp(op);
+    const kind = driverOf(o);
+    let d = kind.disruption(op, facts);
+    if (op.op !== "add") track(op.before, -1);
+    if (op.op !== "delete") track(op.after, 1);
     ix.apply(op, step);
-    if (peer !== undefined && mayMovePeer(o, peer)) {
+    if (peer !== undefined && kind.affectsLookup(o, peer)) {
       const answer = canonicalJson(ctx.routeFor!(ix.snapshot(), peer));
       if (answer !== peerRoute) d = worst(d, "management-path");
       peerRoute = answer;
@@ -76,42 +77,4 @@ export function classify(start: KernelState, ops: readonly Op[], ctx: Disruption
 function normalPeer(peer: string): string {
   if (!ipaddr.isValid(peer)) throw new Error(`management peer "${peer}" is not an IP address`);
   return ipaddr.process(peer).toString();
-}
-
-/** Only a route covering the peer, or a rule, link or address, can change how the peer is reached. */
-function mayMovePeer(o: KernelObject, peer: string): boolean {
-  if (o.kind === "rule" || o.kind === "link" || o.kind === "address") return true;
-  if (o.kind !== "route") return false;
-  const [net, len] = ipaddr.parseCIDR(o.dst);
-  const addr = ipaddr.parse(peer);
-  return net.kind() === addr.kind() && addr.match([net, len]);
-}
-
-function structural(op: Op, refs: Counter, catchAll: Counter): Disruption {
-  const o = op.op === "delete" ? op.before : op.after;
-  switch (o.kind) {
-    case "hostapd":
-    case "dnsmasq":
-    case "dhcp-client":
-      return op.op === "add" ? "none" : "flap";
-    case "link": {
-      if (op.op !== "change") return "in-place";
-      const b = op.before as Link;
-      return b.adminUp !== o.adminUp || b.mtu !== o.mtu ? "flap" : "in-place";
-    }
-    case "address":
-      return op.op === "add" ? "none" : "flap";
-    case "route": {
-      const t = `${o.family} ${o.table}`;
-      if (isDefault(o.dst) && catchAll.has(t)) return "traffic-switch";
-      if (!refs.has(t) && !BUILTIN_TABLES.has(o.table)) return "none";
-      return "in-place";
-    }
-    case "rule":
-      return isCatchAll(o) ? "traffic-switch" : "in-place";
-    case "class":
-      return op.op === "add" ? "none" : "in-place";
-    default:
-      return "in-place";
-  }
 }

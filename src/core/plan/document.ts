@@ -1,6 +1,6 @@
 // The plan document (`plan --json`, `plan --out`), as schemas/plan.schema.json describes it.
 // format_version follows semver: minor versions only add fields.
-import { canonicalState, isOwned, keyOf, ownedState, sameObject } from "../../kinds/registry.js";
+import { canonicalState, isOwned, keyOf, ownedState, sameObject, driverOf } from "../../kinds/registry.js";
 import {
   KIND_NAMES,
   type KernelObject,
@@ -111,9 +111,7 @@ export function fingerprintObserved(observed: KernelState, ownership: Ownership)
 
 /** Pairs ops acting on one logical object ("slot"): a rule at one priority, a route to one destination in one table. */
 function slotOf(o: KernelObject): string {
-  if (o.kind === "rule") return `rule ${o.family} ${o.priority}`;
-  if (o.kind === "route") return `route ${o.family} ${o.table} ${o.dst}`;
-  return `${o.kind} ${keyOf(o)}`;
+  return driverOf(o).slot(o);
 }
 
 const worst = (ds: readonly Disruption[]): Disruption =>

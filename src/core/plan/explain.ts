@@ -3,8 +3,8 @@
 // catch-all, qdiscs, classes and filters to the qos entry of their interface (and the class they
 // stand for or classify into), the NAT table and ip_forward to /hotspot/nat, and to the routing section
 // otherwise; positions come from the loader's source map.
-import { sysctlInterface } from "../../kinds/sysctl/names.js";
-import type { KernelObject } from "../../kinds/types.js";
+import type { PolicyRef } from "../../kinds/driver.js";
+import { driverOf } from "../../kinds/registry.js";
 import type { Layout } from "./desired.js";
 import { IP_FORWARD } from "./nat.js";
 import { classMinors, QOS_LINK_CLASS } from "./qos.js";
@@ -19,26 +19,24 @@ export interface PolicySource {
   readonly column: number;
 }
 
-function uplinkIndexOf(o: KernelObject, layout: Layout, policy: EffectivePolicy): number | undefined {
+function uplinkIndexOf(ref: PolicyRef, layout: Layout, policy: EffectivePolicy): number | undefined {
   let name: string | undefined;
   for (const [n, slot] of layout.uplinks) {
-    if (o.kind === "route" && o.table === slot.table) name = n;
-    if (o.kind === "rule" && o.priority === slot.priority) name = n;
+    if (ref.table !== undefined && ref.table === slot.table) name = n;
+    if (ref.priority !== undefined && ref.priority === slot.priority) name = n;
   }
-  if (o.kind === "sysctl") {
-    const iface = sysctlInterface(o.name);
-    name = policy.uplinks.find((u) => u.interface === iface)?.name;
-  }
+  // A per-interface setting belongs to the uplink on that interface.
+  if (ref.setting !== undefined) name = policy.uplinks.find((u) => u.interface === ref.iface)?.name;
   const i = policy.uplinks.findIndex((u) => u.name === name);
   return i < 0 ? undefined : i;
 }
 
-/** The qos entry (and class) behind a qdisc, class or filter; undefined for other kinds. */
-function qosPointers(o: KernelObject, policy: EffectivePolicy): string[] | undefined {
-  if (o.kind !== "qdisc" && o.kind !== "class" && o.kind !== "filter") return undefined;
-  const i = policy.qos.findIndex((q) => q.interface === o.dev);
+/** The qos entry (and class) behind a traffic-control object; undefined for other kinds. */
+function qosPointers(ref: PolicyRef, policy: EffectivePolicy): string[] | undefined {
+  if (ref.qos === undefined) return undefined;
+  const { dev, classid: id } = ref.qos;
+  const i = policy.qos.findIndex((q) => q.interface === dev);
   if (i < 0) return undefined;
-  const id = o.kind === "class" ? o.classid : o.kind === "filter" ? o.flowid : undefined;
   if (id === QOS_LINK_CLASS) return [`/qos/${i}`, `/qos/${i}/rate`];
   const name = [...classMinors(policy.qos[i]!)].find(([, m]) => `1:${m.toString(16)}` === id)?.[0];
   return name === undefined ? [`/qos/${i}`] : [`/qos/${i}`, `/qos/${i}/classes/${name}`];
@@ -52,26 +50,28 @@ export function pointersFor(
   active: readonly string[],
 ): string[] {
   const o = (c.after ?? c.before)!;
+  const ref = driverOf(o).policyRef(o);
   // The NAT table masquerades the hotspot address's subnet; forwarding exists for it.
-  if (o.kind === "nft-table") return ["/hotspot/nat", "/hotspot/address"];
-  if (o.kind === "sysctl" && o.name === IP_FORWARD) return ["/hotspot/nat"];
-  const qos = qosPointers(o, policy);
+  if (ref.nft) return ["/hotspot/nat", "/hotspot/address"];
+  if (ref.setting === IP_FORWARD) return ["/hotspot/nat"];
+  const qos = qosPointers(ref, policy);
   if (qos !== undefined) return qos;
-  const uplink = uplinkIndexOf(o, layout, policy);
+  const uplink = uplinkIndexOf(ref, layout, policy);
   if (uplink !== undefined) {
     const u = policy.uplinks[uplink]!;
-    const extra = o.kind === "route" && u.gateway !== "auto" ? [`/uplinks/${uplink}/gateway`] : [];
-    return o.kind === "sysctl"
-      ? [`/uplinks/${uplink}`, "/routing/rpFilter"]
-      : [`/uplinks/${uplink}`, ...extra];
+    if (ref.setting !== undefined) return [`/uplinks/${uplink}`, "/routing/rpFilter"];
+    // A route of the uplink's table goes via its gateway.
+    const extra = ref.table !== undefined && u.gateway !== "auto" ? [`/uplinks/${uplink}/gateway`] : [];
+    return [`/uplinks/${uplink}`, ...extra];
   }
-  if (o.kind === "route" && o.table === layout.activeTable) {
+  if (ref.table !== undefined && ref.table === layout.activeTable) {
     const idx = active.map((n) => policy.uplinks.findIndex((u) => u.name === n)).filter((i) => i >= 0);
     return ["/selection/strategy", ...idx.map((i) => `/uplinks/${i}`)];
   }
-  if (o.kind === "rule" && o.priority === layout.catchAllPriority)
+  if (ref.priority !== undefined && ref.priority === layout.catchAllPriority)
     return ["/routing/tables", "/routing/priorities"];
-  if (o.kind === "rule" && o.priority === layout.localFirstPriority) return ["/routing/priorities"];
+  if (ref.priority !== undefined && ref.priority === layout.localFirstPriority)
+    return ["/routing/priorities"];
   return ["/routing"];
 }
 

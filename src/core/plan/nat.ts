@@ -4,7 +4,10 @@
 // kernel holds as planned compares equal and a second apply writes nothing.
 import ipaddr from "ipaddr.js";
 import type { NftTable, Sysctl } from "../../kinds/types.js";
-import { validInterfaceName } from "../../kinds/ip/render.js";
+import { NAT_CHAIN, validNftName } from "../../kinds/nft/table.js";
+
+export { NAT_CHAIN, validNftName };
+import { validInterfaceName } from "../../kinds/ip/common.js";
 import { canonicalJson } from "../../util/canonical.js";
 
 /** The policy's hotspot NAT, as the planner needs it. */
@@ -17,18 +20,12 @@ export interface NatParams {
   readonly address: string;
 }
 
-export const NAT_CHAIN = "postrouting";
 /** The srcnat priority nft gives `priority srcnat` in a postrouting chain. */
 const SRCNAT_PRIORITY = 100;
 export const IP_FORWARD = "net.ipv4.ip_forward";
 
 export class NatError extends Error {
   override name = "NatError";
-}
-
-/** nft table names: an identifier (letters, digits, "_", "."), as nft's grammar takes it unquoted. */
-export function validNftName(name: string): boolean {
-  return /^[A-Za-z][A-Za-z0-9_.]{0,63}$/.test(name);
 }
 
 /** The network of an IPv4 CIDR ("100.64.50.1/24" → ["100.64.50.0", 24]); refuses anything else. */
@@ -87,38 +84,3 @@ export function natTable(p: NatParams, uplinkInterfaces: readonly string[]): Nft
 }
 
 export const ipForward: Sysctl = { kind: "sysctl", name: IP_FORWARD, value: "1" };
-
-/** "masquerade 100.64.50.0/24 out eth0, wwan0" for a table of our shape; undefined for any other body. */
-export function describeNat(t: NftTable): string | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(t.body);
-  } catch {
-    return undefined;
-  }
-  const chains = (body as { chain?: { name?: string; rules?: { expr?: unknown[] }[] }[] }).chain;
-  const keys = Object.keys(body as object);
-  if (keys.length !== 1 || chains?.length !== 1 || chains[0]?.name !== NAT_CHAIN) return undefined;
-  let subnet: string | undefined;
-  const ifaces: string[] = [];
-  for (const r of chains[0].rules ?? []) {
-    const e = r.expr as
-      | [
-          { match?: { right?: { prefix?: { addr?: string; len?: number } } } },
-          { match?: { right?: unknown } },
-          { masquerade?: unknown },
-        ]
-      | undefined;
-    const pre = e?.[0]?.match?.right?.prefix;
-    const iface = e?.[1]?.match?.right;
-    if (e?.length !== 3 || pre === undefined || typeof iface !== "string" || !("masquerade" in e[2]))
-      return undefined;
-    const s = `${pre.addr}/${pre.len}`;
-    if (subnet !== undefined && subnet !== s) return undefined;
-    subnet = s;
-    ifaces.push(iface);
-  }
-  return subnet === undefined
-    ? "masquerade nothing (no uplink interface)"
-    : `masquerade ${subnet} out ${ifaces.join(", ")}`;
-}

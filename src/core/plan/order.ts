@@ -1,42 +1,26 @@
 // Dependency order of a plan, and plan() itself.
-// Build phase (adds, changes, recreates) runs in dependency order: link, address, sysctl, route, rule,
-// qdisc, class, filter, nft, services. So an address exists before routes that use it, a table's routes
+// Build phase (adds, changes, recreates) runs in dependency order, each kind's driver giving its rank:
+// link, address, sysctl, route, rule, qdisc, class, filter, nft, services. So an address exists before routes that use it, a table's routes
 // before the rule that points at it, a new default before the old one goes (make-before-break).
 // Teardown phase (deletes) runs afterwards in the reverse order: rules go before their tables' routes,
 // filters before classes (children before parents) before qdiscs. A same-key recreate (delete+add of a kind without in-place
 // change) runs its delete right before its add. Ties break on the key: deterministic for the same input.
-import { keyOf } from "../../kinds/registry.js";
-import type { KernelState, KindName, Op, Ownership } from "../../kinds/types.js";
-import { describeObject } from "../../kinds/describe.js";
+import { describeObject, driverOf, DRIVERS, keyOf, objectOfOp } from "../../kinds/registry.js";
+import type { KernelState, Op, Ownership } from "../../kinds/types.js";
 import { conflicts, diff, type Conflict } from "./diff.js";
 
-export const BUILD_ORDER: readonly KindName[] = [
-  "link",
-  "address",
-  "sysctl",
-  "route",
-  "rule",
-  "qdisc",
-  "class",
-  "filter",
-  "nft-table",
-  "dhcp-client",
-  "dnsmasq",
-  "hostapd",
-];
-const RANK = new Map(BUILD_ORDER.map((k, i) => [k, i]));
-
-const objectOf = (op: Op) => (op.op === "delete" ? op.before : op.after);
-
 /**
- * How many classes deleted by the same ops sit above each deleted class: a parent class can only go
- * once its children have (htb refuses to delete a class with children).
+ * How many objects deleted by the same ops sit above each deleted object of its kind: a parent can only
+ * go once its children have (htb refuses to delete a class with children). Keyed "kind key".
  */
-function classDeleteDepths(ops: readonly Op[]): Map<string, number> {
+function deleteDepths(ops: readonly Op[]): Map<string, number> {
   const parents = new Map<string, string>();
-  for (const op of ops)
-    if (op.op === "delete" && op.before.kind === "class")
-      parents.set(`${op.before.dev} ${op.before.classid}`, `${op.before.dev} ${op.before.parent}`);
+  for (const op of ops) {
+    if (op.op !== "delete") continue;
+    const parent = driverOf(op.before).parentKey?.(op.before);
+    if (parent !== undefined)
+      parents.set(`${op.before.kind} ${keyOf(op.before)}`, `${op.before.kind} ${parent}`);
+  }
   const depth = (k: string, seen: number): number => {
     const p = parents.get(k);
     return p === undefined || !parents.has(p) || seen > parents.size ? 0 : 1 + depth(p, seen + 1);
@@ -45,20 +29,20 @@ function classDeleteDepths(ops: readonly Op[]): Map<string, number> {
 }
 
 export function orderOps(ops: readonly Op[]): Op[] {
-  const depths = classDeleteDepths(ops);
+  const depths = deleteDepths(ops);
   const addKeys = new Set(ops.filter((o) => o.op === "add").map((o) => `${o.after.kind} ${keyOf(o.after)}`));
   const decorated = ops.map((op) => {
-    const o = objectOf(op);
+    const o = objectOfOp(op);
     const key = keyOf(o);
     const recreate = op.op === "delete" && addKeys.has(`${o.kind} ${key}`);
     const build = op.op !== "delete" || recreate;
-    const rank = RANK.get(o.kind)!;
+    const rank = DRIVERS[o.kind].rank;
     return {
       op,
       phase: build ? 0 : 1,
-      rank: build ? rank : BUILD_ORDER.length - rank,
-      // Deeper class deletes first (children before parents); 0 for everything else.
-      depth: !build && o.kind === "class" ? -(depths.get(key) ?? 0) : 0,
+      rank: build ? rank : -rank,
+      // Deeper deletes first (children before parents); 0 for everything else.
+      depth: build ? 0 : -(depths.get(`${o.kind} ${key}`) ?? 0),
       key,
       sub: op.op === "delete" ? 0 : 1,
     };
@@ -123,7 +107,7 @@ export function plan(
   const verdict = check(observed, ops);
   if (verdict.ok) return { ok: true, ops };
   const op = ops[verdict.step];
-  const what = op === undefined ? "" : ` (${op.op} ${objectOf(op).kind} ${describeObject(objectOf(op))})`;
+  const what = op === undefined ? "" : ` (${op.op} ${objectOfOp(op).kind} ${describeObject(objectOfOp(op))})`;
   return {
     ok: false,
     error: {

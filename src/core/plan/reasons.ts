@@ -1,14 +1,16 @@
 // Why an op is in the plan, in words: from the reasons compute gave each desired object, and for
 // deletes from the layout (which uplink owned that table or priority) and the selection's verdicts.
+import type { PolicyRef } from "../../kinds/driver.js";
+import { driverOf } from "../../kinds/registry.js";
 import type { KernelObject, Op } from "../../kinds/types.js";
 import { objectId, type Desired } from "./desired.js";
 
-function ownerOf(o: KernelObject, d: Desired): string | undefined {
+function ownerOf(ref: PolicyRef, d: Desired): string | undefined {
   for (const [name, slot] of d.layout.uplinks) {
-    if (o.kind === "route" && o.table === slot.table) return name;
+    if (ref.table !== undefined && ref.table === slot.table) return name;
     if (
-      o.kind === "rule" &&
-      (o.priority === slot.priority || (o.action === "lookup" && o.table === slot.table))
+      (ref.priority !== undefined && ref.priority === slot.priority) ||
+      (ref.lookup !== undefined && ref.lookup === slot.table)
     )
       return name;
   }
@@ -16,14 +18,15 @@ function ownerOf(o: KernelObject, d: Desired): string | undefined {
 }
 
 function deleteReason(o: KernelObject, d: Desired): string {
-  if (o.kind === "route" && o.table === d.layout.activeTable) return d.selection.reason;
-  const owner = ownerOf(o, d);
+  const ref = driverOf(o).policyRef(o);
+  if (ref.table !== undefined && ref.table === d.layout.activeTable) return d.selection.reason;
+  const owner = ownerOf(ref, d);
   if (owner !== undefined) {
     const v = d.selection.verdicts.find((x) => x.name === owner);
     if (v !== undefined && !v.attached) return `uplink ${owner} has no path: ${v.reason}`;
     if (v !== undefined) return `uplink ${owner}: superseded (its address or gateway changed)`;
   }
-  if (o.kind === "rule" || o.kind === "route") return "not part of the routing scheme of the current policy";
+  if (ref.routing) return "not part of the routing scheme of the current policy";
   return "no longer desired by the policy";
 }
 

@@ -1,19 +1,22 @@
-// Runs a plan's ops in as few processes as possible. Route, rule, address and link ops render (through
-// src/kinds/ip/render.ts) to `ip -4|-6 -batch -` over stdin; consecutive ops of one family share a
-// process. iproute2 stops a batch at the first failing line and names it ("Command failed -:N"); each
-// line is mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change),
-// so the failing op is known exactly and every op before it is known to be done. Sysctl ops are written
-// straight to /proc/sys by this process: apply runs inside the node's namespace, so no process is needed;
-// consecutive ones form one step (one progress record), each write still checked on its own.
-// Qdisc, class and filter ops render (src/kinds/tc/render.ts) to `tc -batch -` the same way. Consecutive
-// nft-table ops render (src/kinds/nft/render.ts) to one JSON batch for `nft -j BATCH`: one kernel transaction,
-// all or nothing, so when it fails none of its ops counts as executed.
-import { sysctlPath } from "../../kinds/sysctl/names.js";
+// Runs a plan's ops in as few processes as possible. Each op renders through its kind's driver
+// (src/kinds/registry.ts) to lines of one tool; consecutive ops of one tool share a process. Route, rule,
+// address and link ops go to `ip -4|-6 -batch -` over stdin (consecutive ops of one family share it).
+// iproute2 stops a batch at the first failing line and names it ("Command failed -:N"); each line is
+// mapped back to the op that rendered it (one op may render to two lines, e.g. a rule change), so the
+// failing op is known exactly and every op before it is known to be done. Qdisc, class and filter ops go
+// to `tc -batch -` the same way. Sysctl ops are written straight to /proc/sys by this process: apply runs
+// inside the node's namespace, so no process is needed; consecutive ones form one step (one progress
+// record), each write still checked on its own. Consecutive nft-table ops form one JSON batch for
+// `nft -j BATCH`: one kernel transaction, all or nothing, so when it fails none of its ops counts as
+// executed.
 import { writeFileSync } from "node:fs";
-import type { Family, Op, Sysctl } from "../../kinds/types.js";
-import { batchArgv, renderOpLines } from "../../kinds/ip/render.js";
-import { nftArgv, renderNftBatch } from "../../kinds/nft/render.js";
-import { renderTcOps, tcBatchArgv } from "../../kinds/tc/render.js";
+import type { ToolLine } from "../../kinds/driver.js";
+import { batchArgv } from "../../kinds/ip/batch.js";
+import { nftArgv, nftBatch } from "../../kinds/nft/table.js";
+import { driverOf, objectOfOp, renderContextOf } from "../../kinds/registry.js";
+import { sysctlPath } from "../../kinds/sysctl/names.js";
+import { tcBatchArgv } from "../../kinds/tc/render.js";
+import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
 
 export interface OpFailure {
@@ -66,60 +69,60 @@ type Step =
       readonly lineOp: number[];
     }
   /** Consecutive sysctl ops: written one by one, with one progress record for the lot. */
-  | { readonly tool: "sysctl"; readonly start: number; readonly sysctls: Sysctl[] }
-  | { readonly tool: "nft"; readonly start: number; readonly ops: Op[]; script?: string };
+  | { readonly tool: "sysctl"; readonly start: number; readonly sysctls: ToolLine["sysctl"][] }
+  /** Consecutive nft ops: one JSON batch, one kernel transaction. */
+  | {
+      readonly tool: "nft";
+      readonly start: number;
+      count: number;
+      readonly commands: unknown[];
+      script?: string;
+    };
 
 /**
- * Group ops into steps, in order. Renders everything first, so an invalid value is refused before
+ * Group ops into steps, in order: consecutive ops whose kinds speak through the same tool share a
+ * process. Renders everything first (each kind's driver), so an invalid value is refused before
  * anything runs. `splitAt` starts a new step at that op index (the fault hook's place).
  */
-const TC_KINDS = new Set(["qdisc", "class", "filter"]);
-
-/** tc lines of every tc op, by op index: rendered together, since replacing a root implies its tree. */
-function tcLines(ops: readonly Op[]): Map<number, string[]> {
-  const idx = ops.flatMap((op, i) =>
-    TC_KINDS.has((op.op === "delete" ? op.before : op.after).kind) ? [i] : [],
-  );
-  const rendered = renderTcOps(idx.map((i) => ops[i]!));
-  return new Map(idx.map((i, k) => [i, rendered[k]!]));
-}
-
 export function steps(ops: readonly Op[], splitAt?: number): Step[] {
   const out: Step[] = [];
-  const tc = tcLines(ops);
+  const ctx = renderContextOf(ops);
   ops.forEach((op, i) => {
-    const obj = op.op === "delete" ? op.before : op.after;
-    if (obj.kind === "sysctl") {
-      if (op.op === "delete") throw new Error(`sysctl ${obj.name} cannot be deleted, only changed`);
-      const last = out[out.length - 1];
-      if (last?.tool === "sysctl" && i !== splitAt) last.sysctls.push(obj);
-      else out.push({ tool: "sysctl", start: i, sysctls: [obj] });
+    const command = driverOf(objectOfOp(op)).command;
+    const last = out[out.length - 1];
+    const joins = i !== splitAt && last?.tool === command.tool;
+    if (command.tool === "sysctl") {
+      const lines = command.render(op, ctx);
+      if (joins && last.tool === "sysctl") last.sysctls.push(...lines);
+      else out.push({ tool: "sysctl", start: i, sysctls: [...lines] });
       return;
     }
-    if (obj.kind === "nft-table") {
-      const last = out[out.length - 1];
-      if (last?.tool === "nft" && i !== splitAt) last.ops.push(op);
-      else out.push({ tool: "nft", start: i, ops: [op] });
+    if (command.tool === "nft") {
+      const commands = command.render(op, ctx);
+      if (joins && last.tool === "nft") {
+        last.commands.push(...commands);
+        last.count++;
+      } else out.push({ tool: "nft", start: i, count: 1, commands: [...commands] });
       return;
     }
-    const tool = tc.has(i) ? "tc" : "ip";
-    const lines: readonly { readonly family?: Family; readonly text: string }[] =
-      tool === "tc" ? (tc.get(i) ?? []).map((text) => ({ text })) : renderOpLines(op);
+    const tool = command.tool;
+    const lines: readonly ToolLine["ip"][] =
+      command.tool === "tc" ? command.render(op, ctx).map((text) => ({ text })) : command.render(op, ctx);
     let first = true;
     for (const l of lines) {
-      const last = out[out.length - 1];
+      const prev = out[out.length - 1];
       const splitHere = i === splitAt && first;
       first = false;
       if (
-        last !== undefined &&
-        last.tool === tool &&
+        prev !== undefined &&
+        prev.tool === tool &&
         !splitHere &&
-        (l.family === undefined || last.family === undefined || last.family === l.family)
+        (l.family === undefined || prev.family === undefined || prev.family === l.family)
       ) {
         // Appended in place: a plan of 10k ops stays linear.
-        if (last.family === undefined && l.family !== undefined) last.family = l.family;
-        last.lines.push(l.text);
-        last.lineOp.push(i);
+        if (prev.family === undefined && l.family !== undefined) prev.family = l.family;
+        prev.lines.push(l.text);
+        prev.lineOp.push(i);
       } else {
         out.push({
           tool,
@@ -131,8 +134,7 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       }
     }
   });
-  // Rendered now, so a bad value is refused before anything runs.
-  for (const s of out) if (s.tool === "nft") s.script = renderNftBatch(s.ops);
+  for (const s of out) if (s.tool === "nft") s.script = nftBatch(s.commands);
   return out;
 }
 
@@ -145,7 +147,7 @@ export function failingLine(stderr: string): number | undefined {
 /** The last op a step holds (lineOp never decreases). */
 function lastOp(s: Step): number {
   if (s.tool === "sysctl") return s.start + s.sysctls.length - 1;
-  if (s.tool === "nft") return s.start + s.ops.length - 1;
+  if (s.tool === "nft") return s.start + s.count - 1;
   return s.lineOp[s.lineOp.length - 1] ?? s.start;
 }
 
@@ -206,7 +208,7 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
       }
     } else if (s.tool === "nft") {
       processes++;
-      const script = s.script ?? renderNftBatch(s.ops);
+      const script = s.script ?? nftBatch(s.commands);
       let r;
       try {
         r = await run(nftArgv(script), {

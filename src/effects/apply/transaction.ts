@@ -9,11 +9,10 @@
 import { sysctlInterface } from "../../kinds/sysctl/names.js";
 import { randomUUID } from "node:crypto";
 import { applyOps } from "../../core/model-kernel/index.js";
-import { applyOps as applyObjects, ApplyModelError } from "../../core/model-kernel/by-key.js";
-import { ownedState } from "../../kinds/registry.js";
+import { applyByKey, ApplyModelError } from "../../core/model-kernel/by-key.js";
+import { describeObject, ownedState } from "../../kinds/registry.js";
 import type { KernelState, Op, Ownership } from "../../kinds/types.js";
 import { observe } from "../observe.js";
-import { describeObject } from "../../kinds/describe.js";
 import { diff } from "../../core/plan/diff.js";
 import { orderOps } from "../../core/plan/order.js";
 import {
@@ -191,7 +190,7 @@ export type RecoverResult =
 
 function resultOf(pre: KernelState, ops: readonly Op[]): KernelState | undefined {
   try {
-    return applyObjects(pre, ops);
+    return applyByKey(pre, ops);
   } catch (e) {
     if (e instanceof ApplyModelError) return undefined;
     throw e;

@@ -1,7 +1,19 @@
 // Numeric forms of iproute2's symbolic names. We run ip with -N (numeric output), so names only show up
 // from older tools or hand-fed input; the defaults from iproute2's rt_tables, rt_protos and rt_scopes
 // cover those. A name we do not know makes the object unreadable (dropped), never a guess.
-import type { RouteScope, RouteType } from "../types.js";
+
+export type RouteType =
+  | "unicast"
+  | "local"
+  | "broadcast"
+  | "multicast"
+  | "anycast"
+  | "blackhole"
+  | "unreachable"
+  | "prohibit"
+  | "throw";
+
+export type RouteScope = "global" | "site" | "link" | "host" | "nowhere";
 
 const TABLES: Readonly<Record<string, number>> = { unspec: 0, default: 253, main: 254, local: 255 };
 

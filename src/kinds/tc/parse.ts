@@ -1,8 +1,22 @@
 // Parsers for tc output: qdiscs (`tc -j -d qdisc show`), classes and filters (a `tc -j -batch` run of
 // `class show dev D` / `filter show dev D [ingress|egress]` commands). tc 6.1 prints classes as text
 // even with -j, later versions may print JSON: both are read. Pure, never throw.
-import type { Qdisc, TcClass, TcFilter } from "../types.js";
-import { isObject, mapDefined, num, obj, objects, str, toNumber, type Json, type Segment } from "../json.js";
+import type { TcClass } from "./class.js";
+import type { TcFilter } from "./filter.js";
+import type { Qdisc } from "./qdisc.js";
+import {
+  isObject,
+  mapDefined,
+  num,
+  obj,
+  objects,
+  splitBatchOutput,
+  str,
+  toNumber,
+  type Json,
+  type Segment,
+} from "../json.js";
+import { firstJson, type RawObservation } from "../raw.js";
 import { decodeU32, type U32Key } from "./u32.js";
 
 type Scalar = string | number | boolean;
@@ -292,3 +306,21 @@ export function parseTree(
   }
   return { classes, filters };
 }
+
+const treeCache = new WeakMap<RawObservation, { classes: TcClass[]; filters: TcFilter[] }>();
+
+/** The classes and filters of one observation's tree reading, parsed once for both kinds. */
+export function treeOf(raw: RawObservation): { classes: TcClass[]; filters: TcFilter[] } {
+  if (raw.tree === undefined) return { classes: [], filters: [] };
+  let t = treeCache.get(raw);
+  if (t === undefined)
+    treeCache.set(
+      raw,
+      (t = parseTree(splitBatchOutput(numberDuplicateMatches(raw.tree.out)), raw.tree.cmds)),
+    );
+  return t;
+}
+
+/** The qdiscs of one observation. */
+export const qdiscsOf = (raw: RawObservation): Qdisc[] =>
+  raw.qdiscs === undefined ? [] : parseQdiscs(firstJson(raw.qdiscs));

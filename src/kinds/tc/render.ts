@@ -5,17 +5,17 @@
 // the root (which drops its classes and filters: the next pass adds them again).
 // Deleting a root qdisc deletes the whole tree under it, so deletes of classes, filters and child
 // qdiscs on a device whose root qdisc the same ops delete or replace render no lines.
-import type { Op, Qdisc, TcClass, TcFilter, U32Match } from "../types.js";
+import type { Op } from "../types.js";
 import { plainEqual } from "../../util/canonical.js";
-import { htbDefaultBurst } from "../../core/plan/qos.js";
-import { RenderError, validInterfaceName } from "../ip/render.js";
+import { RenderError, type OpOn, type RenderContext } from "../driver.js";
+import { dev } from "../ip/common.js";
+import type { TcClass } from "./class.js";
+import type { TcFilter } from "./filter.js";
+import { htbDefaultBurst } from "./htb.js";
+import type { Qdisc } from "./qdisc.js";
+import type { U32Match } from "./u32.js";
 
 type TcObject = Qdisc | TcClass | TcFilter;
-
-function dev(name: string): string {
-  if (!validInterfaceName(name)) throw new RenderError(`invalid interface name ${JSON.stringify(name)}`);
-  return name;
-}
 
 const QDISC_HANDLE = /^[0-9a-f]{1,4}:$/;
 const CLASSID = /^[0-9a-f]{1,4}:[0-9a-f]{1,4}$/;
@@ -198,7 +198,7 @@ const isTc = (o: { kind: string }): o is TcObject =>
   o.kind === "qdisc" || o.kind === "class" || o.kind === "filter";
 
 /** Devices whose root qdisc these ops delete or replace: the tree under it goes with it. */
-function rootsReplaced(ops: readonly Op[]): Set<string> {
+export function rootsReplaced(ops: readonly Op[]): Set<string> {
   const out = new Set<string>();
   for (const op of ops) {
     if (op.op === "add") continue;
@@ -210,26 +210,30 @@ function rootsReplaced(ops: readonly Op[]): Set<string> {
 }
 
 /**
- * The `tc -batch -` lines of each op, in the ops' order (qdisc, class and filter ops only). An op
- * implied by another (a class delete under a deleted root) has no lines; a class or filter change under
- * a replaced root is an add, since the old one went with the root.
+ * The `tc -batch -` lines of one op. An op implied by another (a class delete under a deleted root) has
+ * no lines; a class or filter change under a replaced root is an add, since the old one went with the root.
  */
+export function renderTcOp<T extends TcObject>(op: OpOn<T>, ctx: RenderContext): string[] {
+  const o = op.op === "delete" ? op.before : op.after;
+  const isRoot = o.kind === "qdisc" && o.parent === "root";
+  const underReplaced = !isRoot && ctx.replacedRoots.has(o.dev);
+  switch (op.op) {
+    case "add":
+      return renderAdd(o);
+    case "delete":
+      return underReplaced ? [] : renderDelete(o);
+    case "change":
+      return underReplaced ? renderAdd(o) : renderChange(op.before, o);
+  }
+}
+
+/** The lines of each tc op of a plan, in order (qdisc, class and filter ops only). */
 export function renderTcOps(ops: readonly Op[]): string[][] {
-  const gone = rootsReplaced(ops);
+  const ctx = { replacedRoots: rootsReplaced(ops) };
   return ops.map((op) => {
     const o = op.op === "delete" ? op.before : op.after;
     if (!isTc(o)) throw new RenderError(`${o.kind} ops are not tc ops`);
-    const isRoot = o.kind === "qdisc" && o.parent === "root";
-    const underReplaced = !isRoot && gone.has(o.dev);
-    switch (op.op) {
-      case "add":
-        return renderAdd(o);
-      case "delete":
-        return underReplaced ? [] : renderDelete(o);
-      case "change":
-        if (!isTc(op.before)) throw new RenderError("a change must keep the object's kind");
-        return underReplaced ? renderAdd(o) : renderChange(op.before, o);
-    }
+    return renderTcOp(op as OpOn<TcObject>, ctx);
   });
 }
 

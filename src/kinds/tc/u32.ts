@@ -1,7 +1,12 @@
 // Decoding of u32 keys (32-bit value/mask at a byte offset of the network header) into the fields a
 // person wrote: `match ip dport 22 0xffff` is stored as value 0x16 mask 0xffff at 20.
 import ipaddr from "ipaddr.js";
-import type { U32Match } from "../types.js";
+
+export interface U32Match {
+  /** What the 32-bit key means, when recognizable: "ip dport 22" etc. Otherwise the raw value/mask/offset. */
+  readonly field: string;
+  readonly value: string;
+}
 
 export interface U32Key {
   readonly value: number;

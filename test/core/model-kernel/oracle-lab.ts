@@ -2,7 +2,7 @@
 // `ip route get` for many flows in a single batch; compare with the model's answers.
 import type { KernelState } from "../../../src/kinds/types.js";
 import type { LookupQuery, LookupResult } from "../../../src/core/model-kernel/index.js";
-import { batchArgv, batchInput, renderState } from "../../../src/kinds/ip/render.js";
+import { batchArgv, batchInput, renderState } from "../../../src/kinds/ip/batch.js";
 import { run } from "../../../src/effects/exec.js";
 import { defaultRules, nexthopsOf } from "../../../src/core/model-kernel/kernel.js";
 

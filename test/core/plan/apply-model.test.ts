@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyOps, ApplyModelError } from "../../../src/core/model-kernel/by-key.js";
+import { applyByKey, ApplyModelError } from "../../../src/core/model-kernel/by-key.js";
 import { emptyState, type Route } from "../../../src/kinds/types.js";
 
 const r: Route = {
@@ -19,21 +19,21 @@ const start = { ...emptyState(), route: [r] };
 describe("applying ops to a state", () => {
   it("applies adds, changes and deletes by key", () => {
     const moved = { ...r, gateway: "203.0.113.1", dev: "wlan0" };
-    expect(applyOps(start, [{ op: "change", before: r, after: moved }]).route).toEqual([moved]);
-    expect(applyOps(start, [{ op: "delete", before: r }]).route).toEqual([]);
+    expect(applyByKey(start, [{ op: "change", before: r, after: moved }]).route).toEqual([moved]);
+    expect(applyByKey(start, [{ op: "delete", before: r }]).route).toEqual([]);
   });
 
   it("refuses an op that does not fit the state, naming its step", () => {
     expect(() =>
-      applyOps(start, [
+      applyByKey(start, [
         { op: "delete", before: r },
         { op: "delete", before: r },
       ]),
     ).toThrow(new ApplyModelError(1, "delete route 4 100 0.0.0.0/0 0: no such object"));
-    expect(() => applyOps(start, [{ op: "add", after: r }])).toThrow(
+    expect(() => applyByKey(start, [{ op: "add", after: r }])).toThrow(
       /step 0: add route 4 100 0.0.0.0\/0 0: it already exists/,
     );
-    expect(() => applyOps(start, [{ op: "change", before: { ...r, dev: "eth1" }, after: r }])).toThrow(
+    expect(() => applyByKey(start, [{ op: "change", before: { ...r, dev: "eth1" }, after: r }])).toThrow(
       /differs from the op's before/,
     );
   });

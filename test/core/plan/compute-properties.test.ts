@@ -6,8 +6,8 @@ import { canonicalState } from "../../../src/kinds/registry.js";
 import { emptyState, type KernelState, type Route, type Rule } from "../../../src/kinds/types.js";
 import { computeDesired, type DesiredInput } from "../../../src/core/plan/desired.js";
 import { plan } from "../../../src/core/plan/order.js";
-import { applyOps } from "../../../src/core/model-kernel/by-key.js";
-import { isCatchAll } from "../../../src/kinds/ip/rules.js";
+import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
+import { isCatchAll } from "../../../src/kinds/ip/rule.js";
 import { toPrevious } from "../../../src/core/selection/select.js";
 import type { Health, UplinkSpec } from "../../../src/core/selection/types.js";
 import { canonicalJson } from "../../../src/util/canonical.js";
@@ -175,14 +175,14 @@ describe("a planning pass over generated nodes", () => {
         const own = ownership(uplinksOf(sc.first));
         const k1 = kernel(sc.first, emptyState());
         const d1 = computeDesired(input(sc.first, k1, sc));
-        const applied1 = applyOps(k1, opsOf(plan(k1, d1.state, own)));
+        const applied1 = applyByKey(k1, opsOf(plan(k1, d1.state, own)));
 
         // The world changes; what backhaul wrote stays in the kernel.
         const own2 = ownership(uplinksOf(sc.second));
         const k2 = kernel(sc.second, ownedOnly(applied1));
         const in2 = { ...input(sc.second, k2, sc), previous: toPrevious(d1.selection) };
         const d2 = computeDesired(in2);
-        const applied2 = applyOps(k2, opsOf(plan(k2, d2.state, own2)));
+        const applied2 = applyByKey(k2, opsOf(plan(k2, d2.state, own2)));
         expect(opsOf(plan(applied2, d2.state, own2))).toEqual([]);
 
         // Same world, one more pass: the decision and the desired state hold (no oscillation).

@@ -5,9 +5,9 @@ import {
   rpFilterName,
   type DesiredInput,
 } from "../../../src/core/plan/desired.js";
-import { describeObject } from "../../../src/kinds/describe.js";
+import { describeObject } from "../../../src/kinds/registry.js";
 import { plan } from "../../../src/core/plan/order.js";
-import { applyOps } from "../../../src/core/model-kernel/by-key.js";
+import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import {
   addr,
   down,
@@ -104,7 +104,7 @@ describe("desired state of the routing scheme", () => {
 
   it("with keep-last keeps the last active default when nothing is usable; with withdraw removes it", () => {
     const healthy = computeDesired(input());
-    const observed = applyOps(node(), opsOf(plan(node(), healthy.state, ownership())));
+    const observed = applyByKey(node(), opsOf(plan(node(), healthy.state, ownership())));
     const allDown = { eth0: down(), wlan0: down(), wwan0: down() };
     const keep = computeDesired(input({ observed, health: allDown }));
     expect(keep.state.route.filter((r) => r.table === 100)).toEqual(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { computeDesired, type DesiredInput } from "../../../src/core/plan/desired.js";
 import { plan } from "../../../src/core/plan/order.js";
-import { applyOps } from "../../../src/core/model-kernel/by-key.js";
+import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import { classify } from "../../../src/core/plan/disruption.js";
 import {
   buildDocument,
@@ -46,7 +46,7 @@ function documentFor(i: DesiredInput, lastApplied?: KernelState): PlanDocument {
 
 const converged = (): KernelState => {
   const d = computeDesired(input());
-  return applyOps(node(), opsOf(plan(node(), d.state, own)));
+  return applyByKey(node(), opsOf(plan(node(), d.state, own)));
 };
 const failover = (): DesiredInput => {
   const s = converged();

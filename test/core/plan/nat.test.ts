@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import { steps } from "../../../src/effects/apply/execute.js";
 import { objectId } from "../../../src/core/plan/desired.js";
 import { computeDesired, type DesiredInput } from "../../../src/core/plan/desired.js";
-import { describeObject } from "../../../src/kinds/describe.js";
-import { describeNat, ipv4Subnet, natTable, NatError, type NatParams } from "../../../src/core/plan/nat.js";
+import { describeObject } from "../../../src/kinds/registry.js";
+import { ipv4Subnet, natTable, NatError, type NatParams } from "../../../src/core/plan/nat.js";
 import { plan } from "../../../src/core/plan/order.js";
-import { nftCommands, renderNftBatch, NftRenderError } from "../../../src/kinds/nft/render.js";
+import { describeNat, nftCommands, renderNftBatch, NftRenderError } from "../../../src/kinds/nft/table.js";
 import type { NftTable, Op } from "../../../src/kinds/types.js";
-import { applyOps } from "../../../src/core/model-kernel/by-key.js";
+import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import { node, opsOf, ownership, PARAMS, ROUTING, up, UPLINKS } from "../../support/plan-fixtures.js";
 import { fc } from "../../support/fc.js";
 
@@ -107,7 +107,7 @@ describe("desired state with the hotspot NAT", () => {
     expect(ops.filter((o) => o.op !== "delete" && o.after.kind === "sysctl").map(describeOp)).toContain(
       "net.ipv4.ip_forward = 1",
     );
-    expect(opsOf(plan(applyOps(node(), ops), d.state, own))).toEqual([]);
+    expect(opsOf(plan(applyByKey(node(), ops), d.state, own))).toEqual([]);
   });
 });
 

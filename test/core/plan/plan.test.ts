@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { computeDesired, type DesiredInput } from "../../../src/core/plan/desired.js";
-import { describeObject } from "../../../src/kinds/describe.js";
+import { describeObject } from "../../../src/kinds/registry.js";
 import { diff, OwnershipError } from "../../../src/core/plan/diff.js";
 import { plan } from "../../../src/core/plan/order.js";
-import { applyOps } from "../../../src/core/model-kernel/by-key.js";
+import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import { classify } from "../../../src/core/plan/disruption.js";
 import { emptyState, type KernelState, type Op, type Route } from "../../../src/kinds/types.js";
 import { down, node, opsOf, ownership, PARAMS, ROUTING, up, UPLINKS } from "../../support/plan-fixtures.js";
@@ -42,7 +42,7 @@ const connected: Route = {
 function converged(): KernelState {
   const start = { ...node(), route: [...node().route, connected] };
   const d = computeDesired(input({ observed: start }));
-  return applyOps(start, opsOf(plan(start, d.state, own)));
+  return applyByKey(start, opsOf(plan(start, d.state, own)));
 }
 
 /** The same node, eth0's carrier gone. */
@@ -154,7 +154,7 @@ describe("plan ordering", () => {
       gateway: { eth0: "198.51.100.1", wlan0: "203.0.113.1", wwan0: "100.64.0.1" }[u.name]!,
     }));
     const bare = { ...node(), route: [] };
-    const before = applyOps(
+    const before = applyByKey(
       bare,
       opsOf(plan(bare, computeDesired(input({ uplinks, observed: bare })).state, own)),
     );
@@ -165,7 +165,7 @@ describe("plan ordering", () => {
     const check = (start: KernelState, ops: readonly Op[]) => {
       let state = start;
       for (let step = 0; step < ops.length; step++) {
-        state = applyOps(state, [ops[step]!]);
+        state = applyByKey(state, [ops[step]!]);
         if (lookupRoute(state, "100.64.9.9") === undefined)
           return { ok: false as const, step, violations: ["always-one-route: no route for general traffic"] };
       }

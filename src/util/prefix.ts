@@ -1,7 +1,8 @@
 // IP addresses and prefixes as integers (bigint for both families), parsed with ipaddr.js and cached:
 // the model compares hundreds of thousands of prefixes per plan check.
 import ipaddr from "ipaddr.js";
-import type { Family } from "../../kinds/types.js";
+/** An IP address family. */
+export type Family = 4 | 6;
 
 export interface Prefix {
   readonly family: Family;

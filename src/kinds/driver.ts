@@ -1,0 +1,188 @@
+// What a kind of kernel object is, in one place: its identity, ownership, observation, comparison,
+// ordering, rendering to commands, inverse, description and its part in cleanup. Every kind has one
+// driver (one file under kinds/), and the registry (registry.ts) lists them, typed over every kind
+// name, so a kind that lacks a part does not compile. The diff, plan, apply, show, explain and cleanup
+// machinery asks the driver; nothing else knows what a kind is.
+import type { Family } from "../util/prefix.js";
+import type { Ownership } from "./ownership.js";
+import type { RawObservation } from "./raw.js";
+
+export type { Family };
+
+/** Every record has a kind: the registry's key for it. */
+export interface KindRecord {
+  readonly kind: string;
+}
+
+/** An op on objects of one kind. */
+export type OpOn<T> =
+  | { readonly op: "add"; readonly after: T }
+  | { readonly op: "change"; readonly before: T; readonly after: T }
+  | { readonly op: "delete"; readonly before: T };
+
+/**
+ * The tools that speak to the kernel, and what one op's command is for each (one element per line of a
+ * batch). Each tool has one runner (effects/apply/execute.ts) that runs a batch of such lines.
+ */
+export interface ToolLine {
+  /** A line of `ip -4|-6 -batch -`; family undefined for family-neutral lines (links). */
+  readonly ip: { readonly family?: Family; readonly text: string };
+  /** A line of `tc -batch -`. */
+  readonly tc: string;
+  /** A command of an nft JSON batch (`{"add": {...}}`), one transaction per batch. */
+  readonly nft: unknown;
+  /** A write to /proc/sys. */
+  readonly sysctl: { readonly name: string; readonly value: string };
+}
+export type Tool = keyof ToolLine;
+
+/** How one kind's ops become lines of one tool (a union over tools, so the executor narrows on `tool`). */
+export type CommandOf<T> = {
+  readonly [U in Tool]: {
+    readonly tool: U;
+    render(op: OpOn<T>, ctx: RenderContext): readonly ToolLine[U][];
+  };
+}[Tool];
+
+/** What rendering one op may need to know about the rest of its plan. */
+export interface RenderContext {
+  /** Devices whose root qdisc the plan deletes or replaces: the tree under it goes with it. */
+  readonly replacedRoots: ReadonlySet<string>;
+}
+
+/** What disruption classification knows about the state right before an op. */
+export interface DisruptionFacts {
+  /** A rule points at this table ("family table"). */
+  readonly referenced: (family: Family, table: number) => boolean;
+  /** A catch-all rule points at this table. */
+  readonly catchAll: (family: Family, table: number) => boolean;
+}
+
+/** Disruption classes, mildest first (see core/plan/disruption.ts). */
+export const DISRUPTIONS = ["none", "in-place", "traffic-switch", "flap", "management-path"] as const;
+export type Disruption = (typeof DISRUPTIONS)[number];
+
+/**
+ * Where an object sits in the routing scheme or the policy, in the terms the core's explain and
+ * reasons understand (one kind-neutral vocabulary instead of per-kind cases there).
+ */
+export interface PolicyRef {
+  /** The routing table it lives in (routes). */
+  readonly table?: number;
+  /** The rule priority it takes, and the table it looks up (rules). */
+  readonly priority?: number;
+  readonly lookup?: number;
+  /** The address family of a table or a lookup. */
+  readonly family?: Family;
+  /** Every packet matches it (a rule without selectors): where general traffic goes. */
+  readonly catchAll?: true;
+  /** The interface it belongs to (per-interface sysctls, services, links). */
+  readonly iface?: string;
+  /** A global setting it is (sysctls). */
+  readonly setting?: string;
+  /** Traffic control: the device, and the class it stands for or classifies into. */
+  readonly qos?: { readonly dev: string; readonly classid?: string };
+  /** Our nftables table. */
+  readonly nft?: true;
+  /** Part of the routing scheme (rules and routes): a delete of one is "not part of the scheme". */
+  readonly routing?: true;
+}
+
+/** A section of `backhaul show`'s human output. */
+export interface ShowSection {
+  readonly title: string;
+  readonly lines: readonly string[];
+}
+
+/** What the show view knows when it selects and renders a kind's objects. */
+export interface ShowContext<S> {
+  /** The whole (selected) state: a kind may render others with it (addresses with links). */
+  readonly state: S;
+  /** Links worth showing (those that could be an uplink or a hotspot). */
+  readonly links: ReadonlySet<string>;
+  readonly netns?: string;
+}
+
+/** The driver of one kind. S is the whole-state type, so show can render related kinds together. */
+export interface KindDriver<T extends KindRecord, S = unknown> {
+  readonly kind: T["kind"];
+  /** Identity within the kind: two objects with the same key cannot both exist in the kernel. */
+  key(o: T): string;
+  /** A number every key contains (a cheap prefilter when matching foreign objects), if any. */
+  readonly bucket?: (o: T) => number;
+  /** True when backhaul owns this object and may change or delete it. */
+  owned(o: T, own: Ownership): boolean;
+  /** Parse and normalize this kind's objects from one observation's raw readings (pure, never throws). */
+  observe(raw: RawObservation, ctx: ObserveContext): T[];
+  /** The readings observe needs (the reader reads only those of the kinds wanted). */
+  readonly sources: readonly RawSource[];
+  /** Structural equality of two normalized objects. */
+  equal(a: T, b: T): boolean;
+  /** The kernel changes it in place under the same key; otherwise a change is delete + add. */
+  readonly inPlace: boolean;
+  /** May an owned object that is no longer desired be deleted (links and sysctls are only managed)? */
+  deletable(o: T): boolean;
+  /** Place in the build order (teardown runs in reverse): lower builds first. */
+  readonly rank: number;
+  /** The key of the object of the same kind this one sits under, if any: deleted children go first. */
+  readonly parentKey?: (o: T) => string | undefined;
+  /** The tool its ops run through, and one op's lines for it. Throws RenderError on an invalid value. */
+  readonly command: CommandOf<T>;
+  /** The op that undoes this one. */
+  inverse(op: OpOn<T>): OpOn<T>;
+  /** One line for people (plans, show, --explain, logs): "default via 100.64.1.1 dev eth0 table 101". */
+  describe(o: T): string;
+  /** What an op does to traffic, judged on the state right before it. */
+  disruption(op: OpOn<T>, facts: DisruptionFacts): Disruption;
+  /** Can this object change which route a destination takes? */
+  affectsLookup(o: T, dst: string): boolean;
+  /** The logical object an add and a delete of one change share (a rule's priority, a route's prefix). */
+  slot(o: T): string;
+  /** Where the object sits in the scheme and the policy (for --explain and plan reasons). */
+  policyRef(o: T): PolicyRef;
+  /** `backhaul show`: whether an object is worth showing by default, and its sections. */
+  readonly show: {
+    /** Where its sections appear among the kinds' (lower first). */
+    readonly place: number;
+    keep(o: T, ctx: ShowContext<S>): boolean;
+    sections(objects: readonly T[], ctx: ShowContext<S>): ShowSection[];
+  };
+  /** `run --cleanup-on-exit`: remove what is ours of this kind, or leave it (its earlier value is unknown). */
+  readonly cleanup: "remove" | "keep";
+}
+
+/** Readings an observation can make; each driver names those it parses. */
+export type RawSource =
+  | "ip-address"
+  | "ip-rule"
+  | "ip-route"
+  | "sysfs"
+  | "tc"
+  /** Classes and filters of the devices whose root qdisc has a tree. */
+  | "tc-tree"
+  | "nft"
+  /** hostapd's control sockets under the state directory. */
+  | "hostapd-ctrl"
+  /** Pid files of our services under the state directory. */
+  | "service-pids";
+
+export interface ObserveContext {
+  /** Our nftables table. */
+  readonly nftTable: { readonly family: string; readonly name: string };
+}
+
+/** The inverse most kinds have: add ↔ delete, a change swapped. */
+export function invert<T>(op: OpOn<T>): OpOn<T> {
+  switch (op.op) {
+    case "add":
+      return { op: "delete", before: op.after };
+    case "delete":
+      return { op: "add", after: op.before };
+    case "change":
+      return { op: "change", before: op.after, after: op.before };
+  }
+}
+
+export class RenderError extends Error {
+  override name = "RenderError";
+}

@@ -1,0 +1,242 @@
+// Our nftables table (the hotspot's NAT), one object holding the table's whole body in canonical JSON.
+// Observed from `nft -j list table FAMILY NAME`: handles, counter values, quota usage and element expiry
+// dropped; sets, maps and chains sorted by name; each chain's rules in kernel order (order is meaning
+// there). Rendered to an nft JSON batch (libnftables' schema, the one `nft -j list` prints, so any body
+// the observer produced renders back without loss): a batch is one netlink transaction, all or nothing,
+// and a change re-creates the table inside that one transaction (add, delete, add with the new body).
+import { canonicalJson, plainEqual } from "../../util/canonical.js";
+import { invert, RenderError, type KindDriver, type OpOn } from "../driver.js";
+import { isObject, objects, str, type Json } from "../json.js";
+import { firstJson } from "../raw.js";
+import type { KernelState, Op } from "../types.js";
+
+export interface NftTable {
+  readonly kind: "nft-table";
+  readonly family: "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev";
+  readonly name: string;
+  /** The table's chains, rules, sets in a canonical JSON form (handles dropped). */
+  readonly body: string;
+}
+
+export class NftRenderError extends RenderError {
+  override name = "NftRenderError";
+}
+
+/** The chain of our NAT table. */
+export const NAT_CHAIN = "postrouting";
+
+/** nft table names: an identifier (letters, digits, "_", "."), as nft's grammar takes it unquoted. */
+export function validNftName(name: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_.]{0,63}$/.test(name);
+}
+
+const FAMILIES: readonly NftTable["family"][] = ["ip", "ip6", "inet", "arp", "bridge", "netdev"];
+
+/** Keys the kernel assigns or changes: handles, counters' and quotas' running values, expiry. */
+const VOLATILE = new Set(["handle", "expires", "used", "used_unit"]);
+
+function scrub(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(scrub);
+  if (!isObject(v)) return v;
+  const out: Json = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (VOLATILE.has(k)) continue;
+    // A counter's packets/bytes change with traffic; that a rule counts is what we keep.
+    out[k] = k === "counter" && isObject(x) && ("packets" in x || "bytes" in x) ? null : scrub(x);
+  }
+  return out;
+}
+
+const byName = (a: Json, b: Json): number => {
+  const ka = `${str(a, "name") ?? ""}`;
+  const kb = `${str(b, "name") ?? ""}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+/** The table, or undefined when the output holds no table of that family and name. */
+export function parseNftTable(json: unknown, family: string, name: string): NftTable | undefined {
+  const fam = FAMILIES.find((f) => f === family);
+  if (fam === undefined || !isObject(json)) return undefined;
+  const items = objects(json["nftables"]);
+  const table = items.find((i) => {
+    const t = i["table"];
+    return isObject(t) && t["family"] === family && t["name"] === name;
+  });
+  if (table === undefined) return undefined;
+  const groups = new Map<string, Json[]>();
+  const rules = new Map<string, unknown[]>();
+  for (const item of items) {
+    const [type, body] = Object.entries(item)[0] ?? [];
+    if (type === undefined || type === "metainfo" || type === "table" || !isObject(body)) continue;
+    if (body["family"] !== family || body["table"] !== name) continue;
+    const { family: _f, table: _t, ...rest } = scrub(body) as Json;
+    if (type === "rule") {
+      const chain = str(body, "chain");
+      if (chain === undefined) continue;
+      const { chain: _c, ...rule } = rest;
+      rules.set(chain, [...(rules.get(chain) ?? []), rule]);
+      continue;
+    }
+    groups.set(type, [...(groups.get(type) ?? []), rest]);
+  }
+  const body: Json = {};
+  for (const type of [...groups.keys()].sort()) {
+    const list = (groups.get(type) ?? []).sort(byName);
+    body[type] =
+      type === "chain" ? list.map((c) => ({ ...c, rules: rules.get(str(c, "name") ?? "") ?? [] })) : list;
+  }
+  return { kind: "nft-table", family: fam, name, body: canonicalJson(body) };
+}
+
+/**
+ * The batch goes as nft's argument, not on stdin: `nft -f -` opens /dev/stdin, which fails when stdin
+ * is a socket (as execa's may be). One argument is one buffer, so still one transaction.
+ */
+export const nftArgv = (batch: string): string[] => ["nft", "-j", batch];
+
+const isObj = isObject;
+
+function tableId(t: NftTable): { family: string; name: string } {
+  if (!FAMILIES.includes(t.family))
+    throw new NftRenderError(`nft family ${JSON.stringify(t.family)} is not valid`);
+  if (!validNftName(t.name))
+    throw new NftRenderError(`nft table name ${JSON.stringify(t.name)} is not valid`);
+  return { family: t.family, name: t.name };
+}
+
+/** The add commands that build a table from its canonical body: other objects (sets, maps) before chains, rules last. */
+function createCommands(t: NftTable): unknown[] {
+  const id = tableId(t);
+  let body: unknown;
+  try {
+    body = JSON.parse(t.body);
+  } catch {
+    throw new NftRenderError(`nft table ${id.family} ${id.name}: body is not JSON`);
+  }
+  if (!isObj(body)) throw new NftRenderError(`nft table ${id.family} ${id.name}: body is not an object`);
+  const where = { family: id.family, table: id.name };
+  const out: unknown[] = [{ add: { table: id } }];
+  const rules: unknown[] = [];
+  const chains: unknown[] = [];
+  for (const [type, list] of Object.entries(body)) {
+    if (!/^[a-z_]+$/.test(type) || !Array.isArray(list) || !list.every(isObj))
+      throw new NftRenderError(`nft table ${id.family} ${id.name}: "${type}" is not a list of objects`);
+    for (const o of list) {
+      const name = o["name"];
+      if (typeof name !== "string" || name === "")
+        throw new NftRenderError(`nft table ${id.family} ${id.name}: a ${type} without a name`);
+      if (type !== "chain") {
+        out.push({ add: { [type]: { ...o, ...where } } });
+        continue;
+      }
+      const { rules: rs, ...chain } = o;
+      if (rs !== undefined && (!Array.isArray(rs) || !rs.every(isObj)))
+        throw new NftRenderError(
+          `nft table ${id.family} ${id.name}: chain ${name}: rules is not a list of objects`,
+        );
+      chains.push({ add: { chain: { ...chain, ...where } } });
+      for (const r of rs ?? []) rules.push({ add: { rule: { ...r, ...where, chain: name } } });
+    }
+  }
+  return [...out, ...chains, ...rules];
+}
+
+/** The commands one op becomes. */
+export function nftCommands(op: OpOn<NftTable> | Op): unknown[] {
+  const t = op.op === "delete" ? op.before : op.after;
+  if (t.kind !== "nft-table") throw new NftRenderError(`not an nft-table op: ${String(t.kind)}`);
+  if (op.op === "delete") return [{ delete: { table: tableId(t) } }];
+  if (op.op === "add") return createCommands(t);
+  // "add" first makes the delete valid whatever the kernel holds; all three are one transaction.
+  const id = tableId(t);
+  return [{ add: { table: id } }, { delete: { table: id } }, ...createCommands(t)];
+}
+
+/** One JSON batch of rendered commands: one kernel transaction. */
+export function nftBatch(commands: readonly unknown[]): string {
+  return JSON.stringify({ nftables: commands });
+}
+
+/** One JSON batch for a run of nft-table ops; everything is rendered (and validated) before anything runs. */
+export function renderNftBatch(ops: readonly OpOn<NftTable>[]): string {
+  return nftBatch(ops.flatMap(nftCommands));
+}
+
+/** "masquerade 100.64.50.0/24 out eth0, wwan0" for a table of our shape; undefined for any other body. */
+export function describeNat(t: NftTable): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(t.body);
+  } catch {
+    return undefined;
+  }
+  const chains = (body as { chain?: { name?: string; rules?: { expr?: unknown[] }[] }[] }).chain;
+  const keys = Object.keys(body as object);
+  if (keys.length !== 1 || chains?.length !== 1 || chains[0]?.name !== NAT_CHAIN) return undefined;
+  let subnet: string | undefined;
+  const ifaces: string[] = [];
+  for (const r of chains[0].rules ?? []) {
+    const e = r.expr as
+      | [
+          { match?: { right?: { prefix?: { addr?: string; len?: number } } } },
+          { match?: { right?: unknown } },
+          { masquerade?: unknown },
+        ]
+      | undefined;
+    const pre = e?.[0]?.match?.right?.prefix;
+    const iface = e?.[1]?.match?.right;
+    if (e?.length !== 3 || pre === undefined || typeof iface !== "string" || !("masquerade" in e[2]))
+      return undefined;
+    const s = `${pre.addr}/${pre.len}`;
+    if (subnet !== undefined && subnet !== s) return undefined;
+    subnet = s;
+    ifaces.push(iface);
+  }
+  return subnet === undefined
+    ? "masquerade nothing (no uplink interface)"
+    : `masquerade ${subnet} out ${ifaces.join(", ")}`;
+}
+
+export const nftTable: KindDriver<NftTable, KernelState> = {
+  kind: "nft-table",
+  key: (o) => `${o.family} ${o.name}`,
+  owned: (o, own) => o.family === own.nftTable.family && o.name === own.nftTable.name,
+  sources: ["nft"],
+  observe: (raw, ctx) => {
+    const t = parseNftTable(firstJson(raw.nft), ctx.nftTable.family, ctx.nftTable.name);
+    return t === undefined ? [] : [t];
+  },
+  equal: plainEqual,
+  inPlace: true,
+  deletable: () => true,
+  rank: 8,
+  command: { tool: "nft", render: nftCommands },
+  inverse: invert,
+  describe: (o) => {
+    const nat = describeNat(o);
+    return `nft table ${o.family} ${o.name}${nat === undefined ? "" : `: ${nat}`}`;
+  },
+  disruption: () => "in-place",
+  affectsLookup: () => false,
+  slot: (o) => `nft-table ${o.family} ${o.name}`,
+  policyRef: () => ({ nft: true }),
+  show: {
+    place: 10,
+    keep: () => true,
+    sections: (tables) => [
+      {
+        title: "nftables",
+        lines:
+          tables.length === 0
+            ? ["  no backhaul table"]
+            : tables.map((t) => {
+                const body = JSON.parse(t.body) as Record<string, { rules?: unknown[] }[]>;
+                const chains = body["chain"] ?? [];
+                const rules = chains.reduce((n, c) => n + (c.rules?.length ?? 0), 0);
+                return `  table ${t.family} ${t.name}: ${chains.length} chains, ${rules} rules, ${(body["set"] ?? []).length} sets`;
+              }),
+      },
+    ],
+  },
+  cleanup: "remove",
+};

@@ -1,0 +1,50 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { DISRUPTIONS } from "../../src/kinds/driver.js";
+import { BUILD_ORDER, CLEANUP_KINDS, DRIVERS, KIND_NAMES, emptyState } from "../../src/kinds/registry.js";
+
+const schema = JSON.parse(
+  readFileSync(new URL("../../schemas/plan.schema.json", import.meta.url), "utf8"),
+) as {
+  $defs: Record<
+    string,
+    { enum?: unknown[]; oneOf?: { $ref: string }[]; properties?: { kind?: { const?: string } } }
+  >;
+};
+
+describe("the kind registry", () => {
+  it("holds one driver per kind, each under its own kind name", () => {
+    for (const k of KIND_NAMES) expect(DRIVERS[k].kind).toBe(k);
+    expect(Object.keys(emptyState())).toEqual([...KIND_NAMES]);
+  });
+
+  it("matches the plan schema: its kind enum, one object definition per kind, and the disruption classes", () => {
+    expect(schema.$defs["kind"]?.enum).toEqual([...KIND_NAMES]);
+    expect(schema.$defs["object"]?.oneOf?.map((r) => r.$ref)).toEqual(KIND_NAMES.map((k) => `#/$defs/${k}`));
+    for (const k of KIND_NAMES) expect(schema.$defs[k]?.properties?.kind?.const).toBe(k);
+    expect(schema.$defs["disruption"]?.enum).toEqual([...DISRUPTIONS]);
+  });
+
+  it("orders builds by distinct ranks: links and addresses before routes, routes before the rules that use them", () => {
+    const ranks = KIND_NAMES.map((k) => DRIVERS[k].rank);
+    expect(new Set(ranks).size).toBe(ranks.length);
+    const at = (k: (typeof KIND_NAMES)[number]): number => BUILD_ORDER.indexOf(k);
+    expect(at("link")).toBeLessThan(at("address"));
+    expect(at("address")).toBeLessThan(at("route"));
+    expect(at("route")).toBeLessThan(at("rule"));
+    expect(at("qdisc")).toBeLessThan(at("class"));
+    expect(at("class")).toBeLessThan(at("filter"));
+  });
+
+  it("cleans up exactly the kinds whose drivers remove their objects: never links, addresses or sysctls", () => {
+    expect(CLEANUP_KINDS).toEqual(KIND_NAMES.filter((k) => DRIVERS[k].cleanup === "remove"));
+    for (const k of ["link", "address", "sysctl"] as const) expect(CLEANUP_KINDS).not.toContain(k);
+    for (const k of ["rule", "route", "qdisc", "class", "filter", "nft-table"] as const)
+      expect(CLEANUP_KINDS).toContain(k);
+  });
+
+  it("gives every kind a distinct place in show's output", () => {
+    const places = KIND_NAMES.map((k) => DRIVERS[k].show.place);
+    expect(new Set(places).size).toBe(places.length);
+  });
+});
