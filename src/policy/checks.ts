@@ -1,6 +1,6 @@
 // Semantic checks: what the schema cannot say. Each check is a pure function of the document and the
 // effective policy, and reports issues at JSON pointers (the loader turns them into file:line:col).
-import { readFileSync } from "node:fs";
+import type { FileReading } from "./read-file.js";
 import type { EffectivePolicy, Hotspot, QosInterface, Severity } from "./types.js";
 import { pointerOf } from "./pointer.js";
 import { formatRate } from "../util/units.js";
@@ -483,7 +483,7 @@ const CHANNELS_5GHZ = new Set([
   153, 157, 161, 165, 169, 173, 177,
 ]);
 
-function checkHotspot(doc: Doc, p: EffectivePolicy, h: Hotspot): CheckIssue[] {
+function checkHotspot(doc: Doc, p: EffectivePolicy, h: Hotspot, read: ReadSecret): CheckIssue[] {
   const out: CheckIssue[] = [];
   const raw = doc.hotspot as Doc;
   const at = (...rest: (string | number)[]) => pointerOf("hotspot", ...rest);
@@ -541,7 +541,7 @@ function checkHotspot(doc: Doc, p: EffectivePolicy, h: Hotspot): CheckIssue[] {
         ),
       );
     } else {
-      out.push(...checkPassphraseFile(h.passphraseFile, at("passphraseFile")));
+      out.push(...checkPassphraseFile(h.passphraseFile, at("passphraseFile"), read));
     }
     if (h.driver === "wired") {
       out.push(
@@ -675,20 +675,25 @@ function checkDhcp(h: Hotspot, c: Cidr, raw: Doc): CheckIssue[] {
   return out;
 }
 
-function checkPassphraseFile(path: string, pointer: string): CheckIssue[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    return [
-      warning(
-        "passphrase-unreadable",
-        pointer,
-        `cannot read ${path} now; it is checked again when the hotspot starts`,
-      ),
-    ];
+/** Reads a file the policy names (at the edge: policy/load.ts); the checks only judge the reading. */
+export type ReadSecret = (path: string) => FileReading;
+
+function checkPassphraseFile(path: string, pointer: string, read: ReadSecret): CheckIssue[] {
+  const r = read(path);
+  if (!r.ok) {
+    // A missing or unreadable file may appear before the hotspot starts; anything else never becomes one.
+    if (r.reason === "missing" || r.reason === "unreadable")
+      return [
+        warning(
+          "passphrase-unreadable",
+          pointer,
+          `${r.message}; it is checked again when the hotspot starts`,
+        ),
+      ];
+    return [error("bad-passphrase", pointer, `${r.message}: a passphrase file is a small regular file`)];
   }
-  const problem = passphraseProblem(text.replace(/\r?\n$/, ""));
+  // One final newline is how editors end a file; a CR or any other control character is refused.
+  const problem = passphraseProblem(r.text.replace(/\n$/, ""));
   return problem ? [error("bad-passphrase", pointer, `${path}: ${problem}`)] : [];
 }
 
@@ -789,13 +794,13 @@ function checkDaemon(p: EffectivePolicy): CheckIssue[] {
 }
 
 /** Every semantic check. `doc` is the schema-valid document (with defaults), `p` its normalization. */
-export function semanticIssues(doc: Doc, p: EffectivePolicy): CheckIssue[] {
+export function semanticIssues(doc: Doc, p: EffectivePolicy, read: ReadSecret): CheckIssue[] {
   return [
     ...checkUplinks(doc, p),
     ...checkProbes(doc, p),
     ...checkSelection(p),
     ...checkRouting(p),
-    ...(p.hotspot ? checkHotspot(doc, p, p.hotspot) : []),
+    ...(p.hotspot ? checkHotspot(doc, p, p.hotspot, read) : []),
     ...p.qos.flatMap((q, i) => checkQos(q, i, p)),
     ...checkDaemon(p),
   ];

@@ -1,6 +1,7 @@
 // Loading a policy: read → YAML with positions → merge → schema (all errors, defaults) → normalize →
 // semantic checks. Every problem becomes a Diagnostic with file:line:col; nothing here throws on bad input.
-import { hostileText, semanticIssues } from "./checks.js";
+import { hostileText, semanticIssues, type ReadSecret } from "./checks.js";
+import { readRegularFile } from "./read-file.js";
 import { normalize } from "./normalize.js";
 import { schemaIssues } from "./schema.js";
 import { parseSources, positionOf, readSources, type SourceFile } from "./source.js";
@@ -36,9 +37,14 @@ const byPlace = (a: Diagnostic, b: Diagnostic): number =>
   (a.location?.start.offset ?? -1) - (b.location?.start.offset ?? -1) ||
   a.summary.localeCompare(b.summary);
 
-/** Load policy texts (the files of one policy, in merge order). */
+/** A passphrase is at most 63 characters: anything much larger is not a passphrase file. */
+const PASSPHRASE_FILE_MAX = 4096;
+const readSecret: ReadSecret = (path) => readRegularFile(path, PASSPHRASE_FILE_MAX);
+
+/** Load policy texts (the files of one policy, in merge order); files the policy names are read with `read`. */
 export function loadPolicyTexts(
   files: readonly SourceFile[],
+  read: ReadSecret = readSecret,
 ): LoadResult & { readonly texts: ReadonlyMap<string, string> } {
   const parsed = parseSources(files);
   const { sources, texts } = parsed;
@@ -57,7 +63,7 @@ export function loadPolicyTexts(
   if (early.some((d) => d.severity === "error")) return fail(early);
 
   const policy = normalize(doc);
-  const semantic = semanticIssues(doc, policy).map((i) => toDiagnostic(sources, i));
+  const semantic = semanticIssues(doc, policy, read).map((i) => toDiagnostic(sources, i));
   const all = [...early, ...semantic].sort(byPlace);
   if (all.some((d) => d.severity === "error")) return fail(all);
   return { ok: true, policy, sources, diagnostics: all, texts };

@@ -1,6 +1,7 @@
 // Policy sources: read a file or a directory of YAML files, parse them keeping every node's position,
 // and merge them into one document with a source map from JSON pointers to file:line:col.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
+import { readRegularFile } from "./read-file.js";
 import { join } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
 import type { Diagnostic, Location, SourceMap } from "./types.js";
@@ -264,33 +265,26 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
   }
   const files: SourceFile[] = [];
   for (const file of names) {
-    let s;
-    try {
-      s = await stat(file);
-    } catch {
-      return problem(
-        "no-policy",
-        `cannot read ${file}: no such file (a dangling link?)`,
-        "remove it or fix the link",
-      );
+    // Links are followed; what is read must be a regular file within the size cap (a FIFO or a
+    // device named *.yaml is refused, never read as an empty policy, and never blocks the reader).
+    const r = readRegularFile(file, LIMITS.fileBytes);
+    if (r.ok) {
+      files.push({ file, text: r.text });
+      continue;
     }
-    if (!s.isFile()) continue;
-    if (s.size > LIMITS.fileBytes) {
+    if (r.reason === "too-large")
       return problem(
         "file-too-large",
-        `${file} is ${s.size} bytes; policy files may be at most ${LIMITS.fileBytes}`,
+        `${r.message}; policy files may be at most ${LIMITS.fileBytes} bytes`,
         "split a large policy into several files in a directory",
       );
-    }
-    try {
-      files.push({ file, text: await readFile(file, "utf8") });
-    } catch (e) {
-      return problem(
-        "no-policy",
-        `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-        "check the file's permissions",
-      );
-    }
+    if (r.reason === "not-regular")
+      return problem("no-policy", r.message, "a policy is a YAML file, or a directory of YAML files");
+    return problem(
+      "no-policy",
+      `cannot read ${r.message}`,
+      r.reason === "missing" ? "remove it or fix the link" : "check the file's permissions",
+    );
   }
   return { files, diagnostics: [] };
 }

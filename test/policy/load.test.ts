@@ -1,5 +1,6 @@
 // Loading from files and directories, the source map, and the limits against hostile input.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -189,5 +190,51 @@ describe("semantic checks", () => {
       },
     ]);
     expect(shared.ok).toBe(true);
+  });
+});
+
+describe("files that are not what they claim", () => {
+  const hotspot = (psk: string) =>
+    `${UPLINKS}${PROBES}hotspot:\n  security: wpa2\n  passphraseFile: ${psk}\n`;
+
+  it("refuses a passphrase file that is a FIFO or a device at once, without blocking or reading it", async () => {
+    const fifo = join(dir, "psk.fifo");
+    execFileSync("mkfifo", [fifo]);
+    for (const psk of [fifo, "/dev/zero"]) {
+      const r = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
+      expect(r.ok).toBe(false);
+      const d = r.diagnostics.find((x) => x.code === "bad-passphrase");
+      expect(d?.summary).toMatch(/not a regular file/);
+      expect(d?.location).toMatchObject({ file: "h.yaml", start: { line: 8 } });
+    }
+  });
+
+  it("refuses a passphrase file larger than any passphrase, and one holding a CR, never quoting it", async () => {
+    const psk = join(dir, "psk");
+    await writeFile(psk, `${"secret-".repeat(1000)}\n`);
+    const big = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
+    expect(big.diagnostics.find((d) => d.code === "bad-passphrase")?.summary).toMatch(/at most 4096/);
+    await writeFile(psk, "correct horse battery staple\r\n");
+    const cr = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
+    const d = cr.diagnostics.find((x) => x.code === "bad-passphrase");
+    expect(d?.summary).toMatch(/printable ASCII/);
+    expect(JSON.stringify(cr.diagnostics)).not.toContain("horse");
+  });
+
+  it("refuses a policy path that is a FIFO, and a directory holding a FIFO or a sub-directory named *.yaml", async () => {
+    const fifo = join(dir, "policy.yaml");
+    execFileSync("mkfifo", [fifo]);
+    const direct = await loadPolicy(fifo);
+    expect(direct.ok).toBe(false);
+    expect(direct.diagnostics[0]?.summary).toMatch(/is a FIFO, not a regular file/);
+    await writeFile(join(dir, "00-uplinks.yaml"), `${UPLINKS}${PROBES}`);
+    const inDir = await loadPolicy(dir);
+    expect(inDir.ok).toBe(false);
+    expect(inDir.diagnostics[0]?.summary).toMatch(/policy\.yaml is a FIFO/);
+    await rm(fifo);
+    await mkdir(join(dir, "sub.yaml"));
+    const sub = await loadPolicy(dir);
+    expect(sub.ok).toBe(false);
+    expect(sub.diagnostics[0]?.summary).toMatch(/sub\.yaml is a directory/);
   });
 });

@@ -1,0 +1,58 @@
+// Reading the files a policy names (its own YAML, the hotspot's passphrase) without trusting them:
+// links are followed, but what is read must then be a regular file no larger than a cap. A FIFO, a
+// device (/dev/zero), a socket or a directory is refused before a byte is read, and the file is opened
+// non-blocking, so a FIFO put in its place between the check and the open cannot hang the reader.
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+
+export type FileReading =
+  | { readonly ok: true; readonly text: string }
+  | {
+      readonly ok: false;
+      readonly reason: "missing" | "not-regular" | "too-large" | "unreadable";
+      readonly message: string;
+    };
+
+/** What a file is, in words, from its stat. */
+function whatItIs(st: ReturnType<typeof fstatSync>): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/** Read a whole regular file of at most maxBytes as UTF-8. Never blocks, never reads past the cap. */
+export function readRegularFile(path: string, maxBytes: number): FileReading {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT"
+      ? { ok: false, reason: "missing", message: `${path}: no such file (or a dangling link)` }
+      : { ok: false, reason: "unreadable", message: `${path}: cannot be opened (${code ?? "error"})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile())
+      return { ok: false, reason: "not-regular", message: `${path} is ${whatItIs(st)}, not a regular file` };
+    if (st.size > maxBytes)
+      return {
+        ok: false,
+        reason: "too-large",
+        message: `${path} is ${st.size} bytes; at most ${maxBytes} are read`,
+      };
+    // The file may grow between fstat and read: read up to one byte past the cap to notice.
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (let r = -1; r !== 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
+    if (n > maxBytes)
+      return { ok: false, reason: "too-large", message: `${path} is larger than ${maxBytes} bytes` };
+    return { ok: true, text: buf.subarray(0, n).toString("utf8") };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { ok: false, reason: "unreadable", message: `${path}: cannot be read (${code ?? "error"})` };
+  } finally {
+    closeSync(fd);
+  }
+}
