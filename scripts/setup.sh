@@ -15,6 +15,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v hostapd >/dev/null || need+=(hostapd)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v udhcpc >/dev/null || need+=(udhcpc)
+command -v conntrack >/dev/null || need+=(conntrack)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v sysctl >/dev/null || need+=(procps)
 # systemd-notify (the daemon's sd_notify) and systemd-socket-activate (its test); absent from slim images.

@@ -3,6 +3,7 @@
 // driver (one file under kinds/), and the registry (registry.ts) lists them, typed over every kind
 // name, so a kind that lacks a part does not compile. The diff, plan, apply, show, explain and cleanup
 // machinery asks the driver; nothing else knows what a kind is.
+import { plainEqual } from "../util/canonical.js";
 import type { Family } from "../util/prefix.js";
 import type { Ownership } from "./ownership.js";
 import type { RawObservation } from "./raw.js";
@@ -170,6 +171,13 @@ export interface ObserveContext {
   /** Our nftables table. */
   readonly nftTable: { readonly family: string; readonly name: string };
 }
+
+/** The parts most kinds share: structural equality, the add ↔ delete inverse, deletable once not desired. */
+export const COMMON_PARTS = {
+  equal: plainEqual,
+  inverse: invert,
+  deletable: (): boolean => true,
+} as const;
 
 /** The inverse most kinds have: add ↔ delete, a change swapped. */
 export function invert<T>(op: OpOn<T>): OpOn<T> {

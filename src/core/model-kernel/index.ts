@@ -1,4 +1,5 @@
 // The pure API of the model kernel: states in, states out; refusals are values, never exceptions.
+import { driverOf, objectOfOp } from "../../kinds/registry.js";
 import type { KernelState, Op } from "../../kinds/types.js";
 import { ModelKernel, type LookupQuery, type LookupResult } from "./kernel.js";
 
@@ -44,13 +45,7 @@ export function inverseOps(ops: readonly Op[]): Op[] {
   return [...ops].reverse().map(inverseOp);
 }
 
+/** The op that undoes op, as its kind's driver defines it. */
 export function inverseOp(op: Op): Op {
-  switch (op.op) {
-    case "add":
-      return { op: "delete", before: op.after };
-    case "delete":
-      return { op: "add", after: op.before };
-    case "change":
-      return { op: "change", before: op.after, after: op.before };
-  }
+  return driverOf(objectOfOp(op)).inverse(op) as Op;
 }

@@ -1,8 +1,7 @@
 // Addresses: observed (the routing scheme attaches to them), written only by labs and, later, by the DHCP
 // client's lease; never owned by the planner.
-import { plainEqual } from "../../util/canonical.js";
 import { parseInterfacePrefix, formatAddress } from "../../util/prefix.js";
-import { invert, RenderError, type Family, type KindDriver } from "../driver.js";
+import { RenderError, type Family, type KindDriver, COMMON_PARTS } from "../driver.js";
 import { mapDefined, num, objects, str } from "../json.js";
 import { ipSection } from "../raw.js";
 import type { KernelState } from "../types.js";
@@ -71,13 +70,12 @@ const isLinkLocal = (a: Address): boolean => a.family === 6 && a.scope === "link
 
 export const address: KindDriver<Address, KernelState> = {
   kind: "address",
+  ...COMMON_PARTS,
   key: (o) => `${o.dev} ${o.local}`,
   owned: () => false,
   sources: ["ip-address"],
   observe: (raw) => parseAddresses(ipSection(raw, "address")),
-  equal: plainEqual,
   inPlace: false,
-  deletable: () => true,
   rank: 1,
   command: {
     tool: "ip",
@@ -89,7 +87,6 @@ export const address: KindDriver<Address, KernelState> = {
       return [ipLine(a.family, ["address", verb, ...addressSpec(a), ...nodad])];
     },
   },
-  inverse: invert,
   describe: (o) => `${o.local} dev ${o.dev} scope ${o.scope}`,
   disruption: (op) => (op.op === "add" ? "none" : "flap"),
   affectsLookup: () => true,

@@ -76,25 +76,28 @@ export function hex32(n: number, what: string): string {
   return `0x${n.toString(16)}`;
 }
 
-export function prefix(text: string, family: Family): string {
-  let p;
+/** Parse with a util/prefix.ts parser, as a RenderError unless it parses to the family wanted. */
+function ofFamily<T extends { readonly family: Family }>(
+  text: string,
+  family: Family,
+  what: string,
+  parse: (t: string) => T,
+): T {
+  let v: T;
   try {
-    p = parsePrefix(text);
+    v = parse(text);
   } catch (e) {
     throw new RenderError((e as Error).message);
   }
-  if (p.family !== family) throw new RenderError(`${text} is not an IPv${family} prefix`);
-  return formatPrefix(p);
+  if (v.family !== family) throw new RenderError(`${text} is not an IPv${family} ${what}`);
+  return v;
 }
 
+export const prefix = (text: string, family: Family): string =>
+  formatPrefix(ofFamily(text, family, "prefix", parsePrefix));
+
 export function address(text: string, family: Family): string {
-  let a;
-  try {
-    a = parseAddress(text);
-  } catch (e) {
-    throw new RenderError((e as Error).message);
-  }
-  if (a.family !== family) throw new RenderError(`${text} is not an IPv${family} address`);
+  const a = ofFamily(text, family, "address", parseAddress);
   return formatAddress(a.family, a.value);
 }
 

@@ -1,7 +1,6 @@
 // Links: observed (admin state, carrier, class), changed only in admin state and MTU, never created or
 // deleted by backhaul (uplinks and the hotspot are interfaces the node has).
-import { plainEqual } from "../../util/canonical.js";
-import { invert, RenderError, type KindDriver, type ShowContext } from "../driver.js";
+import { RenderError, type KindDriver, type ShowContext, COMMON_PARTS } from "../driver.js";
 import { arr, mapDefined, num, obj, objects, str } from "../json.js";
 import { classifyLink, type LinkClass, type LinkFacts } from "../link-class.js";
 import { factsOf, ipSection } from "../raw.js";
@@ -90,11 +89,11 @@ function linkRows(links: readonly Link[], s: KernelState): string[] {
 
 export const link: KindDriver<Link, KernelState> = {
   kind: "link",
+  ...COMMON_PARTS,
   key: (o) => o.name,
   owned: () => false,
   sources: ["ip-address", "sysfs"],
   observe: (raw) => parseLinks(ipSection(raw, "address"), factsOf(raw).links),
-  equal: plainEqual,
   inPlace: true,
   deletable: () => false,
   rank: 0,
@@ -112,7 +111,6 @@ export const link: KindDriver<Link, KernelState> = {
       return out.length > 4 ? [{ text: out.join(" ") }] : [];
     },
   },
-  inverse: invert,
   describe: (o) => `${o.name} ${o.adminUp ? "up" : "down"} mtu ${o.mtu}`,
   disruption(op) {
     if (op.op !== "change") return "in-place";

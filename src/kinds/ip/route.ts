@@ -1,8 +1,7 @@
 // Routes: each uplink's default in its own table and the active table's default. Ours carry our
 // protocol number and live in a table of the policy's range.
 import ipaddr from "ipaddr.js";
-import { plainEqual } from "../../util/canonical.js";
-import { invert, RenderError, type Family, type KindDriver } from "../driver.js";
+import { RenderError, type Family, type KindDriver, COMMON_PARTS } from "../driver.js";
 import { arr, isObject, mapDefined, num, obj, objects, str, strings, type Json } from "../json.js";
 import { ipSection } from "../raw.js";
 import type { KernelState } from "../types.js";
@@ -232,14 +231,13 @@ export function routeText(r: Route): string {
 
 export const route: KindDriver<Route, KernelState> = {
   kind: "route",
+  ...COMMON_PARTS,
   key: routeKey,
   bucket: (o) => o.table,
   owned: (o, own) => o.protocol === own.protocol && o.table >= own.tables.min && o.table <= own.tables.max,
   sources: ["ip-route"],
   observe: (raw) => parseRoutes(ipSection(raw, "route")),
-  equal: plainEqual,
   inPlace: true,
-  deletable: () => true,
   rank: 3,
   command: {
     tool: "ip",
@@ -256,7 +254,6 @@ export const route: KindDriver<Route, KernelState> = {
       ];
     },
   },
-  inverse: invert,
   describe: describeRoute,
   disruption(op, facts) {
     const o = op.op === "delete" ? op.before : op.after;

@@ -1,7 +1,6 @@
 // Policy-routing rules: the routing scheme's source rules, local-first rule and catch-all. Ours carry
 // our protocol number and a priority from the policy's range.
-import { plainEqual } from "../../util/canonical.js";
-import { invert, RenderError, type Family, type KindDriver } from "../driver.js";
+import { RenderError, type Family, type KindDriver, COMMON_PARTS } from "../driver.js";
 import { mapDefined, num, objects, str, type Json } from "../json.js";
 import { firstJson, ipSection } from "../raw.js";
 import type { KernelState } from "../types.js";
@@ -326,16 +325,15 @@ function ruleKey(o: Rule): string {
 
 export const rule: KindDriver<Rule, KernelState> = {
   kind: "rule",
+  ...COMMON_PARTS,
   key: ruleKey,
   bucket: (o) => o.priority,
   owned: (o, own) =>
     o.protocol === own.protocol && o.priority >= own.priorities.min && o.priority <= own.priorities.max,
   sources: ["ip-rule"],
   observe: (raw) => [...parseRules(ipSection(raw, "rule"), 4), ...parseRules(firstJson(raw.rules6), 6)],
-  equal: plainEqual,
   // A rule's key holds every selector and its action: two owned rules with one key are equal.
   inPlace: false,
-  deletable: () => true,
   rank: 4,
   command: {
     tool: "ip",
@@ -348,7 +346,6 @@ export const rule: KindDriver<Rule, KernelState> = {
       return ruleKey(op.before) === ruleKey(op.after) ? [del, add] : [add, del];
     },
   },
-  inverse: invert,
   describe: describeRule,
   disruption: (op) => (isCatchAll(op.op === "delete" ? op.before : op.after) ? "traffic-switch" : "in-place"),
   affectsLookup: () => true,

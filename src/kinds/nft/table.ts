@@ -4,8 +4,8 @@
 // there). Rendered to an nft JSON batch (libnftables' schema, the one `nft -j list` prints, so any body
 // the observer produced renders back without loss): a batch is one netlink transaction, all or nothing,
 // and a change re-creates the table inside that one transaction (add, delete, add with the new body).
-import { canonicalJson, plainEqual } from "../../util/canonical.js";
-import { invert, RenderError, type KindDriver, type OpOn } from "../driver.js";
+import { canonicalJson } from "../../util/canonical.js";
+import { RenderError, type KindDriver, type OpOn, COMMON_PARTS } from "../driver.js";
 import { isObject, objects, str, type Json } from "../json.js";
 import { firstJson } from "../raw.js";
 import type { KernelState, Op } from "../types.js";
@@ -199,6 +199,7 @@ export function describeNat(t: NftTable): string | undefined {
 
 export const nftTable: KindDriver<NftTable, KernelState> = {
   kind: "nft-table",
+  ...COMMON_PARTS,
   key: (o) => `${o.family} ${o.name}`,
   owned: (o, own) => o.family === own.nftTable.family && o.name === own.nftTable.name,
   sources: ["nft"],
@@ -206,12 +207,9 @@ export const nftTable: KindDriver<NftTable, KernelState> = {
     const t = parseNftTable(firstJson(raw.nft), ctx.nftTable.family, ctx.nftTable.name);
     return t === undefined ? [] : [t];
   },
-  equal: plainEqual,
   inPlace: true,
-  deletable: () => true,
   rank: 8,
   command: { tool: "nft", render: nftCommands },
-  inverse: invert,
   describe: (o) => {
     const nat = describeNat(o);
     return `nft table ${o.family} ${o.name}${nat === undefined ? "" : `: ${nat}`}`;

@@ -1,7 +1,8 @@
 // What the service kinds share: the processes backhaul runs are observed only through the files it keeps
 // for them in its state directory (effects/services.ts reads them), so whatever is seen is ours.
-import { plainEqual } from "../../util/canonical.js";
-import { RenderError, type KindDriver, type OpOn, type RawSource } from "../driver.js";
+import { COMMON_PARTS, RenderError, type KindDriver, type OpOn, type RawSource } from "../driver.js";
+import type { RawObservation } from "../raw.js";
+import type { KernelState } from "../types.js";
 
 /** A service process of ours, bound to one interface. */
 export interface ServiceRecord {
@@ -29,15 +30,17 @@ export function serviceParts<T extends ServiceRecord>(
   | "slot"
   | "policyRef"
   | "cleanup"
+  | "inverse"
 > {
   return {
     key: (o) => o.iface,
     owned: () => true,
     sources,
-    equal: plainEqual,
+    equal: COMMON_PARTS.equal,
     // A service picks up a new configuration by restarting: stop, then start.
     inPlace: false,
-    deletable: () => true,
+    deletable: COMMON_PARTS.deletable,
+    inverse: COMMON_PARTS.inverse,
     rank,
     command: {
       tool: "ip",
@@ -52,5 +55,35 @@ export function serviceParts<T extends ServiceRecord>(
     policyRef: (o) => ({ iface: o.iface }),
     // Left running: the services issue makes them ours to stop.
     cleanup: "keep",
+  };
+}
+
+/** A service of ours found through its pid file: only its interface, pid and config digest are known. */
+export interface PidService<K extends "dnsmasq" | "dhcp-client"> extends ServiceRecord {
+  readonly kind: K;
+  readonly pid: number;
+}
+
+/** The driver of a pid-file service: `label` names it in plans ("dnsmasq") and in `show` ("dnsmasq"). */
+export function pidServiceDriver<K extends "dnsmasq" | "dhcp-client">(o: {
+  readonly kind: K;
+  readonly rank: number;
+  readonly label: string;
+  readonly showLabel: string;
+  readonly place: number;
+  readonly found: (raw: RawObservation) => readonly PidService<K>[];
+}): KindDriver<PidService<K>, KernelState> {
+  return {
+    kind: o.kind,
+    ...serviceParts<PidService<K>>(o.rank, ["service-pids"]),
+    observe: (raw) => [...o.found(raw)],
+    describe: (s) => `${o.label} on ${s.iface}`,
+    show: {
+      place: o.place,
+      keep: () => true,
+      sections: (ds) => [
+        { title: "Services", lines: ds.map((d) => `  ${o.showLabel} on ${d.iface}: pid ${d.pid}`) },
+      ],
+    },
   };
 }

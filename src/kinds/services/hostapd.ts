@@ -1,6 +1,6 @@
 // hostapd serving the hotspot: observed through its control socket in our state directory
 // (`hostapd_cli status` and `get_config`).
-import { invert, type KindDriver } from "../driver.js";
+import type { KindDriver } from "../driver.js";
 import type { KernelState } from "../types.js";
 import { serviceParts } from "./common.js";
 
@@ -48,7 +48,6 @@ export const hostapd: KindDriver<Hostapd, KernelState> = {
       const o = parseHostapd(h.out, h.iface, h.configHash);
       return o === undefined ? [] : [o];
     }),
-  inverse: invert,
   describe: (o) => `hostapd on ${o.iface} ssid "${o.ssid}" ${o.security}`,
   show: {
     place: 7,

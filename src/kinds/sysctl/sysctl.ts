@@ -1,7 +1,6 @@
 // Sysctls the policy implies (forwarding for the hotspot, rp_filter of uplinks): observed from /proc/sys,
 // written in place, never deleted (a sysctl exists as long as its interface does).
-import { plainEqual } from "../../util/canonical.js";
-import { RenderError, invert, type KindDriver } from "../driver.js";
+import { RenderError, type KindDriver, COMMON_PARTS } from "../driver.js";
 import { factsOf } from "../raw.js";
 import { columns } from "../show-text.js";
 import type { KernelState } from "../types.js";
@@ -24,11 +23,11 @@ function checkedName(name: string): string {
 
 export const sysctl: KindDriver<Sysctl, KernelState> = {
   kind: "sysctl",
+  ...COMMON_PARTS,
   key: (o) => o.name,
   owned: (o, own) => own.sysctls.includes(o.name),
   sources: ["sysfs"],
   observe: (raw) => [...factsOf(raw).sysctls],
-  equal: plainEqual,
   inPlace: true,
   deletable: () => false,
   rank: 2,
@@ -42,7 +41,6 @@ export const sysctl: KindDriver<Sysctl, KernelState> = {
       return [{ name: checkedName(op.after.name), value: op.after.value }];
     },
   },
-  inverse: invert,
   describe: (o) => `${o.name} = ${o.value}`,
   disruption: () => "in-place",
   affectsLookup: () => false,

@@ -1,6 +1,5 @@
 // HTB classes of a shaped interface: the link class and one per policy class.
-import { plainEqual } from "../../util/canonical.js";
-import { invert, type KindDriver } from "../driver.js";
+import { type KindDriver, COMMON_PARTS } from "../driver.js";
 import { formatRate } from "../../util/units.js";
 import type { KernelState } from "../types.js";
 import { htbDefaultBurst } from "./htb.js";
@@ -38,18 +37,16 @@ function describeClass(c: TcClass): string {
 
 export const tcClass: KindDriver<TcClass, KernelState> = {
   kind: "class",
+  ...COMMON_PARTS,
   key: (o) => `${o.dev} ${o.classid}`,
   owned: (o, own) => own.qosInterfaces.includes(o.dev),
   sources: ["tc", "tc-tree"],
   observe: (raw) => treeOf(raw).classes,
-  equal: plainEqual,
   inPlace: true,
-  deletable: () => true,
   rank: 6,
   // htb refuses to delete a class that still has children.
   parentKey: (o) => `${o.dev} ${o.parent}`,
   command: { tool: "tc", render: renderTcOp },
-  inverse: invert,
   describe: describeClass,
   disruption: (op) => (op.op === "add" ? "none" : "in-place"),
   affectsLookup: () => false,

@@ -1,6 +1,5 @@
 // u32 filters that classify a shaped interface's traffic into its classes.
-import { plainEqual } from "../../util/canonical.js";
-import { invert, type KindDriver } from "../driver.js";
+import { type KindDriver, COMMON_PARTS } from "../driver.js";
 import { optionText } from "../show-text.js";
 import type { KernelState } from "../types.js";
 import { treeOf } from "./parse.js";
@@ -80,16 +79,14 @@ const opt = (v: string | undefined): string => (v === undefined ? "" : v);
 
 export const filter: KindDriver<TcFilter, KernelState> = {
   kind: "filter",
+  ...COMMON_PARTS,
   key: (o) => `${o.dev} ${o.parent} ${o.protocol} ${o.pref} ${opt(o.handle)}`,
   owned: (o, own) => own.qosInterfaces.includes(o.dev),
   sources: ["tc", "tc-tree"],
   observe: (raw) => treeOf(raw).filters,
-  equal: plainEqual,
   inPlace: true,
-  deletable: () => true,
   rank: 7,
   command: { tool: "tc", render: renderTcOp },
-  inverse: invert,
   describe: describeFilter,
   disruption: () => "in-place",
   affectsLookup: () => false,

@@ -1,7 +1,6 @@
 // Qdiscs: the root HTB qdisc of an interface whose shaping the policy declares. The kernel's default
 // qdiscs (handle 0:, noqueue, pfifo_fast, mq and its children) come back by themselves: never deleted.
-import { plainEqual } from "../../util/canonical.js";
-import { invert, type KindDriver } from "../driver.js";
+import { type KindDriver, COMMON_PARTS } from "../driver.js";
 import { optionText } from "../show-text.js";
 import type { KernelState } from "../types.js";
 import { filterText } from "./filter.js";
@@ -71,16 +70,15 @@ function qdiscTree(dev: string, s: KernelState): string[] {
 
 export const qdisc: KindDriver<Qdisc, KernelState> = {
   kind: "qdisc",
+  ...COMMON_PARTS,
   key: (o) => `${o.dev} ${o.parent}`,
   owned: (o, own) => own.qosInterfaces.includes(o.dev) && o.parent !== "ingress",
   sources: ["tc"],
   observe: qdiscsOf,
-  equal: plainEqual,
   inPlace: true,
   deletable: (o) => !isKernelDefaultQdisc(o),
   rank: 5,
   command: { tool: "tc", render: renderTcOp },
-  inverse: invert,
   describe: describeQdisc,
   disruption: () => "in-place",
   affectsLookup: () => false,
