@@ -1,23 +1,17 @@
 // The prober: one probe loop per uplink, each round bound to the uplink's own source address so every
-// uplink is measured through itself whichever one is active. It only measures and reports; the daemon
-// turns rounds into health (uplink-health.ts).
+// uplink is measured through itself whichever one is active. It only measures and reports; the daemon's
+// step turns rounds into health (core/health/uplink.ts).
 import type { ProbeTarget } from "../policy/types.js";
 import { probeRound, type RoundResult } from "../effects/probe/round.js";
+import type { ProbeAssignment as Assignment } from "../core/decide/daemon-step.js";
+
+export type { Assignment };
 
 export interface ProbeSettings {
   readonly targets: readonly ProbeTarget[];
   readonly timeoutMs: number;
   /** Random delay up to this long before each round, so uplinks and nodes do not probe in lockstep. */
   readonly jitterMs: number;
-}
-
-export interface Assignment {
-  /** The uplink's name. */
-  readonly name: string;
-  /** Its IPv4 address (no prefix length): the probes' source. */
-  readonly source: string;
-  /** Time between rounds (the policy's interval, stretched on metered uplinks and on battery). */
-  readonly intervalMs: number;
 }
 
 interface Loop {

@@ -2,9 +2,10 @@
 // (`backhaul status`), turned into Prometheus metrics, and built by the loop after every pass.
 // Conditions follow the Kubernetes controller conventions operators already read.
 import type { SwitchCause } from "../core/decide/switching.js";
+import type { PassOutcome } from "../core/decide/daemon-step.js";
 import type { HealthState } from "../core/health/state-machine.js";
 
-export type { SwitchCause };
+export type { PassOutcome, SwitchCause };
 
 export const STATUS_FORMAT = "1.0";
 
@@ -45,8 +46,6 @@ export interface UplinkStatus {
   readonly lossPct?: number;
   readonly usage?: UsageStatus;
 }
-
-export type PassOutcome = "no-change" | "applied" | "rolled-back" | "rollback-failed" | "failed";
 
 export interface PassRecord {
   readonly startedAt: string;

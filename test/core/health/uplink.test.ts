@@ -9,7 +9,7 @@ import {
 } from "../../../src/core/health/uplink.js";
 import { physicalOf } from "../../../src/core/health/uplink.js";
 import { patchLink } from "../../../src/core/decide/fast-path.js";
-import { previousFromKernel } from "../../../src/daemon/daemon.js";
+import { previousFromKernel } from "../../../src/core/decide/daemon-step.js";
 import { indexObserved } from "../../../src/core/selection/gateway.js";
 import { plannerInputs } from "../../../src/core/plan/inputs.js";
 import { layoutFor } from "../../../src/core/plan/desired.js";
