@@ -8,6 +8,7 @@ import { registerVersion } from "./commands/version.js";
 import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerDrift } from "./commands/drift.js";
 import { registerLab } from "./commands/lab.js";
 import { registerApply, registerForceUnlock } from "./commands/apply.js";
 import { registerConfirm, registerRevert } from "./commands/confirm.js";
@@ -23,6 +24,7 @@ function buildProgram(): Command {
   registerValidate(program);
   registerShow(program);
   registerPlan(program);
+  registerDrift(program);
   registerLab(program);
   registerApply(program);
   registerForceUnlock(program);

@@ -8,13 +8,7 @@ import type {
   UsageStatus,
 } from "../daemon/status-model.js";
 import { columns } from "../kinds/show-text.js";
-
-// Messages can quote a policy file or a tool's output: control characters are shown escaped so they
-// cannot move the cursor or recolor the reader's terminal.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
-const visible = (s: string): string =>
-  s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+import { visible } from "./terminal.js";
 
 /** 42s, 5m10s, 3h17m, 2d4h: the two largest units. */
 export function formatAge(ms: number): string {

@@ -37,6 +37,7 @@ import {
   type PassResult,
 } from "../core/decide/daemon-step.js";
 import type { Tracked } from "../core/health/uplink.js";
+import type { DriftItem } from "../core/drift.js";
 import type { RoundResult } from "../effects/probe/round.js";
 import { onBattery } from "./power.js";
 import { Prober } from "./prober.js";
@@ -138,8 +139,8 @@ export class Daemon {
     return this.book.passes;
   }
 
-  /** Owned objects changed behind the daemon's back, found by the last full pass. */
-  get drift(): number {
+  /** Drift the last full pass found: owned objects changed behind the daemon's back, conflicts. */
+  get drift(): readonly DriftItem[] {
     return this.state.drift;
   }
 

@@ -1,6 +1,7 @@
 // The daemon's Prometheus metrics, in a registry of its own (never prom-client's global one), and the
 // HTTP endpoint that serves them. Gauges follow the status snapshot (update()); counters and the pass
 // histogram follow the passes (recordPass()) and policy reloads (recordReload()). See docs/status.md.
+import { DRIFT_CLASSES, type DriftClass } from "../core/drift.js";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -44,6 +45,7 @@ export class DaemonMetrics {
   private readonly policyRejected: Gauge;
   private readonly lastSuccess: Gauge;
   private readonly drift: Gauge;
+  private readonly driftByClass: Gauge<"class">;
   private readonly switches: Counter<"cause">;
   private readonly planOps: Counter;
   private readonly passes: Counter<"outcome">;
@@ -96,6 +98,12 @@ export class DaemonMetrics {
     this.drift = new Gauge({
       name: "backhaul_drift_objects",
       help: "Owned kernel objects that differed from the desired state at the last observation.",
+      registers,
+    });
+    this.driftByClass = new Gauge({
+      name: "backhaul_drift_by_class",
+      help: "Drift found at the last observation, by class (missing, changed, extra, conflict).",
+      labelNames: ["class"] as const,
       registers,
     });
     this.switches = new Counter({
@@ -187,9 +195,10 @@ export class DaemonMetrics {
     this.reloads.labels(ok ? "ok" : "failed").inc();
   }
 
-  /** Owned objects that differed from the desired state at the last observation. */
-  setDrift(objects: number): void {
+  /** Owned objects that differed from the desired state at the last observation, and by class. */
+  setDrift(objects: number, byClass: Partial<Record<DriftClass, number>> = {}): void {
     this.drift.set(objects);
+    for (const c of DRIFT_CLASSES) this.driftByClass.labels(c).set(byClass[c] ?? 0);
   }
 
   /** The text exposition format, and its content type. */

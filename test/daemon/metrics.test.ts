@@ -102,6 +102,17 @@ describe("daemon metrics", () => {
     expect(sample(body, 'backhaul_uplink_active{uplink="fibre"}')).toBe(1);
   });
 
+  it("count drift by class, every class present (0 when none)", async () => {
+    const m = new DaemonMetrics();
+    m.setDrift(3, { missing: 2, conflict: 1 });
+    const { body } = await m.exposition();
+    expect(sample(body, "backhaul_drift_objects")).toBe(3);
+    expect(sample(body, 'backhaul_drift_by_class{class="missing"}')).toBe(2);
+    expect(sample(body, 'backhaul_drift_by_class{class="conflict"}')).toBe(1);
+    expect(sample(body, 'backhaul_drift_by_class{class="changed"}')).toBe(0);
+    expect(sample(body, 'backhaul_drift_by_class{class="extra"}')).toBe(0);
+  });
+
   it("keep their own registry: two instances do not share series", async () => {
     const a = new DaemonMetrics();
     const b = new DaemonMetrics();

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { Daemon, loadOrErrors } from "../../daemon/daemon.js";
 import { DaemonMetrics, serveMetrics } from "../../daemon/metrics.js";
+import { summarizeDrift } from "../../core/drift.js";
 import { startMonitor } from "../../daemon/monitor.js";
 import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/status-server.js";
 import { SystemdNotifier } from "../../daemon/systemd.js";
@@ -88,7 +89,8 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   daemon.onPass((r) => {
     const snap = daemon.snapshot();
     metrics.recordPass(r.record);
-    metrics.setDrift(daemon.drift);
+    const drift = summarizeDrift(daemon.drift);
+    metrics.setDrift(drift.total, drift);
     metrics.update(snap);
     const summary = `active: ${snap.active.uplinks.join("+") || "none"}; ${snap.uplinks.filter((u) => u.state === "up").length}/${snap.uplinks.length} uplinks up`;
     if (!ready) {

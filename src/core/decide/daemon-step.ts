@@ -7,7 +7,7 @@ import type { KernelState, Op } from "../../kinds/types.js";
 import { ownedState } from "../../kinds/registry.js";
 import type { EffectivePolicy } from "../../policy/types.js";
 import { applyOps } from "../model-kernel/index.js";
-import { diff } from "../plan/diff.js";
+import { driftItems, type DriftItem } from "../drift.js";
 import { layoutFor, type DesiredInput, type Layout } from "../plan/desired.js";
 import { plannerInputs, type PlannerInputs } from "../plan/inputs.js";
 import { desiredInputOf, planChecked, type PlanPass } from "../reconcile.js";
@@ -102,8 +102,8 @@ export interface DaemonState {
   readonly inputs?: PlannerInputs;
   /** The prober's loops as last configured: a round from any other source says nothing. */
   readonly probeSources: ReadonlyMap<string, string>;
-  /** Owned objects found changed behind the daemon's back by the last full pass. */
-  readonly drift: number;
+  /** What the last full pass found changed behind the daemon's back since the pass before. */
+  readonly drift: readonly DriftItem[];
   readonly pending?: Pending;
 }
 
@@ -158,6 +158,8 @@ export interface Step {
   readonly intents: readonly Intent[];
 }
 
+const driftId = (d: DriftItem): string => `${d.class} ${d.kind} ${d.key}`;
+
 /** The active set the kernel holds now, as selection's hysteresis input (after a restart). */
 export function previousFromKernel(
   observed: KernelState,
@@ -194,7 +196,7 @@ export function initialState(policy: EffectivePolicy, digest: string, now: numbe
     carriedAtStart: new Set(),
     switchTimes: [],
     probeSources: new Map(),
-    drift: 0,
+    drift: [],
   };
 }
 
@@ -259,16 +261,26 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       if (s.pending !== undefined)
         return { state: s, intents: [{ type: "trigger", reason: "pass overlapped" }] };
       const inputs = e.inputs ?? plannerInputs(s.policy, e.observed);
-      // Drift: owned objects that differ from what the daemon left (someone changed them meanwhile).
+      // Drift: what differs from what the daemon left (someone changed it meanwhile); a policy change
+      // moves the baseline, so it is not drift.
+      const own = inputs.ownership;
       const drift =
         s.known !== undefined && !s.policyChanged
-          ? diff(
-              ownedState(e.observed, inputs.ownership),
-              ownedState(s.known, inputs.ownership),
-              inputs.ownership,
-            ).length
+          ? driftItems(e.observed, ownedState(s.known, own), own, {
+              uplinkSources: [...s.probeSources.values()],
+            })
           : s.drift;
-      return decide({ ...s, drift }, e.observed, inputs, e, "full", e.triggers, now);
+      const seen = new Set(s.drift.map(driftId));
+      const news: Intent[] = drift
+        .filter((d) => !seen.has(driftId(d)))
+        .map((d) => ({
+          type: "log",
+          level: "warn",
+          message: `drift (${d.class}): ${d.detail}`,
+          fields: { drift: { class: d.class, kind: d.kind, key: d.key } },
+        }));
+      const r = decide({ ...s, drift }, e.observed, inputs, e, "full", e.triggers, now);
+      return { state: r.state, intents: [...news, ...r.intents] };
     }
     case "observe-failed":
       return failed({ ...s, known: undefined }, "full", e.triggers, e.error);

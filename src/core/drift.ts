@@ -1,0 +1,165 @@
+// Drift: every way the live kernel differs from the state the policy implies, classified. Pure.
+//   missing  — an object of ours the desired state holds is gone
+//   changed  — an object of ours is there, altered
+//   extra    — an object of ours is there that the desired state no longer holds
+//   conflict — a foreign object overrides ours: it holds the key of one we want, or the model kernel
+//              says general traffic (or an uplink's own traffic) is decided by it and not by our rules
+//              and routes, where without it ours would decide.
+import type { KernelObject, KernelState, KindName, Ownership, Route, Rule } from "../kinds/types.js";
+import { KIND_NAMES, describeObject, isOwned, keyOf } from "../kinds/registry.js";
+import { conflicts, diff } from "./plan/diff.js";
+import { ModelKernel, type LookupQuery, type LookupResult } from "./model-kernel/kernel.js";
+import { genericDestinations } from "./invariants.js";
+
+export type DriftClass = "missing" | "changed" | "extra" | "conflict";
+export const DRIFT_CLASSES: readonly DriftClass[] = ["missing", "changed", "extra", "conflict"];
+
+export interface DriftItem {
+  readonly class: DriftClass;
+  readonly kind: KindName;
+  readonly key: string;
+  /** What the policy implies (null: nothing of ours should be there). */
+  readonly expected: KernelObject | null;
+  /** What the kernel holds (null: nothing). */
+  readonly actual: KernelObject | null;
+  /** One line for people. */
+  readonly detail: string;
+}
+
+/** Rules every kernel has (local, main, default): never a conflict. */
+const KERNEL_RULE_PRIORITIES = new Set([0, 32766, 32767]);
+/** Routes the kernel makes itself for addresses (proto kernel) never override anything. */
+const PROTO_KERNEL = 2;
+
+/** The flows whose routing decides where traffic goes: the node's own, and each uplink's own. */
+export interface DriftFlows {
+  /** Source addresses bound to an uplink (its traffic must leave through it). */
+  readonly uplinkSources: readonly string[];
+}
+
+export function driftItems(
+  observed: KernelState,
+  desired: KernelState,
+  own: Ownership,
+  flows: DriftFlows,
+): DriftItem[] {
+  const clashes = conflicts(observed, desired, own);
+  const out: DriftItem[] = clashes.map((c) => ({
+    class: "conflict",
+    kind: c.foreign.kind,
+    key: keyOf(c.foreign),
+    expected: c.desired,
+    actual: c.foreign,
+    detail: `a foreign ${describeObject(c.foreign)} holds the place of ours`,
+  }));
+  // The plan's diff needs a desired state without the clashing objects (it refuses to replace them).
+  const clashed = new Set(clashes.map((c) => `${c.desired.kind} ${keyOf(c.desired)}`));
+  const wanted = withoutKeys(desired, clashed);
+  for (const op of diff(observed, wanted, own)) {
+    if (op.op === "add") out.push(item("missing", op.after, null, `${describeObject(op.after)} is missing`));
+    else if (op.op === "delete")
+      out.push(item("extra", null, op.before, `${describeObject(op.before)} is no longer wanted`));
+    else out.push(item("changed", op.after, op.before, `${describeObject(op.before)} differs`));
+  }
+  return [...out, ...overrides(observed, wanted, own, flows)];
+}
+
+function item(
+  cls: DriftClass,
+  expected: KernelObject | null,
+  actual: KernelObject | null,
+  detail: string,
+): DriftItem {
+  const o = (expected ?? actual)!;
+  return { class: cls, kind: o.kind, key: keyOf(o), expected, actual, detail };
+}
+
+function withoutKeys(s: KernelState, keys: ReadonlySet<string>): KernelState {
+  if (keys.size === 0) return s;
+  const out: Record<string, readonly KernelObject[]> = {};
+  for (const k of KIND_NAMES) out[k] = s[k].filter((o) => !keys.has(`${o.kind} ${keyOf(o)}`));
+  return out as unknown as KernelState;
+}
+
+/** The kernel as it would be once ours are as desired: foreign objects as observed, ours as wanted. */
+function converged(observed: KernelState, desired: KernelState, own: Ownership): KernelState {
+  const out: Record<string, readonly KernelObject[]> = {};
+  for (const k of KIND_NAMES) out[k] = [...observed[k].filter((o) => !isOwned(o, own)), ...desired[k]];
+  return out as unknown as KernelState;
+}
+
+/** The same kernel without the foreign rules and routes that could override ours. */
+function withoutOverriders(s: KernelState, own: Ownership): KernelState {
+  return {
+    ...s,
+    rule: s.rule.filter((r) => isOwned(r, own) || KERNEL_RULE_PRIORITIES.has(r.priority)),
+    route: s.route.filter(
+      (r) => isOwned(r, own) || r.protocol === PROTO_KERNEL || r.dst !== defaultDst(r.family),
+    ),
+  };
+}
+
+const defaultDst = (f: 4 | 6): string => (f === 4 ? "0.0.0.0/0" : "::/0");
+
+const decidedBy = (r: LookupResult): string =>
+  r.kind === "route"
+    ? `rule ${r.rulePriority} → table ${r.table} → ${r.route.dst} ${r.nexthops.map((h) => `dev ${h.dev}`).join(",")}`
+    : `${r.error}${r.rulePriority === undefined ? "" : ` (rule ${r.rulePriority})`}`;
+
+function overrides(
+  observed: KernelState,
+  desired: KernelState,
+  own: Ownership,
+  flows: DriftFlows,
+): DriftItem[] {
+  const target = converged(observed, desired, own);
+  const withForeign = ModelKernel.from(target);
+  const ours = ModelKernel.from(withoutOverriders(target, own));
+  const queries: LookupQuery[] = genericDestinations(target).flatMap((dst) => [
+    { dst },
+    ...flows.uplinkSources.filter((s) => s.includes(":") === dst.includes(":")).map((src) => ({ dst, src })),
+  ]);
+  const out = new Map<string, DriftItem>();
+  for (const q of queries) {
+    const want = ours.lookup(q);
+    if (want.kind !== "route" || !isOwned(want.route, own)) continue;
+    const got = withForeign.lookup(q);
+    if (got.kind === "route" && got.rulePriority === want.rulePriority && sameRoute(got.route, want.route))
+      continue;
+    const culprit = culpritOf(target, got, want.route.family, own);
+    if (culprit === undefined) continue;
+    const flow = q.src === undefined ? `traffic to ${q.dst}` : `traffic from ${q.src} to ${q.dst}`;
+    const k = `${culprit.kind} ${keyOf(culprit)}`;
+    if (!out.has(k))
+      out.set(k, {
+        class: "conflict",
+        kind: culprit.kind,
+        key: keyOf(culprit),
+        expected: want.route,
+        actual: culprit,
+        detail: `foreign ${describeObject(culprit)} decides ${flow} (${decidedBy(got)}) instead of ours (${decidedBy(want)})`,
+      });
+  }
+  return [...out.values()];
+}
+
+const sameRoute = (a: Route, b: Route): boolean => a.kind === b.kind && keyOf(a) === keyOf(b);
+
+/** The foreign rule or route that decided a lookup, if one did. */
+function culpritOf(s: KernelState, r: LookupResult, family: 4 | 6, own: Ownership): KernelObject | undefined {
+  const rule = s.rule.find(
+    (x: Rule) =>
+      x.family === family &&
+      x.priority === r.rulePriority &&
+      !isOwned(x, own) &&
+      !KERNEL_RULE_PRIORITIES.has(x.priority),
+  );
+  if (rule !== undefined) return rule;
+  return r.route !== undefined && !isOwned(r.route, own) ? r.route : undefined;
+}
+
+export function summarizeDrift(items: readonly DriftItem[]): Record<DriftClass, number> & { total: number } {
+  const n = { missing: 0, changed: 0, extra: 0, conflict: 0 };
+  for (const i of items) n[i.class]++;
+  return { ...n, total: items.length };
+}

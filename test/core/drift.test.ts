@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { driftItems, summarizeDrift } from "../../src/core/drift.js";
+import { canonicalState, ownedState } from "../../src/kinds/registry.js";
+import type { KernelState, Route, Rule } from "../../src/kinds/types.js";
+import { node } from "../support/plan-fixtures.js";
+import {
+  fullPass,
+  happen,
+  policyOf,
+  startSim,
+  withConnected,
+  type WorldEvent,
+} from "../support/daemon-sim.js";
+
+const POLICY = `
+uplinks:
+  - {name: fibre, interface: eth0, kind: ethernet}
+  - {name: lte, interface: wwan0, kind: lte}
+probes:
+  targets: [tcp://192.0.2.10:443]
+  interval: 1s
+  timeout: 500ms
+  holdDown: {probingToUp: 2s}
+`;
+
+/** A node the daemon has converged: the kernel, what it wants, whose is whose. */
+function converged() {
+  const sim = startSim(policyOf(POLICY), withConnected(node()), Date.UTC(2026, 11, 6));
+  fullPass(sim, "start");
+  const rounds = Array.from({ length: 30 }, (_, i): WorldEvent => ({
+    dt: 300,
+    type: "round",
+    iface: i % 2 ? "eth0" : "wwan0",
+  }));
+  for (const r of rounds) happen(sim, r);
+  const own = sim.state.inputs!.ownership;
+  return { kernel: sim.kernel, desired: ownedState(sim.kernel, own), own };
+}
+const flows = { uplinkSources: ["198.51.100.2", "100.64.0.2"] };
+const add = (k: KernelState, o: { rule?: Rule[]; route?: Route[] }): KernelState =>
+  canonicalState({ ...k, rule: [...k.rule, ...(o.rule ?? [])], route: [...k.route, ...(o.route ?? [])] });
+const foreignRule = (priority: number, table: number): Rule => ({
+  kind: "rule",
+  family: 4,
+  priority,
+  action: "lookup",
+  table,
+  protocol: 0,
+});
+
+describe("drift between the kernel and the desired state", () => {
+  it("finds none on a converged node", () => {
+    const c = converged();
+    expect(driftItems(c.kernel, c.desired, c.own, flows)).toEqual([]);
+  });
+
+  it("classes our objects gone, altered and unwanted as missing, changed and extra", () => {
+    const c = converged();
+    const ours = c.kernel.route.filter((r) => r.protocol === c.own.protocol);
+    const altered = ours.find((r) => r.gateway !== undefined)!;
+    const gone = ours.find((r) => r !== altered)!;
+    const unwanted: Route = {
+      ...ours[0]!,
+      table: c.own.tables.max,
+      dst: "192.0.2.0/24",
+      gateway: undefined,
+      scope: "link",
+    };
+    const kernel = canonicalState({
+      ...c.kernel,
+      route: [
+        ...c.kernel.route.filter((r) => r !== gone && r !== altered),
+        { ...altered, gateway: altered.gateway!.replace(/\.1$/, ".9") },
+        unwanted,
+      ],
+    });
+    const items = driftItems(kernel, c.desired, c.own, flows);
+    expect(summarizeDrift(items)).toMatchObject({ missing: 1, changed: 1, extra: 1, conflict: 0 });
+    expect(items.find((i) => i.class === "changed")?.expected).toEqual(altered);
+    expect(items.find((i) => i.class === "missing")?.expected).toEqual(gone);
+    expect(items.find((i) => i.class === "extra")?.actual).toEqual(unwanted);
+  });
+
+  it("names a foreign rule that catches general traffic before ours as a conflict", () => {
+    const c = converged();
+    const wwanDefault = c.kernel.route.find(
+      (r) => r.table === 254 && r.dev === "wwan0" && r.dst === "0.0.0.0/0",
+    )!;
+    const kernel = add(c.kernel, { rule: [foreignRule(500, 250)], route: [{ ...wwanDefault, table: 250 }] });
+    const items = driftItems(kernel, c.desired, c.own, flows);
+    expect(items.map((i) => [i.class, i.kind])).toEqual([["conflict", "rule"]]);
+    expect(items[0]!.actual).toMatchObject({ priority: 500 });
+    expect(items[0]!.detail).toMatch(/decides traffic to .* instead of ours/);
+  });
+
+  it("does not call a foreign rule a conflict when it changes nothing ours decides", () => {
+    const c = converged();
+    // A rule for one destination network only: general traffic still goes by our rules.
+    const kernel = add(c.kernel, { rule: [{ ...foreignRule(500, 250), to: "10.99.0.0/16" }] });
+    expect(driftItems(kernel, c.desired, c.own, flows)).toEqual([]);
+  });
+
+  it("reports a foreign object holding the place of one of ours as a conflict, not as a change", () => {
+    const c = converged();
+    const ours = c.kernel.route.find((r) => r.protocol === c.own.protocol && r.dst === "0.0.0.0/0")!;
+    const kernel = canonicalState({
+      ...c.kernel,
+      route: [...c.kernel.route.filter((r) => r !== ours), { ...ours, protocol: 4 }],
+    });
+    const items = driftItems(kernel, c.desired, c.own, flows);
+    expect(items.filter((i) => i.class === "conflict")).toEqual([
+      expect.objectContaining({ kind: "route", expected: ours, actual: { ...ours, protocol: 4 } }),
+    ]);
+    expect(items.filter((i) => i.class === "missing" || i.class === "changed")).toEqual([]);
+  });
+});

@@ -1,0 +1,58 @@
+// `backhaul run` and drift: what someone changes behind the daemon's back is logged once with its class
+// and healed by the next pass; a foreign rule that overrides ours is logged once as a conflict and left
+// alone (it is not ours to remove).
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { activeDev, DaemonProcess, demoPolicyIn, tempDir } from "../helpers/daemon.js";
+import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: drift in the demo lab", () => {
+  const lab = useLab(demoTopology());
+  const dir = tempDir("bhl-run-drift-");
+  const running: DaemonProcess[] = [];
+  afterEach(async () => {
+    for (const d of running.splice(0)) await d.stop("SIGKILL");
+  });
+  afterAll(() => dir.remove());
+  const sh = (...argv: string[]) => lab().exec(lab().node, argv);
+  const driftLines = (d: DaemonProcess, from: number) =>
+    d.lines.slice(from).filter((l) => l["drift"] !== undefined) as unknown as {
+      drift: { class: string; kind: string; key: string };
+      msg: string;
+    }[];
+
+  it("logs each drift once with its class, heals ours, and leaves a foreign conflict in place", async () => {
+    const d = DaemonProcess.start(
+      lab().node,
+      demoPolicyIn(join(dir.path, "a"), (t) => t),
+    );
+    running.push(d);
+    await d.started();
+    await d.waitFor((l) => l["uplink"] === "fibre" && l["to"] === "up", 20_000);
+    expect(await eventually(async () => (await activeDev(lab().node)) === "eth0", 5000)).toBe(true);
+    const table102 = async () => (await ipJson(lab().node, ["route", "show", "table", "102"])) as unknown[];
+    expect((await table102()).length).toBeGreaterThan(0);
+
+    let mark = d.lines.length;
+    await sh("ip", "route", "del", "default", "table", "102");
+    const missing = await d.waitFor((l) => l["drift"] !== undefined, 10_000, mark);
+    expect(missing["drift"]).toMatchObject({ class: "missing", kind: "route" });
+    expect(await eventually(async () => (await table102()).length > 0, 5000)).toBe(true);
+    await sleep(1500);
+    expect(driftLines(d, mark).map((l) => l.drift.class)).toEqual(["missing"]);
+
+    mark = d.lines.length;
+    await sh("ip", "route", "add", "default", "via", "100.64.2.1", "dev", "wwan0", "table", "250");
+    await sh("ip", "rule", "add", "priority", "500", "lookup", "250");
+    const conflict = await d.waitFor((l) => l["drift"] !== undefined, 10_000, mark);
+    expect(conflict["drift"]).toMatchObject({ class: "conflict", kind: "rule" });
+    expect(conflict.msg).toMatch(/foreign .*500/);
+    // More passes come (the periodic one, probes): the conflict is not logged again, and stays.
+    await sleep(2500);
+    expect(driftLines(d, mark).map((l) => l.drift.class)).toEqual(["conflict"]);
+    const rules = (await ipJson(lab().node, ["rule", "show"])) as { priority: number }[];
+    expect(rules.some((r) => r.priority === 500)).toBe(true);
+  });
+});
