@@ -219,7 +219,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     const r = await child;
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(
-      "verification failed: the kernel differs from the plan's result in 1 owned object(s)",
+      "verification failed: the kernel differs from the plan's result in 1 owned object(s): add route default via 100.64.1.1 dev eth0 table 101",
     );
     expect(r.stderr).toContain("Rolled back");
     expect(await full(lab().node)).toEqual(pre);

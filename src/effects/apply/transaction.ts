@@ -10,7 +10,7 @@ import { sysctlInterface } from "../../kinds/sysctl/names.js";
 import { randomUUID } from "node:crypto";
 import { applyOps } from "../../core/model-kernel/index.js";
 import { applyByKey, ApplyModelError } from "../../core/model-kernel/by-key.js";
-import { describeObject, ownedState } from "../../kinds/registry.js";
+import { describeObject, describeOp, ownedState } from "../../kinds/registry.js";
 import type { KernelState, Op, Ownership } from "../../kinds/types.js";
 import { observe } from "../observe.js";
 import { diff } from "../../core/plan/diff.js";
@@ -164,7 +164,10 @@ export async function transact(
       removeJournal(ctx.journalPath);
       return { outcome: "applied", exec, ops: ops.length };
     }
-    reason = `verification failed: the kernel differs from the plan's result in ${left.length} owned object(s)`;
+    // Name what differs: a verification failure on someone's machine must be diagnosable from the log.
+    const named = left.slice(0, 3).map(describeOp).join("; ");
+    const more = left.length > 3 ? `; and ${left.length - 3} more` : "";
+    reason = `verification failed: the kernel differs from the plan's result in ${left.length} owned object(s): ${named}${more}`;
   } else reason = describeFailure(exec.failure);
   writeProgress(ctx.journalPath, { id: base.id, executed: exec.executed, phase: "rolling-back" });
   const failure = exec.ok ? {} : { failure: exec.failure };
