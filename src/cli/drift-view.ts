@@ -1,35 +1,8 @@
 // What `backhaul drift` prints: the report as a versioned JSON document, or for people as a table with
 // a summary. Pure.
-import type { DriftClass, DriftItem } from "../core/drift.js";
-import { DRIFT_CLASSES, summarizeDrift } from "../core/drift.js";
+import { DRIFT_CLASSES, type DriftReport } from "../core/drift.js";
 import { columns } from "../kinds/show-text.js";
 import { visible } from "./terminal.js";
-
-export const DRIFT_FORMAT_VERSION = "1.0";
-
-export interface DriftReport {
-  readonly format_version: typeof DRIFT_FORMAT_VERSION;
-  readonly policy_file: string;
-  /** The namespace examined; null: the host. */
-  readonly netns: string | null;
-  readonly health_source: "assumed" | "daemon" | "probed";
-  readonly summary: Record<DriftClass, number> & { readonly total: number };
-  readonly drift: readonly DriftItem[];
-}
-
-export function driftReport(
-  items: readonly DriftItem[],
-  o: { policyFile: string; netns: string | undefined; healthSource: DriftReport["health_source"] },
-): DriftReport {
-  return {
-    format_version: DRIFT_FORMAT_VERSION,
-    policy_file: o.policyFile,
-    netns: o.netns ?? null,
-    health_source: o.healthSource,
-    summary: summarizeDrift(items),
-    drift: items,
-  };
-}
 
 const HEALTH = { assumed: "assumed", daemon: "from the running daemon", probed: "from one probe round" };
 

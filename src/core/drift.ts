@@ -6,7 +6,7 @@
 //              says general traffic (or an uplink's own traffic) is decided by it and not by our rules
 //              and routes, where without it ours would decide.
 import type { KernelObject, KernelState, KindName, Ownership, Route, Rule } from "../kinds/types.js";
-import { KIND_NAMES, describeObject, isOwned, keyOf } from "../kinds/registry.js";
+import { KIND_NAMES, describeObject, isOwned, keyOf, sameObject } from "../kinds/registry.js";
 import { conflicts, diff } from "./plan/diff.js";
 import { ModelKernel, type LookupQuery, type LookupResult } from "./model-kernel/kernel.js";
 import { genericDestinations } from "./invariants.js";
@@ -162,4 +162,54 @@ export function summarizeDrift(items: readonly DriftItem[]): Record<DriftClass, 
   const n = { missing: 0, changed: 0, extra: 0, conflict: 0 };
   for (const i of items) n[i.class]++;
   return { ...n, total: items.length };
+}
+
+export const DRIFT_FORMAT_VERSION = "1.0";
+
+/** The drift report `backhaul drift --json` prints and the daemon's webhook posts (schemas/drift.schema.json). */
+export interface DriftReport {
+  readonly format_version: typeof DRIFT_FORMAT_VERSION;
+  readonly policy_file: string;
+  /** The namespace examined; null: the host. */
+  readonly netns: string | null;
+  readonly health_source: "assumed" | "daemon" | "probed";
+  readonly summary: Record<DriftClass, number> & { readonly total: number };
+  readonly drift: readonly DriftItem[];
+}
+
+export function driftReport(
+  items: readonly DriftItem[],
+  o: { policyFile: string; netns: string | undefined; healthSource: DriftReport["health_source"] },
+): DriftReport {
+  return {
+    format_version: DRIFT_FORMAT_VERSION,
+    policy_file: o.policyFile,
+    netns: o.netns ?? null,
+    health_source: o.healthSource,
+    summary: summarizeDrift(items),
+    drift: items,
+  };
+}
+
+/**
+ * The state to plan towards when drift is only reported (`heal: false`): each drifted object of ours
+ * stays as the kernel holds it, unless the desired state wants it changed anyway (a switch moves the
+ * route someone altered: that change is the daemon's own, not a heal).
+ */
+export function leavingDrift(desired: KernelState, drift: readonly DriftItem[]): KernelState {
+  const ours = drift.filter((d) => d.class !== "conflict");
+  if (ours.length === 0) return desired;
+  const out: Record<string, KernelObject[]> = {};
+  for (const k of KIND_NAMES) out[k] = [...desired[k]];
+  for (const d of ours) {
+    const list = out[d.kind]!;
+    const i = list.findIndex((o) => keyOf(o) === d.key);
+    const want = i < 0 ? null : list[i]!;
+    const left = d.expected;
+    const unchanged = want === null ? left === null : left !== null && sameObject(want, left);
+    if (!unchanged) continue;
+    if (i >= 0) list.splice(i, 1);
+    if (d.actual !== null) list.push(d.actual);
+  }
+  return out as unknown as KernelState;
 }

@@ -25,6 +25,8 @@ export interface PlanPassInput {
   readonly routeFor?: RouteFor;
   /** Owned state recorded by the last apply, to report objects changed behind our back. */
   readonly lastApplied?: KernelState;
+  /** The state to plan towards, from the desired one (the daemon with `heal: false` leaves drift be). */
+  readonly towards?: (desired: KernelState) => KernelState;
 }
 
 export type PlanPass =
@@ -40,7 +42,8 @@ export type PlanPass =
 export function planPass(input: PlanPassInput): PlanPass {
   const observed = input.desired.observed;
   const desired = computeDesired(input.desired);
-  const r = plan(observed, desired.state, input.ownership, input.checkFor?.(desired) ?? input.check);
+  const target = input.towards?.(desired.state) ?? desired.state;
+  const r = plan(observed, target, input.ownership, input.checkFor?.(desired) ?? input.check);
   if (!r.ok) return { ok: false, desired, error: r.error };
   const disruptions = classify(observed, r.ops, {
     ...(input.managementPeer === undefined ? {} : { managementPeer: input.managementPeer }),
@@ -113,7 +116,7 @@ export function planChecked(
   desired: DesiredInput,
   inputs: PlannerInputs,
   policyDigest: string,
-  extra: Pick<PlanPassInput, "managementPeer" | "lastApplied"> = {},
+  extra: Pick<PlanPassInput, "managementPeer" | "lastApplied" | "towards"> = {},
 ): PlanPass {
   return planPass({
     desired,

@@ -37,7 +37,8 @@ import {
   type PassResult,
 } from "../core/decide/daemon-step.js";
 import type { Tracked } from "../core/health/uplink.js";
-import type { DriftItem } from "../core/drift.js";
+import { driftReport, type DriftItem } from "../core/drift.js";
+import { Webhook } from "../effects/webhook.js";
 import type { RoundResult } from "../effects/probe/round.js";
 import { onBattery } from "./power.js";
 import { Prober } from "./prober.js";
@@ -106,6 +107,7 @@ export class Daemon {
   private readonly listeners: ((r: PassReport) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
   private ledger: UsageLedger | undefined;
+  private webhook: Webhook | undefined;
   /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
   private readonly fault = faultFromEnv(process.env[FAULT_ENV], (line) => this.o.log.warn(line));
 
@@ -235,6 +237,7 @@ export class Daemon {
     await this.prober.stop();
     await this.mutex;
     await stopWarm();
+    await this.webhook?.stop();
     this.ledger?.flush();
     try {
       return o.cleanup ? await this.cleanup() : undefined;
@@ -413,6 +416,27 @@ export class Daemon {
       case "changed":
         this.changed();
         return undefined;
+      case "drift": {
+        const url = this.state.policy.daemon.drift.webhook;
+        if (url === undefined) return undefined;
+        if (this.webhook?.url !== url) {
+          void this.webhook?.stop();
+          // The log names the receiver's origin only: the path or query may hold a token.
+          const origin = new URL(url).origin;
+          this.webhook = new Webhook(url, {
+            onGiveUp: (why) =>
+              this.o.log.error({ webhook: origin }, `drift webhook ${origin} gave up: ${why}`),
+          });
+        }
+        this.webhook.post(
+          driftReport(i.items, {
+            policyFile: this.o.policyPath,
+            netns: this.o.netns,
+            healthSource: "daemon",
+          }),
+        );
+        return undefined;
+      }
       case "pass":
         return this.passEnded(i.result);
     }
@@ -431,6 +455,7 @@ export class Daemon {
       ops: result.ops.length,
       ...(clock.writtenAt === undefined ? {} : { writtenAfterMs: round2(clock.writtenAt - clock.t0) }),
       ...(result.error === undefined ? {} : { error: result.error }),
+      ...(result.healed === undefined ? {} : { healed: result.healed }),
       ...(result.switched === undefined ? {} : { switched: result.switched }),
     };
     const report: PassReport = {

@@ -46,6 +46,7 @@ export class DaemonMetrics {
   private readonly lastSuccess: Gauge;
   private readonly drift: Gauge;
   private readonly driftByClass: Gauge<"class">;
+  private readonly driftHealed: Counter;
   private readonly switches: Counter<"cause">;
   private readonly planOps: Counter;
   private readonly passes: Counter<"outcome">;
@@ -104,6 +105,11 @@ export class DaemonMetrics {
       name: "backhaul_drift_by_class",
       help: "Drift found at the last observation, by class (missing, changed, extra, conflict).",
       labelNames: ["class"] as const,
+      registers,
+    });
+    this.driftHealed = new Counter({
+      name: "backhaul_drift_healed_total",
+      help: "Drifted objects of ours the daemon put back.",
       registers,
     });
     this.switches = new Counter({
@@ -188,6 +194,7 @@ export class DaemonMetrics {
     this.passDuration.labels(pass.path).observe(ms(pass.durationMs));
     this.planOps.inc(pass.ops);
     if (pass.switched !== undefined) this.switches.labels(pass.switched.cause).inc();
+    if (pass.healed !== undefined) this.driftHealed.inc(pass.healed);
   }
 
   /** A policy change on disk was loaded (ok) or refused (the last good one stays). */

@@ -62,6 +62,8 @@ export interface PassRecord {
   /** From the start of the pass to the kernel holding the change (verification comes after). */
   readonly writtenAfterMs?: number;
   readonly error?: string;
+  /** Drifted objects of ours the pass put back. */
+  readonly healed?: number;
   readonly switched?: {
     readonly from: readonly string[];
     readonly to: readonly string[];

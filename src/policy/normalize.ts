@@ -221,6 +221,10 @@ export function normalize(doc: Doc): EffectivePolicy {
       statusSocket: str(d.statusSocket),
       resyncInterval: parseDuration(d.resyncInterval),
       logLevel: d.logLevel as EffectivePolicy["daemon"]["logLevel"],
+      drift: {
+        heal: obj(d.drift).heal as boolean,
+        ...optional("webhook", obj(d.drift).webhook === undefined ? undefined : str(obj(d.drift).webhook)),
+      },
     },
   };
 }

@@ -12,6 +12,7 @@ import {
   interfaceNameProblem,
   ipProblem,
   probeTargetProblem,
+  webhookUrlProblem,
 } from "./values.js";
 import { didYouMean, editDistance } from "./suggest.js";
 import { escapePointer } from "./pointer.js";
@@ -56,6 +57,7 @@ export const FORMATS: Readonly<Record<string, (s: string) => string | undefined>
   "probe-target": probeTargetProblem,
   "abs-path": absPathProblem,
   "host-port": hostPortProblem,
+  "webhook-url": webhookUrlProblem,
 };
 
 const EXAMPLES: Readonly<Record<string, string>> = {
@@ -73,6 +75,7 @@ const EXAMPLES: Readonly<Record<string, string>> = {
   "probe-target": "a probe target such as tcp://198.51.100.10:443",
   "abs-path": "an absolute path",
   "host-port": "host:port such as 127.0.0.1:9417",
+  "webhook-url": "an http:// or https:// URL such as https://alerts.example/backhaul",
 };
 
 /** Messages for the schema's patterns, which ajv would only quote. */

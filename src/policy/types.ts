@@ -205,6 +205,12 @@ export interface Daemon {
   /** Period of the daemon's safety-net pass. */
   readonly resyncInterval: Millis;
   readonly logLevel: LogLevel;
+  readonly drift: {
+    /** Put drifted objects of ours back (false: only report them). */
+    readonly heal: boolean;
+    /** Where new drift reports are POSTed. */
+    readonly webhook?: string;
+  };
 }
 
 export interface EffectivePolicy {

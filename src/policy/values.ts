@@ -205,6 +205,21 @@ export function hostPortProblem(text: string): string | undefined {
   return port >= 1 && port <= 65535 ? undefined : `port ${m[2]} is outside 1-65535`;
 }
 
+/** An http(s) URL with a host, no whitespace or control characters (it goes into a request, not a shell). */
+export function webhookUrlProblem(text: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return "not a URL";
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") return `${u.protocol} is not http: or https:`;
+  if (u.hostname === "") return "the URL names no host";
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+  if (/[\s\u0000-\u001f\u007f]/.test(text)) return "the URL holds whitespace or control characters";
+  return undefined;
+}
+
 /** Host (without IPv6 brackets) and port of a listen address; port 0 (any free port) is allowed. Throws on anything else. */
 export function splitHostPort(text: string): { readonly host: string; readonly port: number } {
   const m = HOST_PORT.exec(text);

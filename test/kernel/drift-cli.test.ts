@@ -8,7 +8,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { cliIn } from "../helpers/cli.js";
 import { appliedPath } from "../../src/effects/state/applied.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
-import type { DriftReport } from "../../src/cli/drift-view.js";
+import type { DriftReport } from "../../src/core/drift.js";
 
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 const schema = (name: string) =>

@@ -62,13 +62,14 @@ describe("defaults", () => {
     });
   });
 
-  it("daemon: /var/lib/backhaul, metrics on 127.0.0.1:9417, /run/backhaul/status.sock, resync every 30s", () => {
+  it("daemon: /var/lib/backhaul, metrics on 127.0.0.1:9417, /run/backhaul/status.sock, resync every 30s, drift healed", () => {
     expect(p.daemon).toEqual({
       stateDir: "/var/lib/backhaul",
       metricsListen: "127.0.0.1:9417",
       statusSocket: "/run/backhaul/status.sock",
       resyncInterval: 30_000,
       logLevel: "info",
+      drift: { heal: true },
     });
   });
 

@@ -3,12 +3,12 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { planNode } from "../plan-session.js";
-import { driftItems } from "../../core/drift.js";
+import { driftItems, driftReport } from "../../core/drift.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { formatHuman, formatJson } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../../effects/netns.js";
-import { driftReport, renderDrift } from "../drift-view.js";
+import { renderDrift } from "../drift-view.js";
 
 export interface DriftOptions {
   readonly json?: boolean;

@@ -4,10 +4,10 @@
 // (daemon/daemon.ts) only performs the intents (transact, configure the prober, log, trigger a pass)
 // and feeds their results back as events. `backhaul verify` drives this same step in simulated time.
 import type { KernelState, Op } from "../../kinds/types.js";
-import { ownedState } from "../../kinds/registry.js";
+import { keyOf, objectOfOp } from "../../kinds/registry.js";
 import type { EffectivePolicy } from "../../policy/types.js";
 import { applyOps } from "../model-kernel/index.js";
-import { driftItems, type DriftItem } from "../drift.js";
+import { driftItems, leavingDrift, type DriftItem } from "../drift.js";
 import { layoutFor, type DesiredInput, type Layout } from "../plan/desired.js";
 import { plannerInputs, type PlannerInputs } from "../plan/inputs.js";
 import { desiredInputOf, planChecked, type PlanPass } from "../reconcile.js";
@@ -65,6 +65,8 @@ export interface PassResult {
   readonly selection?: Selection;
   readonly error?: string;
   readonly switched?: Switched;
+  /** Drifted objects of ours this pass put back. */
+  readonly healed?: number;
 }
 
 /** A transaction asked for and not yet answered: what settling it needs. */
@@ -80,6 +82,8 @@ interface Pending {
   readonly physicallyLost: ReadonlySet<string>;
   readonly battery: boolean;
   readonly at: number;
+  /** Drifted objects of ours the plan puts back. */
+  readonly healed: number;
 }
 
 export interface DaemonState {
@@ -98,6 +102,8 @@ export interface DaemonState {
   readonly switchTimes: readonly number[];
   /** The kernel as the daemon last knew it (the fast path patches it); undefined when unknown. */
   readonly known?: KernelState;
+  /** What the last pass that took wanted of ours: drift is measured against it. */
+  readonly baseline?: KernelState;
   /** The planner inputs of the last pass (which interface stands for which uplink). */
   readonly inputs?: PlannerInputs;
   /** The prober's loops as last configured: a round from any other source says nothing. */
@@ -151,7 +157,9 @@ export type Intent =
       readonly fields: Readonly<Record<string, unknown>>;
     }
   /** Health moved without a pass: the status may differ. */
-  | { readonly type: "changed" };
+  | { readonly type: "changed" }
+  /** New drift was found: the whole of it now (for the webhook). */
+  | { readonly type: "drift"; readonly items: readonly DriftItem[] };
 
 export interface Step {
   readonly state: DaemonState;
@@ -261,14 +269,12 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       if (s.pending !== undefined)
         return { state: s, intents: [{ type: "trigger", reason: "pass overlapped" }] };
       const inputs = e.inputs ?? plannerInputs(s.policy, e.observed);
-      // Drift: what differs from what the daemon left (someone changed it meanwhile); a policy change
-      // moves the baseline, so it is not drift.
+      // Drift: what differs from what the last pass wanted (someone changed it meanwhile); a policy
+      // change moves the baseline, so it is not drift.
       const own = inputs.ownership;
       const drift =
-        s.known !== undefined && !s.policyChanged
-          ? driftItems(e.observed, ownedState(s.known, own), own, {
-              uplinkSources: [...s.probeSources.values()],
-            })
+        s.baseline !== undefined && !s.policyChanged
+          ? driftItems(e.observed, s.baseline, own, { uplinkSources: [...s.probeSources.values()] })
           : s.drift;
       const seen = new Set(s.drift.map(driftId));
       const news: Intent[] = drift
@@ -279,8 +285,9 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
           message: `drift (${d.class}): ${d.detail}`,
           fields: { drift: { class: d.class, kind: d.kind, key: d.key } },
         }));
+      const report: Intent[] = news.length > 0 ? [{ type: "drift", items: drift }] : [];
       const r = decide({ ...s, drift }, e.observed, inputs, e, "full", e.triggers, now);
-      return { state: r.state, intents: [...news, ...r.intents] };
+      return { state: r.state, intents: [...news, ...report, ...r.intents] };
     }
     case "observe-failed":
       return failed({ ...s, known: undefined }, "full", e.triggers, e.error);
@@ -378,8 +385,23 @@ function decide(
   }
   const s: DaemonState = { ...s0, tracked, inputs };
   const base = desiredInputOf(inputs, observed, healthAt(s, now), facts.usage, previousOf(s));
-  const planWith = (desired: DesiredInput): PlanPass => planChecked(desired, inputs, s.digest);
+  const ownDrift = s.drift.filter((d) => d.class !== "conflict");
+  const leave = !s.policy.daemon.drift.heal && ownDrift.length > 0;
+  const planWith = (desired: DesiredInput, heal = !leave): PlanPass =>
+    planChecked(desired, inputs, s.digest, heal ? {} : { towards: (d) => leavingDrift(d, s.drift) });
   let pass = planWith(base);
+  let healingPlan = !leave;
+  if (leave && !pass.ok) {
+    // Leaving the drift would break an invariant: safety comes before the policy's wish to only report.
+    logs.push({
+      type: "log",
+      level: "warn",
+      message: `putting drift back although heal is off: leaving it would break the plan (${pass.error.message})`,
+      fields: { drift: { heal: false, forced: true } },
+    });
+    pass = planWith(base, true);
+    healingPlan = true;
+  }
   const prev = s.selection;
   if (
     pass.ok &&
@@ -392,7 +414,7 @@ function decide(
       windowMs: s.policy.selection.rateLimit.window,
     };
     const held = limitReason(s.switchTimes, now, limit);
-    if (held !== undefined) pass = planWith({ ...base, holdActive: held });
+    if (held !== undefined) pass = planWith({ ...base, holdActive: held }, healingPlan);
   }
   if (!pass.ok) {
     const r = failed(s, path, triggers, `planning failed: ${pass.error.message}`);
@@ -410,6 +432,11 @@ function decide(
     physicallyLost: new Set([...tracked].filter(([, t]) => !t.physical.ok).map(([n]) => n)),
     battery: facts.battery,
     at: now,
+    healed: healingPlan
+      ? ownDrift.filter((d) =>
+          pass.ops.some((op) => objectOfOp(op).kind === d.kind && keyOf(objectOfOp(op)) === d.key),
+        ).length
+      : 0,
   };
   if (pass.ops.length === 0) {
     const r = settle(s, pending, undefined, undefined);
@@ -464,7 +491,7 @@ function settle(s: DaemonState, p: Pending, tx: TxOutcome | undefined, txError: 
     ...s,
     switchTimes,
     ...(took && result.ok ? { known: result.state } : { known: undefined }),
-    ...(took ? { selection } : {}),
+    ...(took ? { selection, baseline: p.pass.desired.state } : {}),
     // A policy that arrived while this pass ran is still to be applied.
     policyChanged: took && s.digest === p.policyDigest ? false : s.policyChanged,
   };
@@ -481,6 +508,7 @@ function settle(s: DaemonState, p: Pending, tx: TxOutcome | undefined, txError: 
         selection,
         ...(txError === undefined ? {} : { error: txError }),
         ...(switched === undefined ? {} : { switched }),
+        ...(outcome === "applied" && p.healed > 0 ? { healed: p.healed } : {}),
       },
     },
   );

@@ -310,3 +310,54 @@ describe("the daemon's pure step, driven by generated event histories", () => {
     expect(r.intents).toEqual([]);
   });
 });
+
+describe("drift in the daemon's step", () => {
+  const converged = (heal: boolean) => {
+    const text = POLICY(20, "1m") + `daemon:\n  drift: {heal: ${heal}}\n`;
+    const sim = run(text, node(), rounds(30, 300));
+    expect(carried(sim, sim.kernel)).toEqual(["fibre"]);
+    return sim;
+  };
+  /** Someone deletes LTE's default route in its own table (not the active one). */
+  const breakLte = (sim: Sim) => {
+    const own = sim.state.inputs!.ownership;
+    const lte = sim.kernel.route.find(
+      (r) => r.protocol === own.protocol && r.dev === "wwan0" && r.dst === "0.0.0.0/0",
+    )!;
+    sim.kernel = { ...sim.kernel, route: sim.kernel.route.filter((r) => r !== lte) };
+    return lte;
+  };
+
+  it("with heal on, reports the drift once and the next pass puts it back (counted)", () => {
+    const sim = converged(true);
+    const lte = breakLte(sim);
+    const r = step(
+      sim.state,
+      { type: "observed", observed: sim.kernel, usage: {}, battery: false, triggers: ["t"] },
+      sim.now,
+    );
+    expect(r.state.drift.map((d) => [d.class, d.kind])).toEqual([["missing", "route"]]);
+    expect(r.intents.filter((i) => i.type === "log" && i.level === "warn")).toHaveLength(1);
+    expect(r.intents.some((i) => i.type === "drift")).toBe(true);
+    const tx = r.intents.find((i) => i.type === "transact");
+    expect(tx?.type === "transact" && tx.ops).toEqual([{ op: "add", after: lte }]);
+    const done = step(r.state, { type: "transacted", outcome: "applied" }, sim.now);
+    expect(done.intents.find((i) => i.type === "pass")).toMatchObject({
+      result: { outcome: "applied", healed: 1 },
+    });
+  });
+
+  it("with heal off, only reports: no op, the drift stays reported, and a switch still happens", () => {
+    const sim = converged(false);
+    breakLte(sim);
+    fullPass(sim, "look");
+    const last = sim.passes.at(-1)!;
+    expect(last.result).toMatchObject({ outcome: "no-change", ops: [] });
+    expect(sim.state.drift.map((d) => d.class)).toEqual(["missing"]);
+    fullPass(sim, "again");
+    expect(sim.state.drift.map((d) => d.class)).toEqual(["missing"]);
+    expect(sim.passes.at(-1)?.result.outcome).toBe("no-change");
+    happen(sim, { dt: 100, type: "carrier", iface: "eth0", up: false });
+    expect(carried(sim, sim.kernel)).not.toContain("fibre");
+  });
+});
