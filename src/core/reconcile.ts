@@ -2,8 +2,8 @@
 // on the model kernel, classify, document. `plan`, `apply` and the daemon's passes all call planChecked
 // with what they observed, probed and loaded; nothing here reads or writes anything.
 import type { KernelState, Op, Ownership } from "../kinds/types.js";
-import { checkPlan, genericDestinations, type InvariantContext } from "./invariants.js";
-import { lookup } from "./model-kernel/index.js";
+import { checkInvariants, checkPlan, genericDestinations, type InvariantContext } from "./invariants.js";
+import { applyOps, lookup } from "./model-kernel/index.js";
 import type { PlannerInputs } from "./plan/inputs.js";
 import type { Health, PreviousSelection } from "./selection/types.js";
 import { computeDesired, type Desired, type DesiredInput } from "./plan/desired.js";
@@ -118,20 +118,53 @@ export function planChecked(
   policyDigest: string,
   extra: Pick<PlanPassInput, "managementPeer" | "lastApplied" | "towards"> = {},
 ): PlanPass {
-  return planPass({
+  // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
+  const ctxOf = (d: Desired): InvariantContext =>
+    invariantContext(
+      inputs,
+      desired.observed,
+      d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
+    );
+  const pass = planPass({
     desired,
     ownership: inputs.ownership,
     policyDigest,
-    // The usable uplinks come from the selection itself, so the checker knows what must stay reachable.
-    checkFor: (d) =>
-      modelCheck(
-        invariantContext(
-          inputs,
-          desired.observed,
-          d.selection.verdicts.filter((v) => v.usable).map((v) => v.iface),
-        ),
-      ),
+    checkFor: (d) => modelCheck(ctxOf(d)),
     routeFor,
     ...extra,
   });
+  return extra.towards === undefined || !pass.ok
+    ? pass
+    : keptDriftChecked(pass, desired.observed, inputs.ownership, ctxOf(pass.desired));
+}
+
+/**
+ * A plan towards a state that keeps drift must hold the invariants at its end as the desired state
+ * would: the prefix check excuses what was broken before the plan, and kept drift was.
+ */
+function keptDriftChecked(
+  pass: PlanPass & { ok: true },
+  observed: KernelState,
+  own: Ownership,
+  ctx: InvariantContext,
+): PlanPass {
+  const violations = (ops: readonly Op[]): string[] => {
+    const end = applyOps(observed, ops);
+    return end.ok ? checkInvariants(end.state, ctx).map((v) => `${v.invariant}: ${v.message}`) : [end.error];
+  };
+  const healing = plan(observed, pass.desired.state, own);
+  const healed = new Set(healing.ok ? violations(healing.ops) : []);
+  const kept = violations(pass.ops).filter((v) => !healed.has(v));
+  if (kept.length === 0) return pass;
+  return {
+    ok: false,
+    desired: pass.desired,
+    error: {
+      reason: "invariant",
+      step: pass.ops.length,
+      op: undefined,
+      violations: kept,
+      message: `keeping the drift breaks an invariant: ${kept.join("; ")}`,
+    },
+  };
 }

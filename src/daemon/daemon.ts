@@ -416,30 +416,29 @@ export class Daemon {
       case "changed":
         this.changed();
         return undefined;
-      case "drift": {
-        const url = this.state.policy.daemon.drift.webhook;
-        if (url === undefined) return undefined;
-        if (this.webhook?.url !== url) {
-          void this.webhook?.stop();
-          // The log names the receiver's origin only: the path or query may hold a token.
-          const origin = new URL(url).origin;
-          this.webhook = new Webhook(url, {
-            onGiveUp: (why) =>
-              this.o.log.error({ webhook: origin }, `drift webhook ${origin} gave up: ${why}`),
-          });
-        }
-        this.webhook.post(
-          driftReport(i.items, {
-            policyFile: this.o.policyPath,
-            netns: this.o.netns,
-            healthSource: "daemon",
-          }),
-        );
+      case "drift":
+        this.postDrift(i.items);
         return undefined;
-      }
       case "pass":
         return this.passEnded(i.result);
     }
+  }
+
+  /** New drift goes to the policy's webhook, if it names one; a changed URL gets a new sender. */
+  private postDrift(items: readonly DriftItem[]): void {
+    const url = this.state.policy.daemon.drift.webhook;
+    if (url === undefined) return;
+    if (this.webhook?.url !== url) {
+      void this.webhook?.stop();
+      // The log names the receiver's origin only: the path or query may hold a token.
+      const origin = new URL(url).origin;
+      this.webhook = new Webhook(url, {
+        onGiveUp: (why) => this.o.log.error({ webhook: origin }, `drift webhook ${origin} gave up: ${why}`),
+      });
+    }
+    this.webhook.post(
+      driftReport(items, { policyFile: this.o.policyPath, netns: this.o.netns, healthSource: "daemon" }),
+    );
   }
 
   private passEnded(result: PassResult): PassReport {

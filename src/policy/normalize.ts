@@ -221,10 +221,7 @@ export function normalize(doc: Doc): EffectivePolicy {
       statusSocket: str(d.statusSocket),
       resyncInterval: parseDuration(d.resyncInterval),
       logLevel: d.logLevel as EffectivePolicy["daemon"]["logLevel"],
-      drift: {
-        heal: obj(d.drift).heal as boolean,
-        ...optional("webhook", obj(d.drift).webhook === undefined ? undefined : str(obj(d.drift).webhook)),
-      },
+      drift: driftOf(obj(d.drift)),
     },
   };
 }
@@ -343,5 +340,12 @@ function hotspotToDocument(h: Hotspot): Record<string, unknown> {
     address: h.address,
     dhcp: { start: h.dhcp.start, end: h.dhcp.end, lease: formatDuration(h.dhcp.lease) },
     nat: h.nat,
+  };
+}
+
+function driftOf(d: Doc): EffectivePolicy["daemon"]["drift"] {
+  return {
+    heal: d.heal as boolean,
+    ...optional("webhook", d.webhook === undefined ? undefined : str(d.webhook)),
   };
 }

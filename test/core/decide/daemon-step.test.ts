@@ -18,6 +18,7 @@ import { patchLink } from "../../../src/core/decide/fast-path.js";
 import { layoutFor } from "../../../src/core/plan/desired.js";
 import { voluntary } from "../../../src/core/decide/switching.js";
 import type { KernelState } from "../../../src/kinds/types.js";
+import { sameObject } from "../../../src/kinds/registry.js";
 
 const POLICY = (switches: number, window: string) => `
 uplinks:
@@ -359,5 +360,46 @@ describe("drift in the daemon's step", () => {
     expect(sim.passes.at(-1)?.result.outcome).toBe("no-change");
     happen(sim, { dt: 100, type: "carrier", iface: "eth0", up: false });
     expect(carried(sim, sim.kernel)).not.toContain("fibre");
+  });
+});
+
+describe("drift in the daemon's step, heal off, when leaving it would break the plan", () => {
+  it("puts the drift back anyway and says so at warn", () => {
+    const sim = run(POLICY(20, "1m") + "daemon:\n  drift: {heal: false}\n", node(), rounds(30, 300));
+    expect(carried(sim, sim.kernel)).toEqual(["fibre"]);
+    // Someone turns our route for general traffic into a blackhole of the same key: leaving it would
+    // blackhole the node, which the invariants refuse.
+    const own = sim.state.inputs!.ownership;
+    const general = sim.kernel.route.find(
+      (r) => r.protocol === own.protocol && r.dev === "eth0" && r.dst === "0.0.0.0/0" && r.table === 100,
+    )!;
+    const hole = {
+      kind: "route",
+      family: 4,
+      table: general.table,
+      type: "blackhole",
+      dst: general.dst,
+      metric: general.metric,
+      protocol: general.protocol,
+      scope: general.scope,
+    } as const;
+    sim.kernel = { ...sim.kernel, route: sim.kernel.route.map((r) => (r === general ? hole : r)) };
+    const r = step(
+      sim.state,
+      { type: "observed", observed: sim.kernel, usage: {}, battery: false, triggers: ["t"] },
+      sim.now,
+    );
+    expect(r.state.drift.map((d) => d.class)).toContain("changed");
+    expect(r.intents).toContainEqual(
+      expect.objectContaining({
+        type: "log",
+        level: "warn",
+        fields: { drift: { heal: false, forced: true } },
+      }),
+    );
+    const tx = r.intents.find((i) => i.type === "transact");
+    expect(
+      tx?.type === "transact" && tx.ops.some((o) => o.op !== "delete" && sameObject(o.after, general)),
+    ).toBe(true);
   });
 });
