@@ -10,7 +10,8 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
-import { recover, transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
+import { transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
+import { openWriter, txContextOf, type Writer } from "../effects/apply/writer.js";
 import { CLEANUP_KINDS, describeOp, ownedState } from "../kinds/registry.js";
 import type { KernelState } from "../kinds/types.js";
 import { diff } from "../core/plan/diff.js";
@@ -20,8 +21,6 @@ import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import type { Selection } from "../core/selection/types.js";
-import { journalPath } from "../effects/state/journal.js";
-import { acquireLock, lockPath, type HeldLock } from "../effects/state/lock.js";
 import { digest } from "../util/canonical.js";
 import { keepWarm, stopWarm } from "../effects/exec.js";
 import { batchArgv } from "../kinds/ip/batch.js";
@@ -103,7 +102,7 @@ export class Daemon {
   private mutex: Promise<unknown> = Promise.resolve();
   private readonly scheduler: Scheduler;
   private readonly prober: Prober;
-  private lock: HeldLock | undefined;
+  private writer: Writer | undefined;
   private readonly listeners: ((r: PassReport) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
   private ledger: UsageLedger | undefined;
@@ -172,35 +171,21 @@ export class Daemon {
   }
 
   private txContext(inputs: PlannerInputs): TxContext {
-    return {
-      ownership: inputs.ownership,
-      nftTable: { family: "inet", name: this.state.policy.routing.nftTable },
-      stateDir: this.stateDir,
-      journalPath: journalPath(this.stateDir, this.o.netns),
-      netnsName: this.o.netns,
-      ...(this.fault === undefined ? {} : { fault: this.fault }),
-    };
+    return txContextOf(this.state.policy, inputs.ownership, this.o.netns, this.fault);
   }
 
   /**
-   * Take the writer lock, finish what a crashed apply or daemon left (the journal), and start the loop.
-   * Throws when another writer holds the lock or recovery fails: the daemon must not run then.
+   * Become the namespace's writer (its lock, and recovery of what a crashed apply or daemon left in
+   * the journal), then start the loop. Throws when another writer holds the lock or recovery fails:
+   * the daemon must not run then.
    */
   async start(): Promise<void> {
-    this.lock = acquireLock(lockPath(this.stateDir, this.o.netns), "run");
-    if (this.lock.tookOverFrom !== undefined)
-      this.o.log.warn({ stale: this.lock.tookOverFrom }, "took over the lock of a process that is gone");
-    const observed = await this.observeKernel();
-    const inputs = plannerInputs(this.state.policy, observed);
-    const r = await recover(this.txContext(inputs));
-    if (r.found) {
-      if (!r.restored.ok) {
-        this.lock.release();
-        throw new Error(
-          `an unfinished apply (journal ${r.journal.id}, ${r.journal.executed}/${r.journal.ops.length} ops) ` +
-            `could not be rolled back: ${r.restored.reason}`,
-        );
-      }
+    const writer = await openWriter(this.state.policy, this.o.netns, "run");
+    this.writer = writer;
+    if (writer.tookOverFrom !== undefined)
+      this.o.log.warn({ stale: writer.tookOverFrom }, "took over the lock of a process that is gone");
+    const r = writer.recovered;
+    if (r !== undefined)
       this.o.log.warn(
         {
           outcome: r.outcome,
@@ -208,13 +193,13 @@ export class Daemon {
           createdAt: r.journal.createdAt,
           executed: r.journal.executed,
           ops: r.journal.ops.length,
-          restoreOps: r.restored.ops,
+          restoreOps: r.restored.ok ? r.restored.ops : 0,
         },
         r.outcome === "completed"
           ? "found an apply that had finished all its ops: closed its journal"
           : "recovered an unfinished apply: restored the state before it",
       );
-    }
+    const observed = await this.observeKernel();
     this.state = startedOn(this.state, observed);
     const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
     if (opened.corrupt !== undefined)
@@ -242,8 +227,8 @@ export class Daemon {
     try {
       return o.cleanup ? await this.cleanup() : undefined;
     } finally {
-      this.lock?.release();
-      this.lock = undefined;
+      this.writer?.release();
+      this.writer = undefined;
     }
   }
 

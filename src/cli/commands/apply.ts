@@ -7,7 +7,15 @@ import type { Command } from "commander";
 import { FAULT_ENV, faultFromEnv } from "../../effects/apply/fault-env.js";
 import { pathsToProbe, waitHealthy, type ProbePath } from "../../effects/probe/confirm-healthy.js";
 import { isDue, revertPending, stopReverter } from "../../effects/apply/pending-change.js";
-import { recover, transact, type TxContext } from "../../effects/apply/transaction.js";
+import { transact, type TxContext, type TxResult } from "../../effects/apply/transaction.js";
+import {
+  describeRecovered,
+  openWriter,
+  txContextOf,
+  WriterRefused,
+  type Recovered,
+  type Writer,
+} from "../../effects/apply/writer.js";
 import { describeObject, isOwned, keyOf, ownedState, sameObject } from "../../kinds/registry.js";
 import type { KernelObject, KernelState, Op, Ownership } from "../../kinds/types.js";
 import { planNode, type PlanNodeResult } from "../plan-session.js";
@@ -16,7 +24,6 @@ import type { Disruption } from "../../core/plan/disruption.js";
 import { renderHuman } from "../plan-view.js";
 import { validatePlanDocument } from "../../effects/plan-file.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
-import { journalPath } from "../../effects/state/journal.js";
 import {
   pendingPath,
   readPending,
@@ -25,10 +32,10 @@ import {
   type PendingChange,
 } from "../../effects/state/pending.js";
 import { parseDuration } from "../../util/units.js";
-import type { Probes } from "../../policy/types.js";
+import type { EffectivePolicy, Probes } from "../../policy/types.js";
 import { startDetached } from "../../effects/exec.js";
 import { isAlive, processStartTime } from "../../effects/proc.js";
-import { acquireLock, forceUnlock, LockHeldError, lockPath } from "../../effects/state/lock.js";
+import { forceUnlock, lockPath } from "../../effects/state/lock.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../../effects/netns.js";
@@ -107,247 +114,314 @@ function opLabel(op: Op, index: number): string {
   return `op ${index} (${op.op} ${obj.kind} ${describeObject(obj)})`;
 }
 
-export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<number> {
-  const report: Record<string, unknown> = { format_version: "1.0" };
-  const say = (line: string) => {
-    if (!o.json) io.out(`${line}\n`);
+/** How one apply speaks: human lines unless --json, one JSON report at the end, errors on stderr. */
+class Report {
+  readonly fields: Record<string, unknown> = { format_version: "1.0" };
+  constructor(
+    private readonly io: Out,
+    private readonly json: boolean,
+  ) {}
+  say = (line: string): void => {
+    if (!this.json) this.io.out(`${line}\n`);
   };
-  const finish = (code: number, outcome: string, extra: Record<string, unknown> = {}) => {
-    if (o.json) io.out(`${JSON.stringify({ ...report, outcome, ...extra }, null, 2)}\n`);
+  log = (line: string): void => this.io.err(`backhaul apply: ${line}\n`);
+  finish = (code: number, outcome: string, extra: Record<string, unknown> = {}): number => {
+    if (this.json) this.io.out(`${JSON.stringify({ ...this.fields, outcome, ...extra }, null, 2)}\n`);
     return code;
   };
-  const fail = (message: string, outcome = "error", code: number = EXIT.error) => {
-    io.err(`backhaul apply: ${message}\n`);
-    return finish(code, outcome, { message });
+  fail = (message: string, outcome = "error", code: number = EXIT.error): number => {
+    this.log(message);
+    return this.finish(code, outcome, { message });
   };
+}
 
+/** A confirmation window asked for on the command line: none, a deadline, or probes with a deadline. */
+type ConfirmMode =
+  { readonly kind: "none" } | { readonly kind: "within" | "when-healthy"; readonly ms: number };
+
+function confirmMode(o: ApplyOptions): ConfirmMode | { readonly error: string } {
   if (o.confirmWithin !== undefined && o.confirmWhenHealthy !== undefined)
-    return fail("give --confirm-within or --confirm-when-healthy, not both");
+    return { error: "give --confirm-within or --confirm-when-healthy, not both" };
   const whenHealthy = o.confirmWhenHealthy !== undefined;
-  const confirmFlag = whenHealthy ? "--confirm-when-healthy" : "--confirm-within";
-  const confirmArg = o.confirmWhenHealthy === true ? CONFIRM_WHEN_HEALTHY_DEFAULT : o.confirmWhenHealthy;
-  const confirmText = o.confirmWithin ?? confirmArg;
-  let confirmMs: number | undefined;
+  const flag = whenHealthy ? "--confirm-when-healthy" : "--confirm-within";
+  const text =
+    o.confirmWithin ?? (o.confirmWhenHealthy === true ? CONFIRM_WHEN_HEALTHY_DEFAULT : o.confirmWhenHealthy);
+  if (text === undefined) return { kind: "none" };
+  let ms: number;
   try {
-    confirmMs = confirmText === undefined ? undefined : parseDuration(confirmText);
+    ms = parseDuration(text);
   } catch (e) {
     // An optional value also takes a following word: `--confirm-when-healthy POLICY` lands here.
     const hint = whenHealthy ? " (write the time as --confirm-when-healthy=90s, after the policy)" : "";
-    return fail(`${confirmFlag} ${confirmText}: ${(e as Error).message}${hint}`);
+    return { error: `${flag} ${text}: ${(e as Error).message}${hint}` };
   }
-  if (confirmMs !== undefined && confirmMs < 1000) return fail(`${confirmFlag} must be at least 1s`);
+  if (ms < 1000) return { error: `${flag} must be at least 1s` };
+  return { kind: whenHealthy ? "when-healthy" : "within", ms };
+}
+
+/** What this apply will run: the saved plan's ops when still true of the kernel, or the fresh plan's. */
+type Chosen =
+  | {
+      readonly ok: true;
+      readonly ops: readonly Op[];
+      readonly disruptions: readonly Disruption[];
+      readonly doc: PlanDocument;
+    }
+  | { readonly ok: false; readonly stale: readonly string[] };
+
+function chooseOps(saved: PlanDocument | undefined, r: Planned, policyPath: string): Chosen {
+  if (!r.pass.ok) throw new Error("chooseOps needs a plan that passed its checks");
+  if (saved === undefined)
+    return { ok: true, ops: r.pass.ops, disruptions: r.pass.disruptions, doc: documentOf(r, false) };
+  const own = r.inputs.ownership;
+  const stale: string[] = [];
+  if (saved.fingerprint.policy !== r.policyDigest)
+    stale.push(`the policy ${policyPath} changed since the plan was made`);
+  if (saved.fingerprint.observed_owned !== fingerprintObserved(r.observed, own)) {
+    const found = staleness(opsFromDocument(saved), r.observed, own);
+    stale.push(...(found.length > 0 ? found : ["owned objects the plan does not touch changed"]));
+  }
+  if (stale.length > 0) return { ok: false, stale };
+  return {
+    ok: true,
+    ops: opsFromDocument(saved),
+    disruptions: saved.ops.map((p) => p.disruption),
+    doc: saved,
+  };
+}
+
+/** What a change still waiting for confirmation means for this apply. */
+type Leftover =
+  | { readonly kind: "none" }
+  | { readonly kind: "extend"; readonly pending: PendingChange }
+  | { readonly kind: "reverted"; readonly pending: PendingChange }
+  | { readonly kind: "refused"; readonly code: number };
+
+/**
+ * A change still waiting for confirmation: applying again with a confirmation window extends its
+ * deadline (and applies what the plan holds on top of it; a revert still goes back to the state
+ * before the first unconfirmed change); without one, apply refuses. A change past its deadline whose
+ * reverter never got to it (a reboot, a kill) is reverted here first.
+ */
+async function settlePending(
+  file: string,
+  stateDir: string,
+  mode: ConfirmMode,
+  rep: Report,
+): Promise<Leftover> {
+  const pending = readPending(file);
+  if (pending === undefined) return { kind: "none" };
+  if (!isDue(pending)) {
+    if (mode.kind !== "none") return { kind: "extend", pending };
+    const code = rep.fail(
+      `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
+        "run `backhaul confirm` or `backhaul revert` first, or apply again with --confirm-within " +
+        "(or --confirm-when-healthy) to extend it",
+      "pending",
+    );
+    return { kind: "refused", code };
+  }
+  const back = await revertPending(pending, file, stateDir);
+  rep.fields["reverted_unconfirmed"] = { applied_at: pending.createdAt, ok: back.ok };
+  if (!back.ok) {
+    const code = rep.fail(
+      `REVERT FAILED for the unconfirmed change applied at ${pending.createdAt}: ${back.reason}; ` +
+        `the record is kept at ${file}`,
+      "rollback-failed",
+      EXIT.rollbackFailed,
+    );
+    return { kind: "refused", code };
+  }
+  rep.say(
+    `Reverted the change applied at ${pending.createdAt}: it was not confirmed by ${pending.deadline}.`,
+  );
+  return { kind: "reverted", pending };
+}
+
+/** Become the writer (lock, then recovery of a dead writer's journal), or report why not and give the exit code. */
+async function becomeWriter(
+  policy: EffectivePolicy,
+  netns: string | undefined,
+  rep: Report,
+): Promise<Writer | number> {
+  let writer: Writer;
+  try {
+    writer = await openWriter(policy, netns, "apply");
+  } catch (e) {
+    if (!(e instanceof WriterRefused)) throw e;
+    if (e.recovered !== undefined) rep.fields["recovered"] = recoveredField(e.recovered);
+    return e.reason === "locked"
+      ? rep.fail(e.message, "locked")
+      : rep.fail(e.message, "rollback-failed", EXIT.rollbackFailed);
+  }
+  if (writer.tookOverFrom !== undefined)
+    rep.log(
+      `took over a stale lock of a dead process (pid ${writer.tookOverFrom.pid}, ${writer.tookOverFrom.operation})`,
+    );
+  if (writer.recovered !== undefined) {
+    rep.fields["recovered"] = recoveredField(writer.recovered);
+    rep.say(describeRecovered(writer.recovered));
+  }
+  return writer;
+}
+
+function recoveredField(r: Recovered) {
+  return {
+    journal: r.journal.id,
+    executed: r.journal.executed,
+    ops: r.journal.ops.length,
+    outcome: r.outcome,
+    ok: r.restored.ok,
+  };
+}
+
+/**
+ * The guards before the first write: a plan that moves the SSH session's route needs a way back, and
+ * a fresh plan needs a yes (a saved plan was the approval). The exit code when refused.
+ */
+async function approve(
+  chosen: Extract<Chosen, { ok: true }>,
+  fromSaved: boolean,
+  mode: ConfirmMode,
+  peer: string | undefined,
+  o: ApplyOptions,
+  io: Out,
+  rep: Report,
+): Promise<number | undefined> {
+  const { ops, disruptions, doc } = chosen;
+  const mgmt = ops.flatMap((op, i) => (disruptions[i] === "management-path" ? [opLabel(op, i)] : []));
+  if (mgmt.length > 0 && !o.allowMgmtChange && mode.kind === "none")
+    return rep.fail(
+      `refused: the plan moves the route of your SSH session (SSH_CONNECTION from ${peer ?? "?"}): ` +
+        `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed), ` +
+        "--confirm-when-healthy (reverted unless the probes pass through the new state) or --allow-mgmt-change.",
+      "refused",
+    );
+  if (!o.json) io.out(renderHuman(doc));
+  if (!fromSaved && !o.autoApprove) {
+    if (!process.stdin.isTTY || !process.stdout.isTTY || o.json)
+      return rep.fail("not applied: without a terminal to ask on, pass --auto-approve or a saved plan FILE");
+    if (!(await confirm("Apply these changes? Only 'yes' is accepted: ")))
+      return rep.fail("not applied: not approved", "not-approved");
+  }
+  return undefined;
+}
+
+/** Report a transaction that did not apply: rolled back, or stuck between states with its journal kept. */
+function failed(tx: Exclude<TxResult, { outcome: "applied" }>, journal: string, rep: Report): number {
+  if (tx.outcome === "rolled-back")
+    return rep.fail(
+      `${tx.reason}\nRolled back: the kernel holds the owned state it held before this apply.`,
+      "rolled-back",
+      EXIT.error,
+    );
+  return rep.fail(
+    `${tx.reason}\nROLLBACK FAILED: ${tx.rollback}\n` +
+      `The kernel is between states. The journal is kept at ${journal}; ` +
+      `the next \`backhaul apply\` tries to restore it again.\n` +
+      tx.left.map((op, i) => `  still to undo: ${opLabel(op, i)}`).join("\n"),
+    "rollback-failed",
+    EXIT.rollbackFailed,
+  );
+}
+
+/** Plan, settle what earlier writers left, choose and guard the ops, then run them as one transaction. */
+export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<number> {
+  const rep = new Report(io, o.json === true);
+  const mode = confirmMode(o);
+  if ("error" in mode) return rep.fail(mode.error);
   let saved: PlanDocument | undefined;
   try {
     saved = readSavedPlan(arg);
   } catch (e) {
-    return fail((e as Error).message);
+    return rep.fail((e as Error).message);
   }
   if (saved !== undefined && saved.policy_file === undefined)
-    return fail(`${arg} names no policy (saved before plan format 1.1): save it again with \`plan --out\``);
+    return rep.fail(
+      `${arg} names no policy (saved before plan format 1.1): save it again with \`plan --out\``,
+    );
   const policyPath = saved?.policy_file ?? arg;
-  const peer = sshPeer();
-  const planOnce = () =>
-    planNode({
-      policyPath,
-      ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
-      ...(peer === undefined ? {} : { managementPeer: peer }),
-      ...(currentNetns() === undefined ? {} : { netnsName: currentNetns() }),
-    });
   const invalid = (
     diagnostics: Parameters<typeof formatHuman>[0],
     texts: Parameters<typeof formatHuman>[1],
   ) => {
     io.err(formatHuman(diagnostics, texts, false) + "\n");
-    return fail(`${policyPath}: invalid policy, nothing applied`);
+    return rep.fail(`${policyPath}: invalid policy, nothing applied`);
   };
   // The lock's place comes from the policy; the observation the plan rests on is made under the lock.
   const loaded = await loadPolicy(policyPath);
   if (!loaded.ok) return invalid(loaded.diagnostics, loaded.texts);
   const netns = currentNetns();
-  const stateDir = loaded.policy.daemon.stateDir;
-  let lock;
+  const writer = await becomeWriter(loaded.policy, netns, rep);
+  if (typeof writer === "number") return writer;
   try {
-    lock = acquireLock(lockPath(stateDir, netns), "apply");
-  } catch (e) {
-    if (e instanceof LockHeldError) return fail(e.message, "locked");
-    throw e;
-  }
-  try {
-    let r = await planOnce();
-    if (!r.ok) return invalid(r.diagnostics, r.texts);
-    const log = (line: string) => io.err(`backhaul apply: ${line}\n`);
-    const ctx: TxContext = {
-      ownership: r.inputs.ownership,
-      nftTable: r.inputs.ownership.nftTable,
-      stateDir,
-      journalPath: journalPath(stateDir, netns),
-      netnsName: netns,
-    };
-    if (lock.tookOverFrom !== undefined)
-      log(
-        `took over a stale lock of a dead process (pid ${lock.tookOverFrom.pid}, ${lock.tookOverFrom.operation})`,
-      );
-    const rec = await recover(ctx);
-    if (rec.found) {
-      const j = rec.journal;
-      const what = `an unfinished apply (journal ${j.id}, started ${j.createdAt}, ${j.executed} of ${j.ops.length} ops done, ${j.phase})`;
-      report["recovered"] = {
-        journal: j.id,
-        executed: j.executed,
-        ops: j.ops.length,
-        outcome: rec.outcome,
-        ok: rec.restored.ok,
-      };
-      if (!rec.restored.ok)
-        return fail(
-          `ROLLBACK FAILED while recovering ${what}: ${rec.restored.reason}; the journal is kept at ${ctx.journalPath}`,
-          "rollback-failed",
-          EXIT.rollbackFailed,
-        );
-      say(
-        rec.outcome === "completed"
-          ? `Found ${what}: all of it had run and the kernel holds its result; closed it.`
-          : `Recovered from ${what}: restored the state before it (${rec.restored.ops} ops).`,
-      );
-      r = await planOnce();
-      if (!r.ok) return invalid(r.diagnostics, r.texts);
-    }
+    const stateDir = loaded.policy.daemon.stateDir;
     const pendingFile = pendingPath(stateDir, netns);
-    let pending = readPending(pendingFile);
-    // A change still waiting for confirmation: applying again with --confirm-within extends its
-    // deadline (and applies what the plan holds on top of it; a revert still goes back to the state
-    // before the first unconfirmed change). Without --confirm-within (or --confirm-when-healthy) apply
-    // refuses.
-    let extending: PendingChange | undefined;
-    if (pending !== undefined && !isDue(pending)) {
-      if (confirmMs === undefined)
-        return fail(
-          `the change applied at ${pending.createdAt} waits for confirmation until ${pending.deadline}: ` +
-            "run `backhaul confirm` or `backhaul revert` first, or apply again with --confirm-within " +
-            "(or --confirm-when-healthy) to extend it",
-          "pending",
-        );
-      extending = pending;
-      pending = undefined;
-    }
-    if (pending !== undefined) {
-      // Its reverter did not get to it (the node rebooted, or it was killed): revert it here.
-      const back = await revertPending(pending, pendingFile, stateDir);
-      report["reverted_unconfirmed"] = { applied_at: pending.createdAt, ok: back.ok };
-      if (!back.ok)
-        return fail(
-          `REVERT FAILED for the unconfirmed change applied at ${pending.createdAt}: ${back.reason}; ` +
-            `the record is kept at ${pendingFile}`,
-          "rollback-failed",
-          EXIT.rollbackFailed,
-        );
-      say(
-        `Reverted the change applied at ${pending.createdAt}: it was not confirmed by ${pending.deadline}.`,
-      );
-      r = await planOnce();
-      if (!r.ok) return invalid(r.diagnostics, r.texts);
-    }
-    if (!r.pass.ok) return fail(`refused: ${r.pass.error.message}`);
+    const leftover = await settlePending(pendingFile, stateDir, mode, rep);
+    if (leftover.kind === "refused") return leftover.code;
+    const peer = sshPeer();
+    const r = await planNode({
+      policyPath,
+      ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
+      ...(peer === undefined ? {} : { managementPeer: peer }),
+      ...(netns === undefined ? {} : { netnsName: netns }),
+    });
+    if (!r.ok) return invalid(r.diagnostics, r.texts);
+    if (!r.pass.ok) return rep.fail(`refused: ${r.pass.error.message}`);
+    const ctx = txContextOf(r.policy, r.inputs.ownership, netns);
     // A saved plan makes active what its own selection chose (health may have been assumed then).
     const paths = pathsToProbe(
       r.pass.desired.selection,
       saved?.selection?.active.map((a) => a.name),
     );
-    if (whenHealthy && paths.length === 0)
-      return fail(
+    if (mode.kind === "when-healthy" && paths.length === 0)
+      return rep.fail(
         "refused: --confirm-when-healthy needs an active uplink to probe through, and the new state has none " +
           `(${r.pass.desired.selection.reason}); nothing applied`,
         "refused",
       );
-    let ops: readonly Op[];
-    let disruptions: readonly Disruption[];
-    let doc: PlanDocument;
-    if (saved !== undefined) {
-      const stale: string[] = [];
-      if (saved.fingerprint.policy !== r.policyDigest)
-        stale.push(`the policy ${policyPath} changed since the plan was made`);
-      if (saved.fingerprint.observed_owned !== fingerprintObserved(r.observed, ctx.ownership)) {
-        const found = staleness(opsFromDocument(saved), r.observed, ctx.ownership);
-        stale.push(...(found.length > 0 ? found : ["owned objects the plan does not touch changed"]));
-      }
-      if (stale.length > 0)
-        return fail(
-          `Saved plan is stale, nothing applied; make a new one with \`backhaul plan --out\`:\n  ${stale.join("\n  ")}`,
-          "stale",
-        );
-      ops = opsFromDocument(saved);
-      disruptions = saved.ops.map((p) => p.disruption);
-      doc = saved;
-    } else {
-      ops = r.pass.ops;
-      disruptions = r.pass.disruptions;
-      doc = documentOf(r as Planned, false);
-    }
-    report["ops"] = ops.length;
+    const chosen = chooseOps(saved, r, policyPath);
+    if (!chosen.ok)
+      return rep.fail(
+        `Saved plan is stale, nothing applied; make a new one with \`backhaul plan --out\`:\n  ${chosen.stale.join("\n  ")}`,
+        "stale",
+      );
+    const { ops } = chosen;
+    rep.fields["ops"] = ops.length;
+    const extending = leftover.kind === "extend" ? leftover.pending : undefined;
     const awaitConfirm = async (ms: number) => {
       const started = await startPending(r.observed, ctx, ms, pendingFile, stateDir, netns, extending);
-      if (!started.ok) return fail(started.message, started.outcome, started.code);
+      if (!started.ok) return rep.fail(started.message, started.outcome, started.code);
       if (started.extended)
-        say(
+        rep.say(
           `Extended the deadline of the change applied at ${started.record.createdAt} (was ${extending?.deadline}).`,
         );
-      if (!whenHealthy) return announce(started.record, ms, netns, say, finish);
-      const probes = (r as Planned).policy.probes;
-      return settleWhenHealthy(started.record, probes, paths, pendingFile, stateDir, say, fail, finish);
+      if (mode.kind !== "when-healthy") return announce(started.record, ms, netns, rep);
+      return settleWhenHealthy(started.record, r.policy.probes, paths, pendingFile, stateDir, rep);
     };
-    if (ops.length === 0 && extending !== undefined && confirmMs !== undefined) {
-      say("No changes. The kernel already holds the desired state.");
-      return awaitConfirm(confirmMs);
-    }
     if (ops.length === 0) {
-      say("No changes. The kernel already holds the desired state.");
-      return finish(EXIT.ok, "no-changes", { writing_processes: 0 });
+      rep.say("No changes. The kernel already holds the desired state.");
+      if (extending !== undefined && mode.kind !== "none") return awaitConfirm(mode.ms);
+      return rep.finish(EXIT.ok, "no-changes", { writing_processes: 0 });
     }
-    const mgmt = ops.flatMap((op, i) => (disruptions[i] === "management-path" ? [opLabel(op, i)] : []));
-    if (mgmt.length > 0 && !o.allowMgmtChange && confirmMs === undefined)
-      return fail(
-        `refused: the plan moves the route of your SSH session (SSH_CONNECTION from ${peer ?? "?"}): ` +
-          `${mgmt.join(", ")}. A mistake here cuts you off; rerun with --confirm-within (reverted unless confirmed), ` +
-          "--confirm-when-healthy (reverted unless the probes pass through the new state) or --allow-mgmt-change.",
-        "refused",
-      );
-    if (!o.json) io.out(renderHuman(doc));
-    if (saved === undefined && !o.autoApprove) {
-      if (!process.stdin.isTTY || !process.stdout.isTTY || o.json)
-        return fail("not applied: without a terminal to ask on, pass --auto-approve or a saved plan FILE");
-      if (!(await confirm("Apply these changes? Only 'yes' is accepted: ")))
-        return fail("not applied: not approved", "not-approved");
-    }
-    const fault = faultFromEnv(process.env[FAULT_ENV], log);
+    const refused = await approve(chosen, saved !== undefined, mode, peer, o, io, rep);
+    if (refused !== undefined) return refused;
+    const fault = faultFromEnv(process.env[FAULT_ENV], rep.log);
     const tx = await transact(r.observed, ops, r.policyDigest, {
       ...ctx,
       ...(fault === undefined ? {} : { fault }),
     });
-    report["executed"] = tx.exec.executed;
-    report["writing_processes"] = tx.exec.processes;
+    rep.fields["executed"] = tx.exec.executed;
+    rep.fields["writing_processes"] = tx.exec.processes;
     if (tx.outcome === "applied") {
-      say(
+      rep.say(
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
-      if (confirmMs === undefined) return finish(EXIT.ok, "applied");
-      return awaitConfirm(confirmMs);
+      return mode.kind === "none" ? rep.finish(EXIT.ok, "applied") : awaitConfirm(mode.ms);
     }
-    if (tx.outcome === "rolled-back")
-      return fail(
-        `${tx.reason}\nRolled back: the kernel holds the owned state it held before this apply.`,
-        "rolled-back",
-        EXIT.error,
-      );
-    return fail(
-      `${tx.reason}\nROLLBACK FAILED: ${tx.rollback}\n` +
-        `The kernel is between states. The journal is kept at ${ctx.journalPath}; ` +
-        `the next \`backhaul apply\` tries to restore it again.\n` +
-        tx.left.map((op, i) => `  still to undo: ${opLabel(op, i)}`).join("\n"),
-      "rollback-failed",
-      EXIT.rollbackFailed,
-    );
+    return failed(tx, ctx.journalPath, rep);
   } finally {
-    lock.release();
+    writer.release();
   }
 }
 
@@ -431,10 +505,9 @@ async function settleWhenHealthy(
   paths: readonly ProbePath[],
   file: string,
   stateDir: string,
-  say: (line: string) => void,
-  fail: (message: string, outcome?: string, code?: number) => number,
-  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
+  rep: Report,
 ): Promise<number> {
+  const { say, fail, finish } = rep;
   say(
     `Probing ${paths.map((p) => p.label).join(" and ")} until ${record.deadline}: ` +
       "the change stays once the policy's probes pass through it, and is reverted otherwise.",
@@ -462,13 +535,8 @@ async function settleWhenHealthy(
   );
 }
 
-function announce(
-  record: PendingChange,
-  confirmMs: number,
-  netns: string | undefined,
-  say: (line: string) => void,
-  finish: (code: number, outcome: string, extra?: Record<string, unknown>) => number,
-): number {
+function announce(record: PendingChange, confirmMs: number, netns: string | undefined, rep: Report): number {
+  const { say, finish } = rep;
   const on = netns === undefined ? "" : ` --netns ${netns}`;
   say(
     `This change is reverted at ${record.deadline} (in ${Math.round(confirmMs / 1000)} s) unless you run ` +

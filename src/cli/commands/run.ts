@@ -10,7 +10,6 @@ import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/s
 import { SystemdNotifier } from "../../daemon/systemd.js";
 import { watchPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
-import { LockHeldError } from "../../effects/state/lock.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../../effects/netns.js";
 
@@ -58,7 +57,7 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   try {
     await daemon.start();
   } catch (e) {
-    const message = e instanceof LockHeldError ? e.message : e instanceof Error ? e.message : String(e);
+    const message = e instanceof Error ? e.message : String(e);
     log.fatal({ err: e }, `not started: ${message}`);
     process.stderr.write(`backhaul run: ${message}\n`);
     return EXIT.error;
