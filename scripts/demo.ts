@@ -131,6 +131,10 @@ async function main(): Promise<void> {
     );
     await daemon.waitFor((l) => l["uplink"] === "fibre" && l["to"] === "up", 0, 20_000);
     await daemon.waitFor((l) => l["uplink"] === "lte" && l["to"] === "up", 0, 20_000);
+    // The phone's address comes from backhaul's own DHCP client; its probes then pass through it.
+    await daemon.waitFor((l) => l["uplink"] === "phone" && l["to"] === "up", 0, 20_000);
+    step(`the phone's lease, taken by backhaul's DHCP client: backhaul show --netns ${node}`);
+    cli(["show", "--netns", node, "--state-dir", STATE_DIR]);
     await sleep(300);
     step(`live status: backhaul status ${POLICY} --netns ${node}`);
     cli(["status", POLICY, "--netns", node]);
@@ -151,13 +155,16 @@ async function main(): Promise<void> {
     );
     say(`  => ${results.at(-1)}`);
 
-    step("gray-fail the next one: LTE's ISP silently drops everything, carrier stays up");
+    step(
+      "gray-fail the next one: LTE's ISP silently drops everything, carrier stays up; only the phone is left",
+    );
     mark = daemon.lines.length;
     t0 = Date.now();
     await lab.grayFailure("wwan0");
-    const none = await daemon.waitFor((l) => l.msg.startsWith("no usable uplink"), mark);
+    s = await daemon.waitFor((l) => l.switch?.to.includes("phone") === true, mark, 20_000);
     results.push(
-      `gray failure on lte → nothing usable after ${none.time - t0} ms: the policy keeps the last route (keep-last)`,
+      `gray failure on lte → ${s.switch!.to.join("+")} (${s.switch!.cause}) after ${s.time - t0} ms: ` +
+        "the phone, emergency-only, carries traffic once fibre and LTE are both gone",
     );
     say(`  => ${results.at(-1)}`);
     cli(["status", POLICY, "--netns", node]);

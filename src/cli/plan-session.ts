@@ -82,7 +82,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     stateDir: policy.daemon.stateDir,
     nftTable: { family: "inet", name: policy.routing.nftTable },
   });
-  const inputs = plannerInputs(policy, observed);
+  const inputs = plannerInputs(policy, observed, o.netnsName);
   const layout = layoutFor(inputs.uplinks, inputs.routing);
   const names = inputs.uplinks.map((u) => u.name);
   // Health: assumed when asked; else what a running daemon knows (it has watched the uplinks for a

@@ -107,6 +107,7 @@ export function desiredInputOf(
     routing: inputs.routing,
     qos: inputs.qos,
     ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
+    ...(inputs.dhcp === undefined ? {} : { dhcp: inputs.dhcp }),
     ...(previous === undefined ? {} : { previous }),
   };
 }

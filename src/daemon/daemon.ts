@@ -11,6 +11,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
 import { transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
+import { ServiceWatch } from "./service-watch.js";
 import { openWriter, txContextOf, type Writer } from "../effects/apply/writer.js";
 import { CLEANUP_KINDS, describeOp, ownedState } from "../kinds/registry.js";
 import type { KernelState } from "../kinds/types.js";
@@ -105,6 +106,19 @@ export class Daemon {
   private writer: Writer | undefined;
   private readonly listeners: ((r: PassReport) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
+  private readonly exitListeners: ((s: { service: string; iface: string }) => void)[] = [];
+  /** Our services' processes: one that exits is drift, started again by a pass (with backoff). */
+  private readonly services = new ServiceWatch(
+    (x) => {
+      this.o.log.warn(
+        { service: x.service, iface: x.iface, reason: x.reason, restartInMs: x.restartInMs },
+        `${x.service} on ${x.iface} ${x.reason}: starting it again${x.restartInMs > 0 ? ` in ${x.restartInMs} ms` : ""}`,
+      );
+      for (const l of this.exitListeners) l(x);
+      this.changed();
+    },
+    (reason) => this.trigger(reason),
+  );
   private ledger: UsageLedger | undefined;
   private webhook: Webhook | undefined;
   /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
@@ -114,7 +128,7 @@ export class Daemon {
     private readonly o: DaemonOptions,
     policy: EffectivePolicy,
   ) {
-    this.state = initialState(policy, digest(policy), Date.now());
+    this.state = initialState(policy, digest(policy), Date.now(), o.netns);
     this.prober = new Prober((name, source, round) => this.onProbeRound(name, source, round));
     this.scheduler = new Scheduler((req) => this.fullPass(req), {
       periodMs: Math.min(policy.daemon.resyncInterval, o.periodCapMs ?? Infinity),
@@ -151,6 +165,11 @@ export class Daemon {
   }
 
   /** Called whenever the status may have changed (a pass began or ended, health moved, a policy edit). */
+  /** Called when a service of ours is found to have exited. */
+  onServiceExit(listener: (s: { service: string; iface: string }) => void): void {
+    this.exitListeners.push(listener);
+  }
+
   onChange(listener: () => void): void {
     this.changeListeners.push(listener);
   }
@@ -211,6 +230,7 @@ export class Daemon {
     // The fast path's batch (IPv4 routes and rules) finds its `ip` already started.
     keepWarm(batchArgv({ family: 4 }));
     this.scheduler.start();
+    this.services.start();
   }
 
   /**
@@ -219,6 +239,7 @@ export class Daemon {
    */
   async stop(o: { readonly cleanup?: boolean } = {}): Promise<TxResult | undefined> {
     await this.scheduler.stop();
+    this.services.stop();
     await this.prober.stop();
     await this.mutex;
     await stopWarm();
@@ -240,7 +261,7 @@ export class Daemon {
   private async cleanup(): Promise<TxResult | undefined> {
     return this.exclusive(async () => {
       const observed = await this.observeKernel();
-      const inputs = plannerInputs(this.state.policy, observed);
+      const inputs = plannerInputs(this.state.policy, observed, this.o.netns);
       const own = inputs.ownership;
       // The owned state without what each kind's driver says cleanup removes (diff works on owned state).
       const target: KernelState = {
@@ -319,9 +340,10 @@ export class Daemon {
         return { ok: false, error: new Error(r?.record.error ?? error) };
       }
       this.clock = { at, t0, observeMs: performance.now() - t0 };
+      this.services.track(observed);
       this.book = { ...this.book, passInFlight: true };
       this.changed();
-      const inputs = plannerInputs(this.state.policy, observed);
+      const inputs = plannerInputs(this.state.policy, observed, this.o.netns);
       await this.ledger?.sample(meteredUplinks(this.state.policy, inputs));
       const r = await this.dispatch({
         type: "observed",
@@ -354,6 +376,9 @@ export class Daemon {
           this.book = { ...this.book, passInFlight: true };
           this.changed();
         }
+        for (const op of i.ops)
+          if (op.op === "delete" && op.before.kind === "dhcp-client")
+            this.services.forget("dhcp-client", op.before.iface);
         const clock = this.clock;
         const planned = performance.now();
         let tx: TxResult;
@@ -464,7 +489,8 @@ export class Daemon {
       usage: this.ledger?.status() ?? {},
     });
     this.book = r.book;
-    return r.status;
+    const services = this.services.status();
+    return services.length === 0 ? r.status : { ...r.status, services };
   }
 
   private settings:

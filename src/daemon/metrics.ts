@@ -47,6 +47,7 @@ export class DaemonMetrics {
   private readonly drift: Gauge;
   private readonly driftByClass: Gauge<"class">;
   private readonly driftHealed: Counter;
+  private readonly serviceExits: Counter<"service" | "iface">;
   private readonly switches: Counter<"cause">;
   private readonly planOps: Counter;
   private readonly passes: Counter<"outcome">;
@@ -110,6 +111,12 @@ export class DaemonMetrics {
     this.driftHealed = new Counter({
       name: "backhaul_drift_healed_total",
       help: "Drifted objects of ours the daemon put back.",
+      registers,
+    });
+    this.serviceExits = new Counter({
+      name: "backhaul_service_exits_total",
+      help: "Exits of backhaul's own service processes (each is started again by the next pass)",
+      labelNames: ["service", "iface"] as const,
       registers,
     });
     this.switches = new Counter({
@@ -195,6 +202,11 @@ export class DaemonMetrics {
     this.planOps.inc(pass.ops);
     if (pass.switched !== undefined) this.switches.labels(pass.switched.cause).inc();
     if (pass.healed !== undefined) this.driftHealed.inc(pass.healed);
+  }
+
+  /** A service process of ours exited (and is restarted). */
+  recordServiceExit(service: string, iface: string): void {
+    this.serviceExits.labels(service, iface).inc();
   }
 
   /** A policy change on disk was loaded (ok) or refused (the last good one stays). */

@@ -1,6 +1,7 @@
 // What the running daemon says about itself: one plain snapshot, served over the status socket
 // (`backhaul status`), turned into Prometheus metrics, and built by the loop after every pass.
 // Conditions follow the Kubernetes controller conventions operators already read.
+import type { ServiceStatus } from "./service-watch.js";
 import type { SwitchCause } from "../core/decide/switching.js";
 import type { PassOutcome } from "../core/decide/daemon-step.js";
 import type { HealthState } from "../core/health/state-machine.js";
@@ -101,4 +102,6 @@ export interface DaemonStatus {
     readonly byCause: Readonly<Partial<Record<SwitchCause, number>>>;
   };
   readonly lastSuccessfulPassAt?: string;
+  /** Our services (DHCP clients): running or not, and how often they exited. */
+  readonly services?: readonly ServiceStatus[];
 }

@@ -9,6 +9,8 @@
 //   hostapd_cli               per hostapd control socket under the state directory
 // Reading (readKernel) and parsing (parseObservation, pure: each kind's driver parses its readings) are
 // separate so benchmarks can time each.
+import { scopeOf } from "../kinds/services/dhcp-client.js";
+import { currentNetns } from "./netns.js";
 import type { RawSource } from "../kinds/driver.js";
 import { firstJson, IP_COMMANDS, type IpSection, type RawObservation } from "../kinds/raw.js";
 import { canonicalState, driver, DRIVERS, emptyState, KIND_NAMES } from "../kinds/registry.js";
@@ -117,7 +119,9 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
           }),
       )
     : Promise.resolve([]);
-  const daemons = want.has("service-pids") ? observeDaemons(stateDir) : { dnsmasq: [], dhcp: [] };
+  const daemons = want.has("service-pids")
+    ? observeDaemons(stateDir, scopeOf(netns ?? currentNetns()))
+    : { dnsmasq: [], dhcp: [] };
 
   const [ipR, rules6R, factsR, tcR, nftR, hostapdR] = await Promise.all([
     ip,

@@ -28,3 +28,22 @@ export function isAlive(pid: number, startTime: number): boolean {
     return false;
   }
 }
+
+/**
+ * A live process's command line (from /proc/PID/cmdline), or undefined when there is no such process
+ * or it is a zombie: what identifies a service as ours beyond its pid.
+ */
+export function processArgv(pid: number): string[] | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X") return undefined;
+    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    const argv = raw.split("\0");
+    if (argv[argv.length - 1] === "") argv.pop();
+    return argv.length === 0 ? undefined : argv;
+  } catch {
+    return undefined;
+  }
+}

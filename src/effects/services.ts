@@ -2,10 +2,13 @@
 // keeps for them under its state directory, so whatever is seen here is ours:
 //   STATE/hostapd/IFACE.conf, STATE/hostapd/IFACE.pid, STATE/hostapd/ctrl/IFACE (control socket)
 //   STATE/dnsmasq/IFACE.conf, STATE/dnsmasq/IFACE.pid
-//   STATE/dhcp/IFACE.conf,    STATE/dhcp/IFACE.pid
+//   STATE/dhcp/NETNS/IFACE.pid, .lease, .log, hook.mjs (our udhcpc and its hook; kinds/services/dhcp-client.ts)
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { DhcpClient, Dnsmasq } from "../kinds/types.js";
+import { dhcpDir, dhcpPaths, dirOfArgv, parseLease } from "../kinds/services/dhcp-client.js";
+import { readRegularFile } from "../policy/read-file.js";
+import { processArgv } from "./proc.js";
 import { sha256 } from "../util/canonical.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
@@ -67,20 +70,64 @@ export function configHash(stateDir: string, service: "hostapd" | "dnsmasq" | "d
   return text === undefined ? "" : sha256(text);
 }
 
-export function observeDaemons(stateDir: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
+/** Most a lease file of ours can be: a handful of addresses and numbers. */
+const LEASE_FILE_MAX = 4096;
+
+/**
+ * Our DHCP clients: a pid file under STATE/dhcp whose live process is udhcpc with our pid file on its
+ * command line (a reused pid, or a udhcpc someone else started, is not ours), and the lease its hook
+ * recorded. A lease file that does not parse is reported on the client and never used.
+ */
+function observeDhcpClients(stateDir: string, scope: string): DhcpClient[] {
+  const dir = dhcpDir(stateDir, scope);
+  let ifaces: string[];
+  try {
+    ifaces = readdirSync(dir)
+      .filter((f) => f.endsWith(".pid"))
+      .map((f) => f.slice(0, -4))
+      .sort();
+  } catch {
+    return [];
+  }
+  return ifaces.flatMap((iface): DhcpClient[] => {
+    const paths = dhcpPaths(dir, iface);
+    const text = readText(paths.pid)?.trim();
+    if (text === undefined || !/^\d+$/.test(text)) return [];
+    const pid = Number(text);
+    const argv = processArgv(pid);
+    if (argv === undefined || basename(argv[0] ?? "") !== "udhcpc" || dirOfArgv(argv) !== dir) return [];
+    if (argv[argv.indexOf("-i") + 1] !== iface) return [];
+    const read = readRegularFile(paths.lease, LEASE_FILE_MAX);
+    const lease = read.ok ? parseLease(read.text) : undefined;
+    const problem = !read.ok
+      ? read.reason === "missing"
+        ? undefined
+        : read.message
+      : lease === undefined
+        ? `${paths.lease} is not a lease backhaul wrote: ignored`
+        : undefined;
+    return [
+      {
+        kind: "dhcp-client",
+        iface,
+        argv,
+        pid,
+        ...(lease === undefined ? {} : { lease }),
+        ...(problem === undefined ? {} : { leaseProblem: problem }),
+      },
+    ];
+  });
+}
+
+/** Our services; `scope` names the network namespace whose DHCP clients are looked for ("host": the root one). */
+export function observeDaemons(stateDir: string, scope: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
   const dnsmasq = serviceInterfaces(stateDir, "dnsmasq").flatMap((iface): Dnsmasq[] => {
     const pid = livePid(stateDir, "dnsmasq", iface);
     return pid === undefined
       ? []
       : [{ kind: "dnsmasq", iface, pid, configHash: configHash(stateDir, "dnsmasq", iface) }];
   });
-  const dhcp = serviceInterfaces(stateDir, "dhcp").flatMap((iface): DhcpClient[] => {
-    const pid = livePid(stateDir, "dhcp", iface);
-    return pid === undefined
-      ? []
-      : [{ kind: "dhcp-client", iface, pid, configHash: configHash(stateDir, "dhcp", iface) }];
-  });
-  return { dnsmasq, dhcp };
+  return { dnsmasq, dhcp: observeDhcpClients(stateDir, scope) };
 }
 
 /** Interfaces whose hostapd control socket exists (the process may still be gone: hostapd_cli tells). */

@@ -34,7 +34,32 @@ export interface ToolLine {
   readonly nft: unknown;
   /** A write to /proc/sys. */
   readonly sysctl: { readonly name: string; readonly value: string };
+  /** Start or stop a process of ours (effects/apply/services.ts). */
+  readonly service: ServiceLine;
 }
+
+/**
+ * One service op. Start runs `argv` (never through a shell) detached, its output to `logFile`, and
+ * waits for it to write `pidFile`; stop signals the process `pidFile` names only when its command line
+ * is exactly `argv`, so nothing that is not ours is ever signalled.
+ */
+export type ServiceLine =
+  | {
+      readonly action: "start";
+      /** For people: "DHCP client on usb0". */
+      readonly label: string;
+      readonly argv: readonly string[];
+      readonly pidFile: string;
+      readonly logFile: string;
+      /** A file of ours the program runs (udhcpc's lease hook), written before it starts. */
+      readonly hook?: { readonly kind: "dhcp"; readonly path: string };
+    }
+  | {
+      readonly action: "stop";
+      readonly label: string;
+      readonly argv: readonly string[];
+      readonly pidFile: string;
+    };
 export type Tool = keyof ToolLine;
 
 /** How one kind's ops become lines of one tool (a union over tools, so the executor narrows on `tool`). */
@@ -85,6 +110,8 @@ export interface PolicyRef {
   readonly qos?: { readonly dev: string; readonly classid?: string };
   /** Our nftables table. */
   readonly nft?: true;
+  /** It exists for the uplink's addressing (its DHCP client). */
+  readonly addressing?: true;
   /** Part of the routing scheme (rules and routes): a delete of one is "not part of the scheme". */
   readonly routing?: true;
 }

@@ -1,5 +1,6 @@
 // Running `backhaul run` from tests: the real daemon inside a lab namespace, its JSON log parsed as it
 // arrives, and a client that keeps connecting to an ISP target from the hotspot side.
+import { withoutDhcp } from "./policies.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +32,8 @@ export interface PassLine extends LogLine {
 
 /** The demo policy with its state kept in `dir` (tests must not share state), edited by `edit`. */
 export function demoPolicyIn(dir: string, edit: (text: string) => string = (t) => t): string {
-  const text = readFileSync(DEMO_POLICY, "utf8")
+  // The daemon's machinery is tested on a plan that does not change by itself (see policies.ts).
+  const text = withoutDhcp(readFileSync(DEMO_POLICY, "utf8"))
     .replace("stateDir: /run/backhaul-lab", `stateDir: ${dir}/state`)
     .replace("statusSocket: /run/backhaul-lab/status.sock", `statusSocket: ${dir}/status.sock`);
   mkdirSync(dir, { recursive: true });

@@ -17,7 +17,7 @@ import { ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 const EXAMPLES = new URL("../../examples/", import.meta.url).pathname;
 
 interface Expected {
-  /** The plan's writing processes: ip (and tc with QoS). */
+  /** The first transaction's writing processes: ip (and tc with QoS), one per DHCP client started. */
   readonly processes: number;
   /** `priority from table` of every rule we own. */
   readonly rules: readonly string[];
@@ -41,22 +41,34 @@ const CASES: Readonly<Record<string, Expected>> = {
     htbClasses: { eth0: 5, wwan0: 4 },
     looseRpFilter: ["eth0", "wwan0"],
   },
-  // The phone (usb0, found by `match: {kind: usb-tether}`) has no address yet: no path of its own.
+  // The phone (usb0, found by `match: {kind: usb-tether}`) gets its lease from our DHCP client, and
+  // apply plans its table and source rule from it in the same run.
   rural: {
-    processes: 1,
-    rules: ["1000 all main", "1001 100.64.2.2 101", "1099 all 100"],
-    routes: ["100 default via 100.64.2.1 dev wwan0", "101 default via 100.64.2.1 dev wwan0"],
+    processes: 2,
+    rules: ["1000 all main", "1001 100.64.2.2 101", "1002 100.64.3.100 102", "1099 all 100"],
+    routes: [
+      "100 default via 100.64.2.1 dev wwan0",
+      "101 default via 100.64.2.1 dev wwan0",
+      "102 default via 100.64.3.1 dev usb0",
+    ],
     htbClasses: {},
     looseRpFilter: ["wwan0", "usb0"],
   },
-  // The phone (bnep0, found by `match: {kind: bt-pan, name: bnep*}`) has no address yet either.
+  // The phone (bnep0, found by `match: {kind: bt-pan, name: bnep*}`) likewise.
   vehicle: {
-    processes: 2,
-    rules: ["1000 all main", "1001 100.64.4.2 101", "1002 100.64.2.2 102", "1099 all 100"],
+    processes: 3,
+    rules: [
+      "1000 all main",
+      "1001 100.64.4.2 101",
+      "1002 100.64.2.2 102",
+      "1003 100.64.5.100 103",
+      "1099 all 100",
+    ],
     routes: [
       "100 default via 100.64.4.1 dev wlan0",
       "101 default via 100.64.4.1 dev wlan0",
       "102 default via 100.64.2.1 dev wwan0",
+      "103 default via 100.64.5.1 dev bnep0",
     ],
     htbClasses: { wwan0: 4 },
     looseRpFilter: ["wlan0", "wwan0", "bnep0"],

@@ -12,6 +12,7 @@ import { showText } from "../../src/cli/commands/show.js";
 import type { KernelObject, KernelState, Route, Rule } from "../../src/kinds/types.js";
 import { keyOf } from "../../src/kinds/registry.js";
 import { requireKernel } from "../helpers/kernel.js";
+import { dhcpDir } from "../../src/kinds/services/dhcp-client.js";
 
 const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);
 
@@ -22,6 +23,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
   let stateDir = "";
   let state: KernelState;
   let processes = 0;
+  let dhcpArgvSeen: string[] = [];
 
   beforeAll(async () => {
     stateDir = mkdtempSync(join(tmpdir(), "backhaul-observe-"));
@@ -111,23 +113,27 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
         `dhcp-leasefile=${join(stateDir, "dnsmasq", "wlan0.leases")}\npid-file=${join(stateDir, "dnsmasq", "wlan0.pid")}\n`,
     );
     await run(["dnsmasq", `--conf-file=${join(stateDir, "dnsmasq", "wlan0.conf")}`], { netns: node });
-    writeFileSync(join(stateDir, "dhcp", "wwan0.conf"), "udhcpc -i wwan0\n");
-    await run(
-      [
-        "udhcpc",
-        "-b",
-        "-t",
-        "1",
-        "-T",
-        "1",
-        "-i",
-        "wwan0",
-        "-s",
-        "/bin/true",
-        "-p",
-        join(stateDir, "dhcp", "wwan0.pid"),
-      ],
-      { netns: node },
+    // Our DHCP client's files live per namespace; a lease file the hook wrote rides on the client.
+    const dhcp = dhcpDir(stateDir, node);
+    mkdirSync(dhcp, { recursive: true });
+    dhcpArgvSeen = [
+      "udhcpc",
+      "-b",
+      "-t",
+      "1",
+      "-T",
+      "1",
+      "-i",
+      "wwan0",
+      "-s",
+      "/bin/true",
+      "-p",
+      join(dhcp, "wwan0.pid"),
+    ];
+    await run(dhcpArgvSeen, { netns: node });
+    writeFileSync(
+      join(dhcp, "wwan0.lease"),
+      JSON.stringify({ address: "100.64.2.2/24", router: "100.64.2.1", dns: ["100.64.2.1"], seconds: 600 }),
     );
     const before = processCounter.started;
     state = await observe({ netns: node, stateDir });
@@ -344,8 +350,9 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
       {
         kind: "dhcp-client",
         iface: "wwan0",
-        pid: pid("dhcp/wwan0.pid"),
-        configHash: sha256("udhcpc -i wwan0\n"),
+        argv: dhcpArgvSeen,
+        pid: pid(`dhcp/${node}/wwan0.pid`),
+        lease: { address: "100.64.2.2/24", router: "100.64.2.1", dns: ["100.64.2.1"], seconds: 600 },
       },
     ]);
   });

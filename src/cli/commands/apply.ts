@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { FAULT_ENV, faultFromEnv } from "../../effects/apply/fault-env.js";
 import { pathsToProbe, waitHealthy, type ProbePath } from "../../effects/probe/confirm-healthy.js";
 import { isDue, revertPending, stopReverter } from "../../effects/apply/pending-change.js";
+import { awaitLeases, LEASE_WAIT_MS } from "../../effects/dhcp/await-lease.js";
 import { transact, type TxContext, type TxResult } from "../../effects/apply/transaction.js";
 import {
   describeRecovered,
@@ -325,6 +326,43 @@ function failed(tx: Exclude<TxResult, { outcome: "applied" }>, journal: string, 
   );
 }
 
+/**
+ * After a transaction that started DHCP clients: wait for their leases (LEASE_WAIT_MS at most), then
+ * plan again and apply what the leases made possible (the uplinks' tables and source rules), so one
+ * apply converges. Undefined when that went well (or there was nothing to wait for); the exit code
+ * when the follow-up failed (the first transaction stays: it holds, verified).
+ */
+async function withLeases(
+  ops: readonly Op[],
+  replan: () => Promise<PlanNodeResult>,
+  ctx: TxContext,
+  digest: string,
+  rep: Report,
+): Promise<number | undefined> {
+  const started = ops.flatMap((op) =>
+    op.op === "add" && op.after.kind === "dhcp-client" ? [op.after.iface] : [],
+  );
+  if (started.length === 0) return undefined;
+  const leases = await awaitLeases(ctx.stateDir, ctx.netnsName, started);
+  rep.fields["leases"] = Object.fromEntries([...leases].map(([i, l]) => [i, l?.address ?? null]));
+  for (const [iface, l] of leases)
+    rep.say(
+      l === undefined
+        ? `${iface}: no DHCP lease within ${LEASE_WAIT_MS / 1000} s; its uplink joins once it has one (the daemon plans it then, or apply again).`
+        : `${iface}: DHCP lease ${l.address}${l.router === undefined ? "" : ` via ${l.router}`} for ${l.seconds} s.`,
+    );
+  if ([...leases.values()].every((l) => l === undefined)) return undefined;
+  const next = await replan();
+  if (!next.ok || !next.pass.ok)
+    return rep.fail("planning again with the leases failed; the first change stays");
+  if (next.pass.ops.length === 0) return undefined;
+  const tx = await transact(next.observed, next.pass.ops, digest, ctx);
+  rep.fields["then"] = { ops: next.pass.ops.length, executed: tx.exec.executed };
+  if (tx.outcome !== "applied") return failed(tx, ctx.journalPath, rep);
+  rep.say(`Then, with the leases: applied ${next.pass.ops.length} ops; the kernel holds the result.`);
+  return undefined;
+}
+
 /** Plan, settle what earlier writers left, choose and guard the ops, then run them as one transaction. */
 export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<number> {
   const rep = new Report(io, o.json === true);
@@ -360,12 +398,14 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     const leftover = await settlePending(pendingFile, stateDir, mode, rep);
     if (leftover.kind === "refused") return leftover.code;
     const peer = sshPeer();
-    const r = await planNode({
-      policyPath,
-      ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
-      ...(peer === undefined ? {} : { managementPeer: peer }),
-      ...(netns === undefined ? {} : { netnsName: netns }),
-    });
+    const replan = () =>
+      planNode({
+        policyPath,
+        ...(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth }),
+        ...(peer === undefined ? {} : { managementPeer: peer }),
+        ...(netns === undefined ? {} : { netnsName: netns }),
+      });
+    const r = await replan();
     if (!r.ok) return invalid(r.diagnostics, r.texts);
     if (!r.pass.ok) return rep.fail(`refused: ${r.pass.error.message}`);
     const ctx = txContextOf(r.policy, r.inputs.ownership, netns);
@@ -417,6 +457,8 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       rep.say(
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
+      const then = await withLeases(ops, replan, ctx, r.policyDigest, rep);
+      if (then !== undefined) return then;
       return mode.kind === "none" ? rep.finish(EXIT.ok, "applied") : awaitConfirm(mode.ms);
     }
     return failed(tx, ctx.journalPath, rep);

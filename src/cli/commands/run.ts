@@ -85,6 +85,7 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     void what.catch((e: unknown) => log.warn({ err: e }, `systemd notification failed: ${String(e)}`));
   let ready = false;
   daemon.onChange(() => status.notify());
+  daemon.onServiceExit((x) => metrics.recordServiceExit(x.service, x.iface));
   daemon.onPass((r) => {
     const snap = daemon.snapshot();
     metrics.recordPass(r.record);

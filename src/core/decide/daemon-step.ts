@@ -88,6 +88,8 @@ interface Pending {
 
 export interface DaemonState {
   readonly policy: EffectivePolicy;
+  /** The network namespace the daemon runs for (undefined: the root one). */
+  readonly netns?: string;
   readonly digest: string;
   /** The policy changed since the last pass that took: the next switch's cause is "policy". */
   readonly policyChanged: boolean;
@@ -194,9 +196,15 @@ export function previousFromKernel(
 }
 
 /** The state of a daemon that has not looked at the kernel yet. */
-export function initialState(policy: EffectivePolicy, digest: string, now: number): DaemonState {
+export function initialState(
+  policy: EffectivePolicy,
+  digest: string,
+  now: number,
+  netns?: string,
+): DaemonState {
   return {
     policy,
+    ...(netns === undefined ? {} : { netns }),
     digest,
     policyChanged: false,
     startedAt: now,
@@ -210,7 +218,7 @@ export function initialState(policy: EffectivePolicy, digest: string, now: numbe
 
 /** The kernel as the daemon found it at start (after recovering any journal): what it routes through. */
 export function startedOn(s: DaemonState, observed: KernelState): DaemonState {
-  const inputs = plannerInputs(s.policy, observed);
+  const inputs = plannerInputs(s.policy, observed, s.netns);
   const kernelPrevious = previousFromKernel(observed, inputs, layoutFor(inputs.uplinks, inputs.routing));
   return {
     ...s,
@@ -268,7 +276,7 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       // kernel that is about to change, so it only asks again.
       if (s.pending !== undefined)
         return { state: s, intents: [{ type: "trigger", reason: "pass overlapped" }] };
-      const inputs = e.inputs ?? plannerInputs(s.policy, e.observed);
+      const inputs = e.inputs ?? plannerInputs(s.policy, e.observed, s.netns);
       // Drift: what differs from what the last pass wanted (someone changed it meanwhile); a policy
       // change moves the baseline, so it is not drift.
       const own = inputs.ownership;
@@ -299,7 +307,15 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       if (!linkLost(e.change) || !activeIfaces(s).has(e.change.ifname) || s.known === undefined || s.pending)
         return { state: s, intents: [trigger] };
       const patched = patchLink(s.known, e.change);
-      const r = decide(s, patched, plannerInputs(s.policy, patched), e, "fast", [`${reason} lost`], now);
+      const r = decide(
+        s,
+        patched,
+        plannerInputs(s.policy, patched, s.netns),
+        e,
+        "fast",
+        [`${reason} lost`],
+        now,
+      );
       return { state: r.state, intents: [...r.intents, trigger] };
     }
     case "round": {

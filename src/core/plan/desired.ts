@@ -14,6 +14,7 @@ import {
   type Sysctl,
 } from "../../kinds/types.js";
 import type { QosInterface } from "../../policy/types.js";
+import { dhcpClientOf, type DhcpClient } from "../../kinds/services/dhcp-client.js";
 import { ipForward, natTable, type NatParams } from "./nat.js";
 import { qosState } from "./qos.js";
 import { hostPrefix, indexObserved, isDefault, MAIN_TABLE } from "../selection/gateway.js";
@@ -37,7 +38,15 @@ export type DesiredInput = Omit<SelectionInput, "observed"> & {
   readonly qos?: readonly QosInterface[];
   /** The hotspot's NAT (policy hotspot with nat and activate not "never"). Absent: no NAT table, no forwarding. */
   readonly nat?: NatParams;
+  /** Uplinks whose address our DHCP client takes. */
+  readonly dhcp?: DhcpParams;
 };
+
+/** The uplinks with `addressing: dhcp`, and the directory their clients keep files in. */
+export interface DhcpParams {
+  readonly dir: string;
+  readonly uplinks: readonly { readonly name: string; readonly iface: string }[];
+}
 
 /** Where each uplink's table and source rule live. Stable: follows the policy's uplink order. */
 export interface Layout {
@@ -217,6 +226,15 @@ export function computeDesired(input: DesiredInput): Desired {
   // Like rp_filter, shaping waits for its interface: the tree is planned once the link exists.
   const qos = qosState((input.qos ?? []).filter((q) => ix.links.has(q.interface)));
   for (const [id, why] of qos.reasons) reasons.set(id, why);
+  // A client runs while its interface exists: a tether plugged in later gets one at the next pass.
+  const dhcpClients: DhcpClient[] = [];
+  for (const u of input.dhcp?.uplinks ?? [])
+    if (ix.links.has(u.iface))
+      put(
+        dhcpClients,
+        dhcpClientOf(input.dhcp!.dir, u.iface),
+        `uplink ${u.name}: addressing dhcp, its address and gateway come from the lease`,
+      );
   const nftTables: NftTable[] = [];
   if (input.nat !== undefined) {
     // Unresolved uplinks (a `match` that found nothing) have no interface to masquerade out of.
@@ -238,6 +256,7 @@ export function computeDesired(input: DesiredInput): Desired {
     class: qos.classes,
     filter: qos.filters,
     "nft-table": nftTables,
+    "dhcp-client": dhcpClients,
   });
   return { state, selection, layout, reasons };
 }

@@ -26,7 +26,8 @@ function uplinkIndexOf(ref: PolicyRef, layout: Layout, policy: EffectivePolicy):
     if (ref.priority !== undefined && ref.priority === slot.priority) name = n;
   }
   // A per-interface setting belongs to the uplink on that interface.
-  if (ref.setting !== undefined) name = policy.uplinks.find((u) => u.interface === ref.iface)?.name;
+  if (ref.setting !== undefined || ref.addressing)
+    name = policy.uplinks.find((u) => u.interface === ref.iface)?.name;
   const i = policy.uplinks.findIndex((u) => u.name === name);
   return i < 0 ? undefined : i;
 }
@@ -60,6 +61,7 @@ export function pointersFor(
   if (uplink !== undefined) {
     const u = policy.uplinks[uplink]!;
     if (ref.setting !== undefined) return [`/uplinks/${uplink}`, "/routing/rpFilter"];
+    if (ref.addressing) return [`/uplinks/${uplink}`, `/uplinks/${uplink}/addressing`];
     // A route of the uplink's table goes via its gateway.
     const extra = ref.table !== undefined && u.gateway !== "auto" ? [`/uplinks/${uplink}/gateway`] : [];
     return [`/uplinks/${uplink}`, ...extra];

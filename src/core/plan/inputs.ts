@@ -1,8 +1,9 @@
 // The seam between the policy and the planner: the effective policy and what was observed, mapped
 // onto the planner's plain inputs (uplink specs, selection and routing parameters, ownership).
 import type { KernelState, LinkClass, Ownership } from "../../kinds/types.js";
-import { schemeSysctls, type RoutingParams } from "./desired.js";
+import { schemeSysctls, type DhcpParams, type RoutingParams } from "./desired.js";
 import type { NatParams } from "./nat.js";
+import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
 import { ownershipOf } from "../../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
 import { globMatches } from "../../policy/values.js";
@@ -19,6 +20,8 @@ export interface PlannerInputs {
   readonly nat?: NatParams;
   /** Uplinks whose `match` found no interface, for people. */
   readonly unmatched: readonly string[];
+  /** Uplinks with `addressing: dhcp`: our DHCP client runs on each (its files under stateDir). */
+  readonly dhcp?: DhcpParams;
 }
 
 const RP_FILTER = { strict: "1", loose: "2", off: "0", unchanged: "unchanged" } as const;
@@ -42,7 +45,8 @@ function resolveInterface(
   )?.name;
 }
 
-export function plannerInputs(policy: EffectivePolicy, observed: KernelState): PlannerInputs {
+/** `netns`: the namespace planned for (its DHCP clients keep their files apart from other namespaces'). */
+export function plannerInputs(policy: EffectivePolicy, observed: KernelState, netns?: string): PlannerInputs {
   const claimed = new Set(policy.uplinks.flatMap((u) => (u.interface === undefined ? [] : [u.interface])));
   const unmatched: string[] = [];
   const uplinks = policy.uplinks.map((u): UplinkSpec => {
@@ -92,10 +96,19 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState): P
     h !== undefined && h.nat && h.activate !== "never"
       ? { table: policy.routing.nftTable, hotspotInterface: h.interface, address: h.address }
       : undefined;
+  const dhcpUplinks = policy.uplinks.flatMap((u, i) => {
+    const iface = uplinks[i]!.iface;
+    return u.addressing === "dhcp" && u.use !== "never" && !iface.startsWith("match:")
+      ? [{ name: u.name, iface }]
+      : [];
+  });
   return {
     uplinks,
     params,
     routing,
+    ...(dhcpUplinks.length === 0
+      ? {}
+      : { dhcp: { dir: dhcpDir(policy.daemon.stateDir, scopeOf(netns)), uplinks: dhcpUplinks } }),
     ownership: { ...base, sysctls },
     qos: policy.qos,
     ...(nat === undefined ? {} : { nat }),

@@ -3,7 +3,7 @@
 // own client holds a lease; an uplink without address or gateway has no path, and the reason says why.
 import ipaddr from "ipaddr.js";
 import type { Address, KernelState, Link, Route } from "../../kinds/types.js";
-import type { Attachment, Lease, UplinkSpec } from "./types.js";
+import type { Attachment, UplinkSpec } from "./types.js";
 
 export const MAIN_TABLE = 254;
 
@@ -16,6 +16,8 @@ export interface ObservedIndex {
   readonly addresses: ReadonlyMap<string, readonly Address[]>;
   /** Main-table unicast default routes by device, lowest metric first. */
   readonly mainDefaults: ReadonlyMap<string, readonly { gateway: string; family: 4 | 6; metric: number }[]>;
+  /** The router of the lease our DHCP client holds, by interface (IPv4). */
+  readonly leaseRouters: ReadonlyMap<string, string>;
 }
 
 export function indexObserved(s: KernelState): ObservedIndex {
@@ -41,7 +43,10 @@ export function indexObserved(s: KernelState): ObservedIndex {
   }
   for (const list of mainDefaults.values())
     list.sort((a, b) => a.metric - b.metric || (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
-  return { links, addresses, mainDefaults };
+  const leaseRouters = new Map<string, string>();
+  for (const c of s["dhcp-client"])
+    if (c.lease?.router !== undefined) leaseRouters.set(c.iface, c.lease.router);
+  return { links, addresses, mainDefaults, leaseRouters };
 }
 
 export const isDefault = (dst: string): boolean => dst === "0.0.0.0/0" || dst === "::/0";
@@ -56,12 +61,7 @@ export function linkProblem(iface: string, ix: ObservedIndex): string | undefine
 }
 
 /** The uplink's address and gateway in one family (link state is checked by the caller). */
-export function attach(
-  spec: UplinkSpec,
-  family: 4 | 6,
-  ix: ObservedIndex,
-  leases: readonly Lease[] = [],
-): AttachResult {
+export function attach(spec: UplinkSpec, family: 4 | 6, ix: ObservedIndex): AttachResult {
   const fam = family === 4 ? "IPv4" : "IPv6";
   const address = (ix.addresses.get(spec.iface) ?? []).find(
     (a) => a.family === family && a.scope === "global",
@@ -78,7 +78,7 @@ export function attach(
     gateway = ix.mainDefaults.get(spec.iface)?.find((d) => d.family === family)?.gateway;
     gatewaySource = "main table";
     if (gateway === undefined) {
-      gateway = leases.find((l) => l.iface === spec.iface && l.family === family)?.gateway;
+      gateway = family === 4 ? ix.leaseRouters.get(spec.iface) : undefined;
       gatewaySource = "DHCP lease";
     }
   }

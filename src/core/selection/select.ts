@@ -6,7 +6,6 @@ import type {
   ActiveUplink,
   Attachment,
   Health,
-  Lease,
   PreviousSelection,
   Selection,
   SelectionParams,
@@ -24,7 +23,6 @@ export interface SelectionInput {
   readonly health: Readonly<Record<string, Health>>;
   /** By uplink name, for metered uplinks. */
   readonly usage: Readonly<Record<string, Usage>>;
-  readonly leases?: readonly Lease[];
   readonly previous?: PreviousSelection;
   readonly params: SelectionParams;
   /** Families the scheme routes; IPv4 always, IPv6 where the policy enables it. */
@@ -83,7 +81,7 @@ function verdictFor(
   const attachments: Attachment[] = [];
   const failures: string[] = [];
   for (const family of input.families) {
-    const r = attach(spec, family, ix, input.leases);
+    const r = attach(spec, family, ix);
     if (r.ok) attachments.push(r.attachment);
     else failures.push(r.reason);
   }

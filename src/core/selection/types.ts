@@ -103,12 +103,6 @@ export interface Attachment {
 }
 
 /** A DHCP lease backhaul's own client holds. */
-export interface Lease {
-  readonly iface: string;
-  readonly family: 4 | 6;
-  readonly gateway?: string;
-}
-
 export type Tier = "primary" | "fallback";
 
 export interface UplinkVerdict {

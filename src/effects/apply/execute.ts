@@ -8,7 +8,7 @@
 // inside the node's namespace, so no process is needed; consecutive ones form one step (one progress
 // record), each write still checked on its own. Consecutive nft-table ops form one JSON batch for
 // `nft -j BATCH`: one kernel transaction, all or nothing, so when it fails none of its ops counts as
-// executed.
+// executed. Service ops (a DHCP client started or stopped) run one by one (service-process.ts).
 import { writeFileSync } from "node:fs";
 import type { ToolLine } from "../../kinds/driver.js";
 import { batchArgv } from "../../kinds/ip/batch.js";
@@ -18,6 +18,7 @@ import { sysctlPath } from "../../kinds/sysctl/names.js";
 import { tcBatchArgv } from "../../kinds/tc/render.js";
 import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
+import { startService, stopService } from "./service-process.js";
 
 export interface OpFailure {
   readonly index: number;
@@ -70,6 +71,8 @@ type Step =
     }
   /** Consecutive sysctl ops: written one by one, with one progress record for the lot. */
   | { readonly tool: "sysctl"; readonly start: number; readonly sysctls: ToolLine["sysctl"][] }
+  /** One service op: a process started or stopped (never batched: each is waited for on its own). */
+  | { readonly tool: "service"; readonly start: number; readonly line: ToolLine["service"] }
   /** Consecutive nft ops: one JSON batch, one kernel transaction. */
   | {
       readonly tool: "nft";
@@ -95,6 +98,10 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
       const lines = command.render(op, ctx);
       if (joins && last.tool === "sysctl") last.sysctls.push(...lines);
       else out.push({ tool: "sysctl", start: i, sysctls: [...lines] });
+      return;
+    }
+    if (command.tool === "service") {
+      for (const line of command.render(op, ctx)) out.push({ tool: "service", start: i, line });
       return;
     }
     if (command.tool === "nft") {
@@ -148,6 +155,7 @@ export function failingLine(stderr: string): number | undefined {
 function lastOp(s: Step): number {
   if (s.tool === "sysctl") return s.start + s.sysctls.length - 1;
   if (s.tool === "nft") return s.start + s.count - 1;
+  if (s.tool === "service") return s.start;
   return s.lineOp[s.lineOp.length - 1] ?? s.start;
 }
 
@@ -205,6 +213,25 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
             failure: failure(ops, s.start + k, `${name}=${value}`, message),
           };
         }
+      }
+    } else if (s.tool === "service") {
+      processes++;
+      try {
+        if (s.line.action === "start")
+          await startService(s.line, {
+            ...(o.netns === undefined ? {} : { netns: o.netns }),
+            ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+          });
+        else await stopService(s.line);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        await o.onProgress?.(executed);
+        return {
+          ok: false,
+          executed,
+          processes,
+          failure: failure(ops, s.start, `${s.line.action} ${s.line.argv.join(" ")}`, message),
+        };
       }
     } else if (s.tool === "nft") {
       processes++;

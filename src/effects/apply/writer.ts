@@ -84,7 +84,7 @@ export async function openWriter(
       stateDir: policy.daemon.stateDir,
       nftTable: { family: "inet", name: policy.routing.nftTable },
     });
-    const ctx = txContextOf(policy, plannerInputs(policy, observed).ownership, netns);
+    const ctx = txContextOf(policy, plannerInputs(policy, observed, netns).ownership, netns);
     const rec = await recover(ctx);
     if (rec.found && !rec.restored.ok)
       throw new WriterRefused(

@@ -238,7 +238,7 @@ export const route: KindDriver<Route, KernelState> = {
   sources: ["ip-route"],
   observe: (raw) => parseRoutes(ipSection(raw, "route")),
   inPlace: true,
-  rank: 3,
+  rank: 4,
   command: {
     tool: "ip",
     render(op) {

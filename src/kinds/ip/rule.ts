@@ -334,7 +334,7 @@ export const rule: KindDriver<Rule, KernelState> = {
   observe: (raw) => [...parseRules(ipSection(raw, "rule"), 4), ...parseRules(firstJson(raw.rules6), 6)],
   // A rule's key holds every selector and its action: two owned rules with one key are equal.
   inPlace: false,
-  rank: 4,
+  rank: 5,
   command: {
     tool: "ip",
     render(op) {

@@ -208,7 +208,7 @@ export const nftTable: KindDriver<NftTable, KernelState> = {
     return t === undefined ? [] : [t];
   },
   inPlace: true,
-  rank: 8,
+  rank: 9,
   command: { tool: "nft", render: nftCommands },
   describe: (o) => {
     const nat = describeNat(o);

@@ -8,10 +8,12 @@ import type { KernelState } from "../types.js";
 export interface ServiceRecord {
   readonly kind: "hostapd" | "dnsmasq" | "dhcp-client";
   readonly iface: string;
-  readonly configHash: string;
 }
 
-/** The driver parts every service kind has the same way. */
+/**
+ * The driver parts every service kind has the same way. Kinds backhaul only observes so far (hostapd,
+ * dnsmasq) keep the refusing renderer; a kind it runs overrides command and cleanup.
+ */
 export function serviceParts<T extends ServiceRecord>(
   rank: number,
   sources: readonly RawSource[],
@@ -59,13 +61,14 @@ export function serviceParts<T extends ServiceRecord>(
 }
 
 /** A service of ours found through its pid file: only its interface, pid and config digest are known. */
-export interface PidService<K extends "dnsmasq" | "dhcp-client"> extends ServiceRecord {
+export interface PidService<K extends "dnsmasq"> extends ServiceRecord {
   readonly kind: K;
   readonly pid: number;
+  readonly configHash: string;
 }
 
 /** The driver of a pid-file service: `label` names it in plans ("dnsmasq") and in `show` ("dnsmasq"). */
-export function pidServiceDriver<K extends "dnsmasq" | "dhcp-client">(o: {
+export function pidServiceDriver<K extends "dnsmasq">(o: {
   readonly kind: K;
   readonly rank: number;
   readonly label: string;

@@ -5,7 +5,7 @@ export type Dnsmasq = PidService<"dnsmasq">;
 
 export const dnsmasq = pidServiceDriver({
   kind: "dnsmasq",
-  rank: 10,
+  rank: 12,
   label: "dnsmasq",
   showLabel: "dnsmasq",
   place: 8,

@@ -30,7 +30,7 @@ export const sysctl: KindDriver<Sysctl, KernelState> = {
   observe: (raw) => [...factsOf(raw).sysctls],
   inPlace: true,
   deletable: () => false,
-  rank: 2,
+  rank: 3,
   command: {
     tool: "sysctl",
     render(op) {

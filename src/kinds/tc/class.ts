@@ -43,7 +43,7 @@ export const tcClass: KindDriver<TcClass, KernelState> = {
   sources: ["tc", "tc-tree"],
   observe: (raw) => treeOf(raw).classes,
   inPlace: true,
-  rank: 6,
+  rank: 7,
   // htb refuses to delete a class that still has children.
   parentKey: (o) => `${o.dev} ${o.parent}`,
   command: { tool: "tc", render: renderTcOp },

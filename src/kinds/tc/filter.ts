@@ -85,7 +85,7 @@ export const filter: KindDriver<TcFilter, KernelState> = {
   sources: ["tc", "tc-tree"],
   observe: (raw) => treeOf(raw).filters,
   inPlace: true,
-  rank: 7,
+  rank: 8,
   command: { tool: "tc", render: renderTcOp },
   describe: describeFilter,
   disruption: () => "in-place",

@@ -77,7 +77,7 @@ export const qdisc: KindDriver<Qdisc, KernelState> = {
   observe: qdiscsOf,
   inPlace: true,
   deletable: (o) => !isKernelDefaultQdisc(o),
-  rank: 5,
+  rank: 6,
   command: { tool: "tc", render: renderTcOp },
   describe: describeQdisc,
   disruption: () => "in-place",

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { attach, indexObserved, needsOnlink } from "../../../src/core/selection/gateway.js";
 import { emptyState } from "../../../src/kinds/types.js";
+import { dhcpClientOf } from "../../../src/kinds/services/dhcp-client.js";
 import { addr, link, mainDefault, node, uplink } from "../../support/plan-fixtures.js";
 
 describe("gateway discovery", () => {
@@ -19,11 +20,14 @@ describe("gateway discovery", () => {
     });
   });
 
-  it("falls back to a DHCP lease backhaul holds", () => {
-    const s = { ...node(), route: [] };
-    const r = attach(uplink("wwan0", "lte"), 4, indexObserved(s), [
-      { iface: "wwan0", family: 4, gateway: "100.64.0.1" },
-    ]);
+  it("falls back to the router of the lease our DHCP client holds", () => {
+    const client = {
+      ...dhcpClientOf("/var/lib/backhaul", "wwan0"),
+      pid: 42,
+      lease: { address: "100.64.0.2/24", router: "100.64.0.1", dns: [], seconds: 600 },
+    };
+    const s = { ...node(), route: [], "dhcp-client": [client] };
+    const r = attach(uplink("wwan0", "lte"), 4, indexObserved(s));
     expect(r).toMatchObject({ ok: true, attachment: { gateway: "100.64.0.1", gatewaySource: "DHCP lease" } });
   });
 

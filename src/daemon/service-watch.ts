@@ -1,0 +1,111 @@
+// Supervision of the processes of ours (the DHCP clients): after every pass the daemon hands over
+// what it observed; a watched process that is gone is drift, and the watch asks for a pass (after a
+// backoff when it keeps dying, core/decide/restart-backoff.ts) that starts it again. Exits are counted
+// by service for status and metrics, with the exit's reason when this process had started it.
+import { restartDelayMs } from "../core/decide/restart-backoff.js";
+import type { KernelState } from "../kinds/types.js";
+import { exitReasonOf } from "../effects/apply/service-process.js";
+import { processArgv } from "../effects/proc.js";
+
+export interface ServiceStatus {
+  readonly service: "dhcp-client";
+  readonly iface: string;
+  /** The running process, when one is. */
+  readonly pid?: number;
+  /** Exits seen since the daemon started. */
+  readonly exits: number;
+  readonly lastExit?: { readonly at: string; readonly reason: string };
+}
+
+interface Watched {
+  readonly service: "dhcp-client";
+  readonly iface: string;
+  pid?: number;
+  exitTimes: number[];
+  lastExit?: { at: string; reason: string };
+}
+
+export class ServiceWatch {
+  private readonly watched = new Map<string, Watched>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly pendingRestarts = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly onExit: (s: {
+      service: string;
+      iface: string;
+      reason: string;
+      restartInMs: number;
+    }) => void,
+    private readonly requestPass: (reason: string) => void,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  /**
+   * What a pass observed: the processes to watch from now on. A watched one that is gone from the
+   * observation exited (one a pass stopped was forgotten first, see forget()).
+   */
+  track(observed: KernelState, now = Date.now()): void {
+    const seen = new Set<string>();
+    for (const c of observed["dhcp-client"]) {
+      const key = `dhcp-client ${c.iface}`;
+      seen.add(key);
+      const w = this.watched.get(key) ?? { service: "dhcp-client" as const, iface: c.iface, exitTimes: [] };
+      if (c.pid !== undefined) w.pid = c.pid;
+      this.watched.set(key, w);
+    }
+    for (const [key, w] of this.watched)
+      if (!seen.has(key) && w.pid !== undefined && processArgv(w.pid) === undefined) this.exited(w, now);
+  }
+
+  /** A pass is about to stop this service: its going is no exit. */
+  forget(service: "dhcp-client", iface: string): void {
+    const w = this.watched.get(`${service} ${iface}`);
+    if (w !== undefined) delete w.pid;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.check(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const t of this.pendingRestarts) clearTimeout(t);
+    this.pendingRestarts.clear();
+  }
+
+  /** Look for exits now (the interval calls it). */
+  check(now = Date.now()): void {
+    for (const w of this.watched.values())
+      if (w.pid !== undefined && processArgv(w.pid) === undefined) this.exited(w, now);
+  }
+
+  private exited(w: Watched, now: number): void {
+    if (w.pid === undefined) return;
+    const reason = exitReasonOf(w.pid) ?? "exited (not started by this daemon: no exit status known)";
+    delete w.pid;
+    w.exitTimes = [...w.exitTimes.filter((t) => now - t < 10 * 60_000), now];
+    w.lastExit = { at: new Date(now).toISOString(), reason };
+    const restartInMs = restartDelayMs(w.exitTimes, now);
+    this.onExit({ service: w.service, iface: w.iface, reason, restartInMs });
+    const t = setTimeout(() => {
+      this.pendingRestarts.delete(t);
+      this.requestPass(`${w.service} ${w.iface} exited`);
+    }, restartInMs);
+    this.pendingRestarts.add(t);
+  }
+
+  status(): ServiceStatus[] {
+    return [...this.watched.values()]
+      .map((w) => ({
+        service: w.service,
+        iface: w.iface,
+        ...(w.pid === undefined ? {} : { pid: w.pid }),
+        exits: w.exitTimes.length,
+        ...(w.lastExit === undefined ? {} : { lastExit: { ...w.lastExit } }),
+      }))
+      .sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+  }
+}
