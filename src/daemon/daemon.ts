@@ -376,9 +376,7 @@ export class Daemon {
           this.book = { ...this.book, passInFlight: true };
           this.changed();
         }
-        for (const op of i.ops)
-          if (op.op === "delete" && op.before.kind === "dhcp-client")
-            this.services.forget("dhcp-client", op.before.iface);
+        this.services.beforeTransact(i.ops);
         const clock = this.clock;
         const planned = performance.now();
         let tx: TxResult;

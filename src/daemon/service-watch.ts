@@ -2,8 +2,8 @@
 // what it observed; a watched process that is gone is drift, and the watch asks for a pass (after a
 // backoff when it keeps dying, core/decide/restart-backoff.ts) that starts it again. Exits are counted
 // by service for status and metrics, with the exit's reason when this process had started it.
-import { restartDelayMs } from "../core/decide/restart-backoff.js";
-import type { KernelState } from "../kinds/types.js";
+import { RESTART_WINDOW_MS, restartDelayMs } from "../core/decide/restart-backoff.js";
+import type { KernelState, Op } from "../kinds/types.js";
 import { exitReasonOf } from "../effects/apply/service-process.js";
 import { processArgv } from "../effects/proc.js";
 
@@ -21,6 +21,9 @@ interface Watched {
   readonly service: "dhcp-client";
   readonly iface: string;
   pid?: number;
+  /** Exits since the daemon started. */
+  exits: number;
+  /** Times of the recent exits, for the backoff. */
   exitTimes: number[];
   lastExit?: { at: string; reason: string };
 }
@@ -50,7 +53,12 @@ export class ServiceWatch {
     for (const c of observed["dhcp-client"]) {
       const key = `dhcp-client ${c.iface}`;
       seen.add(key);
-      const w = this.watched.get(key) ?? { service: "dhcp-client" as const, iface: c.iface, exitTimes: [] };
+      const w = this.watched.get(key) ?? {
+        service: "dhcp-client" as const,
+        iface: c.iface,
+        exits: 0,
+        exitTimes: [],
+      };
       if (c.pid !== undefined) w.pid = c.pid;
       this.watched.set(key, w);
     }
@@ -58,10 +66,13 @@ export class ServiceWatch {
       if (!seen.has(key) && w.pid !== undefined && processArgv(w.pid) === undefined) this.exited(w, now);
   }
 
-  /** A pass is about to stop this service: its going is no exit. */
-  forget(service: "dhcp-client", iface: string): void {
-    const w = this.watched.get(`${service} ${iface}`);
-    if (w !== undefined) delete w.pid;
+  /** A transaction is about to run these ops: a service they stop is going on purpose, no exit. */
+  beforeTransact(ops: readonly Op[]): void {
+    for (const op of ops)
+      if (op.op === "delete" && op.before.kind === "dhcp-client") {
+        const w = this.watched.get(`dhcp-client ${op.before.iface}`);
+        if (w !== undefined) delete w.pid;
+      }
   }
 
   start(): void {
@@ -86,7 +97,8 @@ export class ServiceWatch {
     if (w.pid === undefined) return;
     const reason = exitReasonOf(w.pid) ?? "exited (not started by this daemon: no exit status known)";
     delete w.pid;
-    w.exitTimes = [...w.exitTimes.filter((t) => now - t < 10 * 60_000), now];
+    w.exits++;
+    w.exitTimes = [...w.exitTimes.filter((t) => now - t < RESTART_WINDOW_MS), now];
     w.lastExit = { at: new Date(now).toISOString(), reason };
     const restartInMs = restartDelayMs(w.exitTimes, now);
     this.onExit({ service: w.service, iface: w.iface, reason, restartInMs });
@@ -103,7 +115,7 @@ export class ServiceWatch {
         service: w.service,
         iface: w.iface,
         ...(w.pid === undefined ? {} : { pid: w.pid }),
-        exits: w.exitTimes.length,
+        exits: w.exits,
         ...(w.lastExit === undefined ? {} : { lastExit: { ...w.lastExit } }),
       }))
       .sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));

@@ -47,3 +47,13 @@ export function processArgv(pid: number): string[] | undefined {
     return undefined;
   }
 }
+
+/** The pid a pid file holds, or undefined when it is missing or holds anything but a number. */
+export function readPidFile(path: string): number | undefined {
+  try {
+    const text = readFileSync(path, "utf8").trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -8,22 +8,23 @@ import { basename, join } from "node:path";
 import type { DhcpClient, Dnsmasq } from "../kinds/types.js";
 import { dhcpDir, dhcpPaths, dirOfArgv, parseLease } from "../kinds/services/dhcp-client.js";
 import { readRegularFile } from "../policy/read-file.js";
-import { processArgv } from "./proc.js";
+import { processArgv, readPidFile } from "./proc.js";
 import { sha256 } from "../util/canonical.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
 
-export const servicePaths = (stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp", iface: string) => ({
+type PidService = "hostapd" | "dnsmasq";
+
+export const servicePaths = (stateDir: string, service: PidService, iface: string) => ({
   config: join(stateDir, service, `${iface}.conf`),
   pid: join(stateDir, service, `${iface}.pid`),
   ctrlDir: join(stateDir, service, "ctrl"),
 });
 
 /** The program names a live process of each service may have (its comm). */
-const PROGRAMS: Readonly<Record<"hostapd" | "dnsmasq" | "dhcp", readonly string[]>> = {
+const PROGRAMS: Readonly<Record<PidService, readonly string[]>> = {
   hostapd: ["hostapd"],
   dnsmasq: ["dnsmasq"],
-  dhcp: ["udhcpc", "dhclient", "dhcpcd"],
 };
 
 function readText(path: string): string | undefined {
@@ -34,10 +35,10 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Interfaces that have a pid file for the service. */
-export function serviceInterfaces(stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp"): string[] {
+/** Interfaces that have a pid file (IFACE.pid) in `dir`. */
+function pidFileInterfaces(dir: string): string[] {
   try {
-    return readdirSync(join(stateDir, service))
+    return readdirSync(dir)
       .filter((f) => f.endsWith(".pid"))
       .map((f) => f.slice(0, -4))
       .sort();
@@ -46,15 +47,15 @@ export function serviceInterfaces(stateDir: string, service: "hostapd" | "dnsmas
   }
 }
 
+/** Interfaces that have a pid file for the service. */
+export function serviceInterfaces(stateDir: string, service: PidService): string[] {
+  return pidFileInterfaces(join(stateDir, service));
+}
+
 /** The pid in the service's pid file when that process is alive and is the service's program. */
-export function livePid(
-  stateDir: string,
-  service: "hostapd" | "dnsmasq" | "dhcp",
-  iface: string,
-): number | undefined {
-  const text = readText(servicePaths(stateDir, service, iface).pid)?.trim();
-  if (text === undefined || !/^\d+$/.test(text)) return undefined;
-  const pid = Number(text);
+export function livePid(stateDir: string, service: PidService, iface: string): number | undefined {
+  const pid = readPidFile(servicePaths(stateDir, service, iface).pid);
+  if (pid === undefined) return undefined;
   // /proc/PID/stat: "PID (COMM) STATE ..."; a zombie (Z) or dead (X) process no longer serves.
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
@@ -65,7 +66,7 @@ export function livePid(
   return PROGRAMS[service].includes(comm) && state !== "Z" && state !== "X" ? pid : undefined;
 }
 
-export function configHash(stateDir: string, service: "hostapd" | "dnsmasq" | "dhcp", iface: string): string {
+export function configHash(stateDir: string, service: PidService, iface: string): string {
   const text = readText(servicePaths(stateDir, service, iface).config);
   return text === undefined ? "" : sha256(text);
 }
@@ -80,20 +81,10 @@ const LEASE_FILE_MAX = 4096;
  */
 function observeDhcpClients(stateDir: string, scope: string): DhcpClient[] {
   const dir = dhcpDir(stateDir, scope);
-  let ifaces: string[];
-  try {
-    ifaces = readdirSync(dir)
-      .filter((f) => f.endsWith(".pid"))
-      .map((f) => f.slice(0, -4))
-      .sort();
-  } catch {
-    return [];
-  }
-  return ifaces.flatMap((iface): DhcpClient[] => {
+  return pidFileInterfaces(dir).flatMap((iface): DhcpClient[] => {
     const paths = dhcpPaths(dir, iface);
-    const text = readText(paths.pid)?.trim();
-    if (text === undefined || !/^\d+$/.test(text)) return [];
-    const pid = Number(text);
+    const pid = readPidFile(paths.pid);
+    if (pid === undefined) return [];
     const argv = processArgv(pid);
     if (argv === undefined || basename(argv[0] ?? "") !== "udhcpc" || dirOfArgv(argv) !== dir) return [];
     if (argv[argv.indexOf("-i") + 1] !== iface) return [];

@@ -10,7 +10,7 @@ import type { ServiceLine } from "../../kinds/driver.js";
 import { plainEqual } from "../../util/canonical.js";
 import { writeDhcpHook } from "../dhcp/hook-file.js";
 import { netnsArgv, processCounter } from "../exec.js";
-import { processArgv } from "../proc.js";
+import { processArgv, readPidFile } from "../proc.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,18 +22,9 @@ export function exitReasonOf(pid: number): string | undefined {
   return exits.get(pid);
 }
 
-function pidIn(file: string): number | undefined {
-  try {
-    const text = readFileSync(file, "utf8").trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The live process of ours the pid file names, if any. */
 export function ourProcess(line: Pick<ServiceLine, "argv" | "pidFile">): number | undefined {
-  const pid = pidIn(line.pidFile);
+  const pid = readPidFile(line.pidFile);
   if (pid === undefined) return undefined;
   const argv = processArgv(pid);
   return argv !== undefined && plainEqual(argv, [...line.argv]) ? pid : undefined;
