@@ -6,7 +6,7 @@
 //              says general traffic (or an uplink's own traffic) is decided by it and not by our rules
 //              and routes, where without it ours would decide.
 import type { KernelObject, KernelState, KindName, Ownership, Route, Rule } from "../kinds/types.js";
-import { KIND_NAMES, describeObject, isOwned, keyOf, sameObject } from "../kinds/registry.js";
+import { KIND_NAMES, describeObject, isOwned, keyOf, ownedState, sameObject } from "../kinds/registry.js";
 import { conflicts, diff } from "./plan/diff.js";
 import { ModelKernel, type LookupQuery, type LookupResult } from "./model-kernel/kernel.js";
 import { genericDestinations } from "./invariants.js";
@@ -43,7 +43,10 @@ export function driftItems(
   own: Ownership,
   flows: DriftFlows,
 ): DriftItem[] {
-  const clashes = conflicts(observed, desired, own);
+  // What is no longer ours is not drift: the baseline may hold objects of an uplink or an interface
+  // that has gone since (a tether unplugged).
+  const ours = ownedState(desired, own);
+  const clashes = conflicts(observed, ours, own);
   const out: DriftItem[] = clashes.map((c) => ({
     class: "conflict",
     kind: c.foreign.kind,
@@ -54,7 +57,7 @@ export function driftItems(
   }));
   // The plan's diff needs a desired state without the clashing objects (it refuses to replace them).
   const clashed = new Set(clashes.map((c) => `${c.desired.kind} ${keyOf(c.desired)}`));
-  const wanted = withoutKeys(desired, clashed);
+  const wanted = withoutKeys(ours, clashed);
   for (const op of diff(observed, wanted, own)) {
     if (op.op === "add") out.push(item("missing", op.after, null, `${describeObject(op.after)} is missing`));
     else if (op.op === "delete")

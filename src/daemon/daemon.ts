@@ -336,23 +336,31 @@ export class Daemon {
       } catch (e) {
         this.clock = { at, t0 };
         const error = e instanceof Error ? e.message : String(e);
-        const r = await this.dispatch({ type: "observe-failed", triggers: req.reasons, error });
+        const r = await this.dispatch({ type: "pass-failed", triggers: req.reasons, error });
         return { ok: false, error: new Error(r?.record.error ?? error) };
       }
       this.clock = { at, t0, observeMs: performance.now() - t0 };
       this.services.track(observed);
       this.book = { ...this.book, passInFlight: true };
       this.changed();
-      const inputs = plannerInputs(this.state.policy, observed, this.o.netns);
-      await this.ledger?.sample(meteredUplinks(this.state.policy, inputs));
-      const r = await this.dispatch({
-        type: "observed",
-        observed,
-        inputs,
-        usage: this.usage(),
-        battery: onBattery(),
-        triggers: req.reasons,
-      });
+      let r: PassReport | undefined;
+      try {
+        const inputs = plannerInputs(this.state.policy, observed, this.o.netns);
+        await this.ledger?.sample(meteredUplinks(this.state.policy, inputs));
+        r = await this.dispatch({
+          type: "observed",
+          observed,
+          inputs,
+          usage: this.usage(),
+          battery: onBattery(),
+          triggers: req.reasons,
+        });
+      } catch (e) {
+        // A pass that throws is a failed pass like any other: reported, logged and retried with backoff.
+        const error = e instanceof Error ? e.message : String(e);
+        r = await this.dispatch({ type: "pass-failed", triggers: req.reasons, error });
+        return { ok: false, error: new Error(r?.record.error ?? error) };
+      }
       const outcome = r?.record.outcome;
       return outcome === undefined || outcome === "no-change" || outcome === "applied"
         ? { ok: true }

@@ -1,7 +1,7 @@
 // What the lab runs, as data: namespace names, `ip -batch` lines, dnsmasq and nftables text. Pure, so
 // the safety rules (every veth end inside a lab namespace) are checked without a kernel.
 import { createHash } from "node:crypto";
-import { hostOf, type Topology, type Uplink } from "./topology.js";
+import { hostOf, leaseSeconds, type Topology, type Uplink } from "./topology.js";
 
 /** The namespaces of one lab, by role. */
 export interface LabNames {
@@ -110,13 +110,35 @@ export function clientBatch(t: Topology): string[] {
   ];
 }
 
-/** dnsmasq for a DHCP uplink: DHCP only (no DNS), the node's MAC leased the range's first address. */
-export function dnsmasqConfig(u: Uplink, gateway: string, mac: string, dir: string): string {
+/** What the DHCP server of an uplink is told: the router, the node's MAC and the address it leases that MAC. */
+export interface DhcpServing {
+  /** The ISP's gateway, "a.b.c.d/len". */
+  readonly gateway: string;
+  readonly mac: string;
+  /** The address the node's MAC is leased (no prefix length). */
+  readonly leased: string;
+  /** The lab's state directory: config, leases, pid file, log. */
+  readonly dir: string;
+}
+
+/** How the lab runs one uplink's DHCP server: its config file, the command (which forks) and its pid file. */
+export interface DhcpServerSetup {
+  readonly configFile: string;
+  readonly config: string;
+  readonly argv: readonly string[];
+  readonly pidFile: string;
+}
+
+function netmaskOf(cidr: string): string {
+  const len = Number(cidr.split("/")[1]);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join(".");
+}
+
+/** dnsmasq for a DHCP uplink: DHCP only (no DNS), authoritative, so a renewal of another address is NAKed. */
+export function dnsmasqConfig(u: Uplink, s: DhcpServing): string {
   if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${u.iface} is not DHCP-addressed`);
   const [start, end] = u.addressing.range;
-  const len = Number(gateway.split("/")[1]);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const netmask = [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join(".");
   return [
     `interface=${u.peer}`,
     "bind-dynamic",
@@ -125,14 +147,46 @@ export function dnsmasqConfig(u: Uplink, gateway: string, mac: string, dir: stri
     "no-hosts",
     "dhcp-authoritative",
     "user=root",
-    `dhcp-range=${start},${end},${netmask},${u.addressing.leaseTime}`,
-    `dhcp-option=option:router,${hostOf(gateway)}`,
-    `dhcp-host=${mac},${start}`,
-    `dhcp-leasefile=${dir}/${u.iface}.leases`,
-    `pid-file=${dir}/${u.iface}.pid`,
-    `log-facility=${dir}/${u.iface}.dnsmasq.log`,
+    `dhcp-range=${start},${end},${netmaskOf(s.gateway)},${u.addressing.leaseTime}`,
+    `dhcp-option=option:router,${hostOf(s.gateway)}`,
+    `dhcp-host=${s.mac},${s.leased}`,
+    `dhcp-leasefile=${s.dir}/${u.iface}.leases`,
+    `pid-file=${s.dir}/${u.iface}.pid`,
+    `log-facility=${s.dir}/${u.iface}.dnsmasq.log`,
     "",
   ].join("\n");
+}
+
+/** busybox udhcpd for a DHCP uplink: serves leases as short as 10 s (udhcpc itself renews no leases under 16 s). */
+export function udhcpdConfig(u: Uplink, s: DhcpServing): string {
+  if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${u.iface} is not DHCP-addressed`);
+  const [start, end] = u.addressing.range;
+  const seconds = leaseSeconds(u.addressing.leaseTime);
+  return [
+    `interface ${u.peer}`,
+    `start ${start}`,
+    `end ${end}`,
+    `option subnet ${netmaskOf(s.gateway)}`,
+    `option router ${hostOf(s.gateway)}`,
+    `option lease ${seconds}`,
+    `min_lease ${seconds}`,
+    `static_lease ${s.mac} ${s.leased}`,
+    `lease_file ${s.dir}/${u.iface}.leases`,
+    `pidfile ${s.dir}/${u.iface}.pid`,
+    "",
+  ].join("\n");
+}
+
+export function dhcpServerSetup(u: Uplink, s: DhcpServing): DhcpServerSetup {
+  if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${u.iface} is not DHCP-addressed`);
+  const server = u.addressing.server;
+  const configFile = `${s.dir}/${u.iface}.${server}.conf`;
+  return {
+    configFile,
+    config: server === "dnsmasq" ? dnsmasqConfig(u, s) : udhcpdConfig(u, s),
+    argv: server === "dnsmasq" ? ["dnsmasq", `--conf-file=${configFile}`] : ["busybox", "udhcpd", configFile],
+    pidFile: `${s.dir}/${u.iface}.pid`,
+  };
 }
 
 /** The nftables table that makes an ISP drop everything from and to the node, carrier untouched. */

@@ -1,15 +1,15 @@
 // A running lab: namespaces, veth pairs, probe targets and DHCP servers built from a Topology, the
 // faults tests inject, and a teardown that always happens (explicitly, on SIGINT/SIGTERM, or at the
 // next start when the owner crashed).
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { join } from "node:path";
 import { run, startDetached, type RunOptions, type RunResult } from "../effects/exec.js";
-import { isAlive, processStartTime } from "../effects/proc.js";
+import { isAlive, processStartTime, readPidFile } from "../effects/proc.js";
 import {
   allNamespaces,
   clientBatch,
-  dnsmasqConfig,
+  dhcpServerSetup,
   GRAY_TABLE,
   grayFailureRuleset,
   ispBatch,
@@ -34,6 +34,7 @@ import {
 } from "./registry.js";
 import { TARGET_SERVER_READY, targetServerArgv } from "./target-server.js";
 import { hostOf, type Topology, type Uplink } from "./topology.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface LabOptions {
   /** Outlive this process (for `backhaul lab up`); removed only by `down()` / `backhaul lab down`. */
@@ -256,6 +257,35 @@ export class Lab {
     if (u.addressing.mode === "dhcp") await this.restartDhcp(u);
   }
 
+  /** The address the DHCP server of an uplink leases the node (no prefix length). */
+  leased(iface: string): string {
+    const u = this.uplink(iface);
+    if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${iface} is not DHCP-addressed`);
+    return this.record.leased?.[iface] ?? hostOf(u.addressing.address);
+  }
+
+  /**
+   * The ISP hands the node another address from the uplink's range: its DHCP server starts again
+   * knowing only the new one, so the node's next renewal is refused (dnsmasq NAKs it) and the client
+   * takes the new address.
+   */
+  async changeLease(iface: string, address: string): Promise<void> {
+    const u = this.uplink(iface);
+    if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${iface} is not DHCP-addressed`);
+    const problem = leaseProblem(address, u.addressing.range, this.gateway(iface));
+    if (problem !== undefined) throw new Error(`cannot lease ${address} on ${iface}: ${problem}`);
+    this.update({ leased: { ...this.record.leased, [iface]: address } });
+    rmSync(join(this.dir, `${iface}.leases`), { force: true });
+    await this.restartDhcp(u);
+  }
+
+  /** The ISP's DHCP server stops answering: the node's lease runs out at its end. */
+  async stopDhcpServer(iface: string): Promise<void> {
+    const u = this.uplink(iface);
+    if (u.addressing.mode !== "dhcp") throw new Error(`uplink ${iface} is not DHCP-addressed`);
+    await this.stopDhcp(u);
+  }
+
   /** Address loss: every global IPv4 address of the node's interface disappears. */
   async removeAddress(iface: string): Promise<void> {
     await run([
@@ -331,7 +361,7 @@ export class Lab {
     untrack(this);
   }
 
-  private update(change: Partial<Pick<LabRecord, "gateways" | "processes">>): void {
+  private update(change: Partial<Pick<LabRecord, "gateways" | "leased" | "processes">>): void {
     this.record = { ...this.record, ...change };
     if (!this.closed) writeLabRecord(this.record);
   }
@@ -361,18 +391,34 @@ export class Lab {
 
   private async startDhcp(u: Uplink): Promise<void> {
     const ns = this.isp(u.iface);
-    const conf = join(this.dir, `${u.iface}.dnsmasq.conf`);
-    writeFileSync(conf, dnsmasqConfig(u, this.gateway(u.iface), this.mac(u.iface), this.dir));
-    // dnsmasq forks; its parent exits once the server is set up and the pid file is written.
-    await run(["dnsmasq", `--conf-file=${conf}`], { netns: ns });
-    const pid = Number(readFileSync(join(this.dir, `${u.iface}.pid`), "utf8").trim());
+    const setup = dhcpServerSetup(u, {
+      gateway: this.gateway(u.iface),
+      mac: this.mac(u.iface),
+      leased: this.leased(u.iface),
+      dir: this.dir,
+    });
+    writeFileSync(setup.configFile, setup.config);
+    rmSync(setup.pidFile, { force: true });
+    // Both servers fork; dnsmasq's parent exits once the pid file is written, udhcpd's child writes it
+    // a moment after its parent exited.
+    await run(setup.argv, { netns: ns });
+    const pid = await readPidFileSoon(setup.pidFile);
+    if (pid === undefined)
+      throw new Error(`the DHCP server of ${u.iface} wrote no pid file ${setup.pidFile}`);
     this.trackPid(pid, ns, `dhcp:${u.iface}`);
   }
 
-  private async restartDhcp(u: Uplink): Promise<void> {
+  private async stopDhcp(u: Uplink): Promise<void> {
     const role = `dhcp:${u.iface}`;
-    this.record.processes.filter((p) => p.role === role).forEach(kill);
+    const gone = this.record.processes.filter((p) => p.role === role);
+    gone.forEach(kill);
     this.update({ processes: this.record.processes.filter((p) => p.role !== role) });
+    // Its socket must be closed before a successor binds port 67.
+    for (let i = 0; i < 100 && gone.some((p) => isAlive(p.pid, p.startTime)); i++) await sleep(10);
+  }
+
+  private async restartDhcp(u: Uplink): Promise<void> {
+    await this.stopDhcp(u);
     await this.startDhcp(u);
   }
 
@@ -400,6 +446,32 @@ function gatewayProblem(gateway: string, old: string, node: string): string | un
   const net = ipaddr.IPv4.networkAddressFromCIDR(gateway).toString();
   const bcast = ipaddr.IPv4.broadcastAddressFromCIDR(gateway).toString();
   if (host === net || host === bcast) return "that is the subnet's network or broadcast address";
+  return undefined;
+}
+
+/** Why `address` cannot be leased from `range` with the ISP at `gateway`, or undefined when it can. */
+function leaseProblem(
+  address: string,
+  range: readonly [string, string],
+  gateway: string,
+): string | undefined {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(address)) return "not an IPv4 address";
+  const num = (a: string): number =>
+    ipaddr.IPv4.parse(a)
+      .toByteArray()
+      .reduce((acc, x) => acc * 256 + x, 0);
+  const n = num(address);
+  if (n < num(range[0]) || n > num(range[1])) return `outside the range ${range[0]}-${range[1]}`;
+  if (address === hostOf(gateway)) return "that is the gateway's address";
+  return undefined;
+}
+
+async function readPidFileSoon(file: string): Promise<number | undefined> {
+  for (let i = 0; i < 200; i++) {
+    const pid = readPidFile(file);
+    if (pid !== undefined) return pid;
+    await sleep(10);
+  }
   return undefined;
 }
 

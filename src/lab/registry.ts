@@ -27,6 +27,8 @@ export interface LabRecord {
   readonly names: LabNames;
   /** The ISP's current gateway address per uplink ("a.b.c.d/len"); faults move it. */
   readonly gateways: Readonly<Record<string, string>>;
+  /** The address each DHCP uplink's server leases the node (no prefix length); faults change it. */
+  readonly leased?: Readonly<Record<string, string>>;
   readonly processes: readonly TrackedProcess[];
   readonly createdAt: string;
 }

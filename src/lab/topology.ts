@@ -30,7 +30,11 @@ export type Addressing =
       readonly address: string;
       readonly range: readonly [string, string];
       readonly leaseTime: string;
+      /** dnsmasq, or busybox's udhcpd (for leases under dnsmasq's 2-minute minimum). */
+      readonly server: DhcpServer;
     };
+
+export type DhcpServer = "dnsmasq" | "udhcpd";
 
 export interface Uplink {
   /** The interface as the node sees it. */
@@ -82,7 +86,7 @@ interface RawTopology {
     gateway: string;
     address?: string;
     defaultRouteMetric?: number;
-    dhcp?: { range: [string, string]; leaseTime: string };
+    dhcp?: { range: [string, string]; leaseTime: string | number; server: DhcpServer };
   }>;
   client?: { namespace: string; iface: string; peer: string; nodeAddress?: string; address: string };
 }
@@ -96,7 +100,14 @@ interface Problem {
 const schema = JSON.parse(
   readFileSync(new URL("../../schemas/topology.schema.json", import.meta.url), "utf8"),
 ) as object;
-const ajv = new Ajv.default({ allErrors: true, useDefaults: true, strict: true, strictRequired: false });
+// verbose: an anyOf's error can then say what its schema describes.
+const ajv = new Ajv.default({
+  allErrors: true,
+  useDefaults: true,
+  strict: true,
+  strictRequired: false,
+  verbose: true,
+});
 addFormats.default(ajv, ["ipv4"]);
 const validateSchema = ajv.compile<RawTopology>(schema);
 
@@ -140,7 +151,7 @@ function locate(doc: Document, path: Path, where: (offset: number) => string, so
 
 function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
   return errors
-    .filter((e) => !e.schemaPath.includes("/oneOf/"))
+    .filter((e) => !e.schemaPath.includes("/oneOf/") && !e.schemaPath.includes("/anyOf/"))
     .map((e) => {
       const path = e.instancePath
         .split("/")
@@ -149,6 +160,10 @@ function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
       const where = path.length === 0 ? "topology" : path.join(".");
       if (e.keyword === "oneOf")
         return { path, message: `${where}: give either address (external addressing) or dhcp, not both` };
+      if (e.keyword === "anyOf") {
+        const d = (e.parentSchema as { description?: string } | undefined)?.description;
+        return { path, message: `${where}: ${JSON.stringify(e.data)} is not accepted${d ? `: ${d}` : ""}` };
+      }
       if (e.keyword === "additionalProperties")
         return { path, message: `${where}: unknown field ${JSON.stringify(e.params["additionalProperty"])}` };
       if (e.keyword === "required")
@@ -259,10 +274,13 @@ function semanticProblems(t: RawTopology): Problem[] {
       if (num(s) > num(e)) fail([...path, "dhcp", "range"], `range start ${start} is after its end ${end}`);
       else if (num(s) <= g && g <= num(e))
         fail([...path, "dhcp", "range"], `the range holds the gateway's address ${gw[0]}`);
-      const lease = /^(\d+)([mh]?)$/.exec(u.dhcp.leaseTime);
-      const seconds = lease ? Number(lease[1]) * (lease[2] === "h" ? 3600 : lease[2] === "m" ? 60 : 1) : 0;
-      if (seconds < 120)
-        fail([...path, "dhcp", "leaseTime"], `lease time ${u.dhcp.leaseTime} is under 2 minutes`);
+      const least =
+        u.dhcp.server === "udhcpd" ? { s: 10, text: "10 seconds" } : { s: 120, text: "2 minutes" };
+      if (leaseSeconds(String(u.dhcp.leaseTime)) < least.s)
+        fail(
+          [...path, "dhcp", "leaseTime"],
+          `lease time ${u.dhcp.leaseTime} is under ${least.text} (the least ${u.dhcp.server} serves)`,
+        );
     }
   });
 
@@ -295,7 +313,8 @@ function normalize(t: RawTopology): Topology {
             mode: "dhcp",
             address: `${u.dhcp.range[0]}/${len}`,
             range: [u.dhcp.range[0], u.dhcp.range[1]],
-            leaseTime: u.dhcp.leaseTime,
+            leaseTime: String(u.dhcp.leaseTime),
+            server: u.dhcp.server,
           }
         : {
             mode: "external",
@@ -316,6 +335,12 @@ function normalize(t: RawTopology): Topology {
         }
       : {}),
   };
+}
+
+/** A lease time as the topology writes it ("90", "2m", "1h"), in seconds; 0 when malformed. */
+export function leaseSeconds(text: string): number {
+  const m = /^(\d+)([mh]?)$/.exec(text);
+  return m ? Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1) : 0;
 }
 
 /** The address without its prefix length. */

@@ -33,6 +33,8 @@ export interface UplinkMatch {
   readonly kind?: UplinkKind;
   /** A glob over interface names: `*` any run of characters, `?` one character. */
   readonly name?: string;
+  /** The device's bound driver (sysfs DRIVER=). */
+  readonly driver?: string;
 }
 
 interface UplinkCommon {

@@ -3,6 +3,8 @@ import { driftItems, summarizeDrift } from "../../src/core/drift.js";
 import { canonicalState, ownedState } from "../../src/kinds/registry.js";
 import type { KernelState, Route, Rule } from "../../src/kinds/types.js";
 import { node } from "../support/plan-fixtures.js";
+import { patchLink } from "../../src/core/decide/fast-path.js";
+import { plannerInputs } from "../../src/core/plan/inputs.js";
 import {
   fullPass,
   happen,
@@ -112,5 +114,26 @@ describe("drift between the kernel and the desired state", () => {
       expect.objectContaining({ kind: "route", expected: ours, actual: { ...ours, protocol: 4 } }),
     ]);
     expect(items.filter((i) => i.class === "missing" || i.class === "changed")).toEqual([]);
+  });
+
+  it("counts nothing of an interface that has gone as drift: a matched tether unplugged is not ours any more", () => {
+    const text = POLICY.replace(
+      "{name: lte, interface: wwan0, kind: lte}",
+      "{name: lte, match: {name: 'wwan*'}, kind: lte}",
+    );
+    const sim = startSim(policyOf(text), withConnected(node()), Date.UTC(2026, 11, 6));
+    fullPass(sim, "start");
+    for (let i = 0; i < 30; i++) happen(sim, { dt: 300, type: "round", iface: i % 2 ? "eth0" : "wwan0" });
+    const baseline = ownedState(sim.kernel, sim.state.inputs!.ownership);
+    expect(baseline.sysctl.map((x) => x.name)).toContain("net.ipv4.conf.wwan0.rp_filter");
+    const unplugged = patchLink(sim.kernel, {
+      ifname: "wwan0",
+      deleted: true,
+      adminUp: false,
+      carrier: false,
+    });
+    const own = plannerInputs(policyOf(text), unplugged).ownership;
+    const items = driftItems(unplugged, baseline, own, flows);
+    expect(items.filter((d) => d.key.includes("wwan0"))).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { parse, stringify } from "yaml";
 import {
   allNamespaces,
   clientBatch,
+  dhcpServerSetup,
   dnsmasqConfig,
   ispBatch,
   labNames,
@@ -73,6 +74,7 @@ describe("the demo topology", () => {
             address: "100.64.3.100/24",
             range: ["100.64.3.100", "100.64.3.150"],
             leaseTime: "1h",
+            server: "dnsmasq",
           },
         },
       ],
@@ -130,6 +132,21 @@ describe("topology errors name file:line:col and what is wrong", () => {
     ]);
   });
 
+  it("serves leases under dnsmasq's 2-minute floor only with udhcpd, and none under 10 seconds", () => {
+    const dhcp = (d: string) => `  - iface: usb0\n    isp: a\n    gateway: 100.64.1.1/24\n    dhcp: ${d}\n`;
+    const t = parseTopology(
+      base(dhcp("{range: [100.64.1.10, 100.64.1.20], server: udhcpd, leaseTime: 20}")),
+      "t.yaml",
+    );
+    expect(t.uplinks[0]?.addressing).toMatchObject({ mode: "dhcp", server: "udhcpd", leaseTime: "20" });
+    expect(problems(base(dhcp("{range: [100.64.1.10, 100.64.1.20], server: udhcpd, leaseTime: 5}")))).toEqual(
+      ["t.yaml:9:74: lease time 5 is under 10 seconds (the least udhcpd serves)"],
+    );
+    expect(problems(base(dhcp("{range: [100.64.1.10, 100.64.1.20], leaseTime: 20}")))).toEqual([
+      "t.yaml:9:58: lease time 20 is under 2 minutes (the least dnsmasq serves)",
+    ]);
+  });
+
   it("loads every example topology", () => {
     for (const name of ["home-office", "rural", "vehicle"])
       expect(() =>
@@ -167,7 +184,7 @@ describe("topology errors name file:line:col and what is wrong", () => {
       't.yaml:10:12: the node already has an interface "eth0"',
       "t.yaml:12:14: the subnet of 100.64.1.9/24 overlaps the subnet at uplinks.0.gateway",
       "t.yaml:13:19: the range holds the gateway's address 100.64.1.9",
-      "t.yaml:13:57: lease time 1m is under 2 minutes",
+      "t.yaml:13:57: lease time 1m is under 2 minutes (the least dnsmasq serves)",
     ]);
   });
 
@@ -241,6 +258,7 @@ const topologies = fc
             address: `100.64.${i + 1}.100/24`,
             range: [`100.64.${i + 1}.100`, `100.64.${i + 1}.150`] as const,
             leaseTime: "1h",
+            server: "dnsmasq" as const,
           }
         : { mode: "external" as const, address: `100.64.${i + 1}.2/24` },
     })),
@@ -302,28 +320,54 @@ describe("lab commands", () => {
     );
   });
 
+  const dhcpUplink = (len: number, server: "dnsmasq" | "udhcpd") => ({
+    iface: "usb0",
+    isp: "isp",
+    peer: "node0",
+    gateway: `100.64.0.1/${len}`,
+    addressing: {
+      mode: "dhcp" as const,
+      address: "100.64.0.2/30",
+      range: ["100.64.0.2", "100.64.0.2"] as const,
+      leaseTime: server === "dnsmasq" ? "1h" : "20",
+      server,
+    },
+  });
+  const serving = (u: { gateway: string }) => ({
+    gateway: u.gateway,
+    mac: "02:00:00:00:00:01",
+    leased: "100.64.0.2",
+    dir: "/run/x",
+  });
+
   it("give dnsmasq the subnet's netmask, the gateway as router and the node's MAC its address", () => {
     fc.assert(
       fc.property(fc.integer({ min: 8, max: 30 }), (len) => {
-        const u = {
-          iface: "usb0",
-          isp: "isp",
-          peer: "node0",
-          gateway: `100.64.0.1/${len}`,
-          addressing: {
-            mode: "dhcp" as const,
-            address: "100.64.0.2/30",
-            range: ["100.64.0.2", "100.64.0.2"] as const,
-            leaseTime: "1h",
-          },
-        };
-        const conf = dnsmasqConfig(u, u.gateway, "02:00:00:00:00:01", "/run/x");
+        const u = dhcpUplink(len, "dnsmasq");
+        const conf = dnsmasqConfig(u, serving(u));
         const mask = ipaddr.IPv4.subnetMaskFromPrefixLength(len).toString();
         expect(conf).toContain(`dhcp-range=100.64.0.2,100.64.0.2,${mask},1h\n`);
         expect(conf).toContain("dhcp-option=option:router,100.64.0.1\n");
         expect(conf).toContain("dhcp-host=02:00:00:00:00:01,100.64.0.2\n");
         expect(conf).toContain("interface=node0\n");
       }),
+    );
+  });
+
+  it("give udhcpd the same facts, with the lease time also as its floor so short leases stay short", () => {
+    const u = dhcpUplink(24, "udhcpd");
+    const setup = dhcpServerSetup(u, serving(u));
+    expect(setup.argv).toEqual(["busybox", "udhcpd", "/run/x/usb0.udhcpd.conf"]);
+    expect(setup.config.split("\n")).toEqual(
+      expect.arrayContaining([
+        "interface node0",
+        "option subnet 255.255.255.0",
+        "option router 100.64.0.1",
+        "option lease 20",
+        "min_lease 20",
+        "static_lease 02:00:00:00:00:01 100.64.0.2",
+        "pidfile /run/x/usb0.pid",
+      ]),
     );
   });
 });

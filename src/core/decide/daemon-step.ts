@@ -126,7 +126,8 @@ export type DaemonEvent =
       readonly triggers: readonly string[];
     }
   /** A full pass could not observe: nothing is known about the kernel now. */
-  | { readonly type: "observe-failed"; readonly triggers: readonly string[]; readonly error: string }
+  /** A full pass that could not decide: observing the kernel, or what follows it, threw. */
+  | { readonly type: "pass-failed"; readonly triggers: readonly string[]; readonly error: string }
   /** A kernel link event. */
   | { readonly type: "link"; readonly change: LinkChange; readonly usage: Usage; readonly battery: boolean }
   /** One probe round of one uplink, from one source address. */
@@ -297,7 +298,7 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       const r = decide({ ...s, drift }, e.observed, inputs, e, "full", e.triggers, now);
       return { state: r.state, intents: [...news, ...report, ...r.intents] };
     }
-    case "observe-failed":
+    case "pass-failed":
       return failed({ ...s, known: undefined }, "full", e.triggers, e.error);
     case "link": {
       const reason = `link ${e.change.ifname}`;
@@ -479,7 +480,10 @@ function settle(s: DaemonState, p: Pending, tx: TxOutcome | undefined, txError: 
   if (took && result.ok) {
     const names = (st: KernelState) =>
       (previousFromKernel(st, p.inputs, p.pass.desired.layout)?.active ?? []).map((a) => a.name).sort();
-    const from = names(p.observed);
+    // A kernel that carries nothing (the active interface went, and its routes with it) was carrying
+    // what the last selection chose until then.
+    const shown = names(p.observed);
+    const from = shown.length > 0 ? shown : (p.previous?.active.map((a) => a.name).sort() ?? []);
     const to = names(result.state);
     if (from.join(",") !== to.join(",")) {
       const cause = switchCause(from, to, selection, p.previous, {

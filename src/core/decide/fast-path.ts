@@ -15,16 +15,29 @@ export interface LinkChange {
 /** The link can no longer carry traffic. */
 export const linkLost = (c: LinkChange): boolean => c.deleted || !c.adminUp || !c.carrier;
 
-/** `state` as it is after `change`: a deleted link takes its addresses and routes with it. */
+/**
+ * `state` as it is after `change`: a deleted link takes its addresses and routes with it; a link set
+ * administratively down keeps its addresses but the kernel flushes the routes through it (a lost
+ * carrier keeps them, marked linkdown). A multipath route keeps its other nexthops.
+ */
 export function patchLink(state: KernelState, change: LinkChange): KernelState {
   const name = change.ifname;
-  if (change.deleted)
+  const throughIt = (r: KernelState["route"][number]): boolean =>
+    r.dev === name || (r.nexthops ?? []).some((h) => h.dev === name);
+  if (change.deleted) {
+    // Everything on the device goes with it: addresses, routes, qdisc trees, its /proc/sys/net/*/conf/NAME.
+    const onIt = (o: object): boolean => "dev" in o && o.dev === name;
+    const conf = new RegExp(`^net\\.ipv[46]\\.conf\\.${name.replace(/[.]/g, "\\.")}\\.`);
+    const out = Object.fromEntries(
+      Object.entries(state).map(([k, objs]) => [k, (objs as readonly object[]).filter((o) => !onIt(o))]),
+    ) as unknown as KernelState;
     return {
-      ...state,
+      ...out,
       link: state.link.filter((l) => l.name !== name),
-      address: state.address.filter((a) => a.dev !== name),
-      route: state.route.filter((r) => r.dev !== name && !(r.nexthops ?? []).some((h) => h.dev === name)),
+      route: state.route.filter((r) => !throughIt(r)),
+      sysctl: state.sysctl.filter((x) => !conf.test(x.name)),
     };
+  }
   return {
     ...state,
     link: state.link.map((l) =>
@@ -37,5 +50,6 @@ export function patchLink(state: KernelState, change: LinkChange): KernelState {
           }
         : l,
     ),
+    ...(change.adminUp ? {} : { route: state.route.filter((r) => r.dev !== name) }),
   };
 }

@@ -41,7 +41,8 @@ function resolveInterface(
     (l) =>
       !claimed.has(l.name) &&
       (m.name === undefined || globMatches(m.name, l.name)) &&
-      (m.kind === undefined || l.linkClass === m.kind),
+      (m.kind === undefined || l.linkClass === m.kind) &&
+      (m.driver === undefined || l.driver === m.driver),
   )?.name;
 }
 
@@ -55,7 +56,7 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
     else unmatched.push(u.name);
     // An uplink whose match found nothing keeps its place (and table) under a name no kernel
     // interface can have (":" is refused by the kernel), so selection reports it as absent.
-    const iface = found ?? `match:${u.match?.name ?? u.match?.kind ?? u.name}`;
+    const iface = found ?? `match:${u.match?.name ?? u.match?.driver ?? u.match?.kind ?? u.name}`;
     const observedClass = observed.link.find((l) => l.name === iface)?.linkClass;
     const cls: LinkClass = u.kind ?? observedClass ?? "other";
     const bias = u.bias ?? (cls === "other" ? 0 : policy.selection.biasByKind[cls]);

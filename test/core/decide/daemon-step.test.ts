@@ -293,6 +293,20 @@ describe("the daemon's pure step, driven by generated event histories", () => {
     expect(carried(sim, sim.kernel)).not.toContain("fibre");
   });
 
+  it("reports a pass that could not decide as failed, and forgets the kernel until it observes again", () => {
+    const sim = run(POLICY(20, "1m"), node(), rounds(30, 300));
+    expect(sim.state.known).toBeDefined();
+    const r = step(sim.state, { type: "pass-failed", triggers: ["link usb0"], error: "boom" }, sim.now + 1);
+    expect(r.state.known).toBeUndefined();
+    expect(r.state.selection).toBe(sim.state.selection);
+    expect(r.intents).toEqual([
+      {
+        type: "pass",
+        result: { path: "full", triggers: ["link usb0"], outcome: "failed", ops: [], error: "boom" },
+      },
+    ]);
+  });
+
   it("takes a round only from the source address the prober was given", () => {
     const sim = run(POLICY(20, "1m"), node(), []);
     const before = sim.state.tracked.get("fibre");
