@@ -32,6 +32,21 @@ export function statusSocketPath(policySocket: string, netns: string | null | un
   return join(dirname(policySocket), name);
 }
 
+/**
+ * The namespaces whose daemon (of a policy naming `policySocket`) has a socket among `names` (the
+ * entries of the socket's directory): the inverse of statusSocketPath, for "which daemons are there".
+ */
+export function namespacesWithSockets(policySocket: string, names: readonly string[]): string[] {
+  const base = basename(policySocket);
+  const dot = base.lastIndexOf(".");
+  const [stem, ext] = dot > 0 ? [base.slice(0, dot), base.slice(dot)] : [base, ""];
+  return names
+    .filter((n) => n.startsWith(`${stem}.`) && n.endsWith(ext) && n.length > stem.length + 1 + ext.length)
+    .map((n) => n.slice(stem.length + 1, n.length - ext.length))
+    .filter(validNetnsName)
+    .sort();
+}
+
 /** Another daemon answers on the socket: two daemons must not manage the same node. */
 export class StatusSocketInUseError extends Error {
   constructor(

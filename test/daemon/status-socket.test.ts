@@ -3,11 +3,12 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchStatus, watchStatus } from "../../src/daemon/status-client.js";
 import {
   serveStatus,
+  namespacesWithSockets,
   statusSocketPath,
   StatusSocketInUseError,
   type StatusServer,
@@ -82,7 +83,11 @@ describe("the status socket", () => {
       // The host's daemon of the same policy would listen on the unqualified path: nobody does.
       const onHost = await cli(["status", policy]);
       expect(onHost.exitCode).toBe(1);
-      expect(onHost.stderr).toContain(`no daemon is running for ${policy}: nothing answers on ${base}`);
+      // ...and it says which namespaces' daemons do, and how to ask them.
+      expect(onHost.stderr).toBe(
+        `backhaul: no daemon is running for ${policy}: nothing answers on ${base}; daemons of this policy ` +
+          `serve namespace bhlobs1: \`backhaul status ${policy} --netns bhlobs1\`\n`,
+      );
     } finally {
       await nsServer.close();
     }
@@ -257,5 +262,21 @@ describe("statusSocketPath", () => {
     expect(() => statusSocketPath("/run/backhaul/status.sock", "../x")).toThrow(
       /not a network namespace name/,
     );
+  });
+});
+
+describe("namespacesWithSockets", () => {
+  it("reads back the namespaces statusSocketPath names, and nothing else in the directory", () => {
+    for (const policySocket of ["/run/backhaul/status.sock", "/run/backhaul/control"]) {
+      const names = ["bhl-a1", "node", "x.y"].map((ns) => basename(statusSocketPath(policySocket, ns)));
+      const others = [
+        basename(policySocket),
+        "status..sock",
+        "status.sockx",
+        "other.bhl-a1.sock",
+        "state.json",
+      ];
+      expect(namespacesWithSockets(policySocket, [...others, ...names])).toEqual(["bhl-a1", "node", "x.y"]);
+    }
   });
 });

@@ -53,10 +53,42 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     for (let k = 0; k < OPS_IN_DEMO_PLAN; k++) {
       const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: `fail-at:${k}` });
       expect(r.exitCode, r.stderr).toBe(1);
-      const out = JSON.parse(r.stdout) as { outcome: string; executed: number; ops: number };
+      const out = JSON.parse(r.stdout) as { outcome: string; executed: number; ops: number; message: string };
       expect(out).toMatchObject({ outcome: "rolled-back", executed: k, ops: OPS_IN_DEMO_PLAN });
-      expect(r.stderr).toContain(`op ${k} (`);
+      // The error once, in the JSON.
+      expect(out.message).toContain(`op ${k} (`);
+      expect(r.stderr).not.toContain(`op ${k} (`);
       expect(await full(lab().node)).toEqual(pre);
+    }
+  });
+
+  it("a failure after the last op is named as such, not as an op's, and rolled back", async () => {
+    const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: `fail-at:${OPS_IN_DEMO_PLAN}` });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      outcome: "rolled-back",
+      executed: OPS_IN_DEMO_PLAN,
+      message: expect.stringMatching(
+        new RegExp(`^after all ${OPS_IN_DEMO_PLAN} op\\(s\\) had run: injected failure`),
+      ),
+    });
+    expect(await full(lab().node)).toEqual(pre);
+  });
+
+  it("a foreign route holding the place of one of ours: refused (outcome refused), nothing changed", async () => {
+    // Fibre's own table's default route, put there by someone else (proto boot): ours to replace never.
+    await lab().addForeignRoute(["default", "via", "100.64.1.1", "dev", "eth0", "table", "101"]);
+    try {
+      const before = await full(lab().node);
+      const r = await apply(["--auto-approve", "--json"]);
+      expect(r.exitCode).toBe(1);
+      const out = JSON.parse(r.stdout) as { outcome: string; message: string };
+      expect(out.outcome).toBe("refused");
+      expect(out.message).toMatch(/^refused: .*foreign/);
+      expect(r.stderr).toBe("");
+      expect(await full(lab().node)).toEqual(before);
+    } finally {
+      await lab().exec(lab().node, ["ip", "route", "del", "default", "table", "101"]);
     }
   });
 

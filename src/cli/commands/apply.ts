@@ -130,8 +130,9 @@ class Report {
     if (this.json) this.io.out(`${JSON.stringify({ ...this.fields, outcome, ...extra }, null, 2)}\n`);
     return code;
   };
+  /** With --json the error is in the JSON only: one place, for whatever parses it. */
   fail = (message: string, outcome = "error", code: number = EXIT.error): number => {
-    this.log(message);
+    if (!this.json) this.log(message);
     return this.finish(code, outcome, { message });
   };
 }
@@ -407,7 +408,7 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       });
     const r = await replan();
     if (!r.ok) return invalid(r.diagnostics, r.texts);
-    if (!r.pass.ok) return rep.fail(`refused: ${r.pass.error.message}`);
+    if (!r.pass.ok) return rep.fail(`refused: ${r.pass.error.message}`, "refused");
     const ctx = txContextOf(r.policy, r.inputs.ownership, netns);
     // A saved plan makes active what its own selection chose (health may have been assumed then).
     const paths = pathsToProbe(

@@ -2,7 +2,9 @@
 // open it). One snapshot, or --watch for each change until interrupted. See docs/status.md.
 import type { Command } from "commander";
 import { fetchStatus, NoDaemonError, watchStatus } from "../../daemon/status-client.js";
-import { statusSocketPath } from "../../daemon/status-server.js";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { namespacesWithSockets, statusSocketPath } from "../../daemon/status-server.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { formatHuman } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
@@ -18,8 +20,11 @@ export interface StatusOptions {
 /** Clears the terminal and puts the cursor home, so each snapshot redraws the screen. */
 const CLEAR = "\u001b[H\u001b[2J";
 
-/** The daemon's socket, and how to name that daemon in messages. */
-async function locate(policyPath: string, opts: StatusOptions): Promise<{ socket: string; whose: string }> {
+/** The daemon's socket, how to name that daemon in messages, and where to look for others. */
+async function locate(
+  policyPath: string,
+  opts: StatusOptions,
+): Promise<{ socket: string; whose: string; policySocket?: string }> {
   if (opts.socket !== undefined) return { socket: opts.socket, whose: opts.socket };
   const loaded = await loadPolicy(policyPath);
   if (!loaded.ok) {
@@ -32,7 +37,27 @@ async function locate(policyPath: string, opts: StatusOptions): Promise<{ socket
   return {
     socket: statusSocketPath(loaded.policy.daemon.statusSocket, netns),
     whose: `${policyPath}${netns !== undefined ? ` in namespace ${netns}` : ""}`,
+    policySocket: loaded.policy.daemon.statusSocket,
   };
+}
+
+/** Daemons of this policy that run in other namespaces: a daemon in namespace N serves `status.N.sock`. */
+function elsewhere(policyPath: string, policySocket: string, socket: string): string {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(policySocket)).filter((n) => join(dirname(policySocket), n) !== socket);
+  } catch {
+    return "";
+  }
+  const found = namespacesWithSockets(policySocket, names).filter((ns) => {
+    try {
+      return statSync(statusSocketPath(policySocket, ns)).isSocket();
+    } catch {
+      return false;
+    }
+  });
+  if (found.length === 0) return "";
+  return `; daemons of this policy serve namespace ${found.join(", ")}: \`backhaul status ${policyPath} --netns ${found[0]}\``;
 }
 
 async function watch(socket: string, json: boolean): Promise<number> {
@@ -67,7 +92,7 @@ async function watch(socket: string, json: boolean): Promise<number> {
 }
 
 export async function statusCommand(policyPath: string, opts: StatusOptions): Promise<number> {
-  const { socket, whose } = await locate(policyPath, opts);
+  const { socket, whose, policySocket } = await locate(policyPath, opts);
   try {
     if (opts.watch === true) return await watch(socket, opts.json === true);
     const status = await fetchStatus(socket);
@@ -78,7 +103,10 @@ export async function statusCommand(policyPath: string, opts: StatusOptions): Pr
   } catch (e) {
     if (!(e instanceof NoDaemonError)) throw e;
     process.stderr.write(
-      `backhaul: no daemon is running for ${whose}: nothing answers on ${socket}: start it with \`backhaul run\`\n`,
+      `backhaul: no daemon is running for ${whose}: nothing answers on ${socket}` +
+        ((policySocket !== undefined && elsewhere(policyPath, policySocket, socket)) ||
+          ": start it with `backhaul run`") +
+        "\n",
     );
     return EXIT.error;
   }

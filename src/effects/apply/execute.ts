@@ -29,6 +29,8 @@ export interface OpFailure {
   readonly message: string;
   /** Some of the op's lines ran before its failing line (a two-line op): the op is half done. */
   readonly partial: boolean;
+  /** Every op ran; what failed came after the last one (`op` is that last op). */
+  readonly afterLast?: true;
 }
 
 export type ExecResult =
@@ -306,7 +308,7 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
       ok: false,
       executed,
       processes,
-      failure: failure(ops, ops.length - 1, "", "injected failure after the last op"),
+      failure: { ...failure(ops, ops.length - 1, "", "injected failure"), afterLast: true },
     };
   return { ok: true, executed: ops.length, processes };
 }

@@ -103,6 +103,7 @@ export async function restore(pre: KernelState, ctx: RestoreContext): Promise<Re
 }
 
 export function describeFailure(f: OpFailure): string {
+  if (f.afterLast) return `after all ${f.index + 1} op(s) had run: ${f.message}`;
   const obj = f.op.op === "delete" ? f.op.before : f.op.after;
   const cmd = f.command === "" ? "" : ` (\`${f.command}\`)`;
   return `op ${f.index} (${f.op.op} ${obj.kind} ${describeObject(obj)})${cmd} failed: ${f.message}${f.partial ? " (half done)" : ""}`;
