@@ -6,6 +6,7 @@ import { createServer, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { validNetnsName } from "../effects/netns.js";
+import { UNIX_SOCKET_PATH_MAX } from "../policy/values.js";
 import { fetchStatus } from "./status-client.js";
 import type { DaemonStatus } from "./status-model.js";
 
@@ -29,7 +30,14 @@ export function statusSocketPath(policySocket: string, netns: string | null | un
   const base = basename(policySocket);
   const dot = base.lastIndexOf(".");
   const name = dot > 0 ? `${base.slice(0, dot)}.${netns}${base.slice(dot)}` : `${base}.${netns}`;
-  return join(dirname(policySocket), name);
+  const path = join(dirname(policySocket), name);
+  // The policy's path fits a Unix socket; with the namespace in it, it may not.
+  if (Buffer.byteLength(path, "utf8") > UNIX_SOCKET_PATH_MAX)
+    throw new Error(
+      `the status socket of namespace ${netns}, ${path}, is longer than a Unix socket's path may be ` +
+        `(${UNIX_SOCKET_PATH_MAX} bytes): give daemon.statusSocket a shorter path`,
+    );
+  return path;
 }
 
 /**

@@ -5,6 +5,9 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.
 import { parseDuration, parsePercent, parseRate, parseSize, UnitError } from "../util/units.js";
 import {
   absPathProblem,
+  countryCodeProblem,
+  socketPathProblem,
+  statePathProblem,
   cidrProblem,
   gatewayProblem,
   hostPortProblem,
@@ -56,6 +59,9 @@ export const FORMATS: Readonly<Record<string, (s: string) => string | undefined>
   gateway: gatewayProblem,
   "probe-target": probeTargetProblem,
   "abs-path": absPathProblem,
+  "state-path": statePathProblem,
+  "socket-path": (s) => socketPathProblem(s),
+  "country-code": countryCodeProblem,
   "host-port": hostPortProblem,
   "webhook-url": webhookUrlProblem,
 };
@@ -74,6 +80,9 @@ const EXAMPLES: Readonly<Record<string, string>> = {
   gateway: '"auto" or an IP address',
   "probe-target": "a probe target such as tcp://198.51.100.10:443",
   "abs-path": "an absolute path",
+  "state-path": "an absolute path such as /var/lib/backhaul",
+  "socket-path": "a socket path such as /run/backhaul/status.sock",
+  "country-code": "an ISO 3166-1 country code such as DE",
   "host-port": "host:port such as 127.0.0.1:9417",
   "webhook-url": "an http:// or https:// URL such as https://alerts.example/backhaul",
 };
@@ -84,7 +93,6 @@ const PATTERNS: Readonly<Record<string, string>> = {
     "lower-case letters, digits and '-', starting with a letter, at most 32 characters",
   "^[a-z][a-z0-9_]{0,31}$":
     "lower-case letters, digits and '_', starting with a letter, at most 32 characters",
-  "^[A-Z]{2}$": "a two-letter country code in capitals, such as DE",
 };
 
 /** Where each key of the language lives ("interval" → ["probes"]), to redirect a key written at the wrong level. */

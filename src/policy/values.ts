@@ -24,6 +24,10 @@ export function interfaceNameProblem(name: string): string | undefined {
   if (!SAFE_IFNAME.test(name)) {
     return `interface name ${JSON.stringify(name)} contains characters backhaul refuses (allowed: letters, digits, '.', '-', '_')`;
   }
+  if (name.startsWith("-"))
+    return `interface name ${JSON.stringify(name)} starts with '-': ip and tc would read it as an option`;
+  if (name === "all" || name === "default")
+    return `"${name}" is not an interface: the kernel's /proc/sys/net/*/conf/${name} stands for every interface`;
   return undefined;
 }
 
@@ -33,6 +37,8 @@ export function interfaceGlobProblem(glob: string): string | undefined {
   if (!/^[A-Za-z0-9._*?-]+$/.test(glob)) {
     return `name pattern ${JSON.stringify(glob)} may use letters, digits, '.', '-', '_' and the wildcards '*' and '?'`;
   }
+  if (glob.startsWith("-"))
+    return `name pattern ${JSON.stringify(glob)} starts with '-', as no interface name may`;
   return undefined;
 }
 
@@ -61,7 +67,8 @@ export interface Cidr {
 }
 
 export function parseCidr(text: string): Cidr | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  // A prefix length with leading zeros ("/024") is refused like an address with them.
+  const m = /^([^/]+)\/(0|[1-9]\d{0,2})$/.exec(text);
   if (!m) return undefined;
   const ip = parseIp(m[1]!);
   const prefix = Number(m[2]);
@@ -191,6 +198,61 @@ export function absPathProblem(path: string): string | undefined {
   }
   if (path.split("/").some((seg) => seg === "..")) return `path "${path}" contains a ".." component`;
   return undefined;
+}
+
+/** Kernel filesystems and the root: no place for backhaul's state or sockets. */
+const KERNEL_TREES = ["/proc", "/sys", "/dev"];
+
+/** A directory or file backhaul creates and writes: absolute, safe, and not `/` or a kernel filesystem. */
+export function statePathProblem(path: string): string | undefined {
+  const p = absPathProblem(path);
+  if (p !== undefined) return p;
+  const norm = path.replace(/\/+/g, "/").replace(/(.)\/$/, "$1");
+  if (norm === "/" || norm.split("/").every((seg) => seg === "" || seg === "."))
+    return `"${path}" is the root directory: backhaul's state needs a directory of its own`;
+  const tree = KERNEL_TREES.find((t) => norm === t || norm.startsWith(`${t}/`));
+  if (tree !== undefined) return `"${path}" is under ${tree}, a kernel filesystem, not a place for files`;
+  return undefined;
+}
+
+/** sun_path holds 108 bytes with its terminating NUL. */
+export const UNIX_SOCKET_PATH_MAX = 107;
+
+/**
+ * A Unix socket's path: a state path short enough for sun_path, with room left for the namespace the
+ * daemon adds to it (`status.NETNS.sock`); `netnsRoom` is that room.
+ */
+export function socketPathProblem(path: string, netnsRoom = 0): string | undefined {
+  const p = statePathProblem(path);
+  if (p !== undefined) return p;
+  const bytes = Buffer.byteLength(path, "utf8");
+  if (bytes + netnsRoom > UNIX_SOCKET_PATH_MAX)
+    return `the socket path is ${bytes} bytes; a Unix socket's path holds at most ${UNIX_SOCKET_PATH_MAX}${netnsRoom > 0 ? `, and a daemon in a namespace adds up to ${netnsRoom} (".NAME")` : ""}`;
+  return undefined;
+}
+
+/** The ISO 3166-1 alpha-2 codes assigned to countries and territories (249). */
+const ISO_3166_ALPHA2: ReadonlySet<string> = new Set(
+  (
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT " +
+    "BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH " +
+    "ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT " +
+    "HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS " +
+    "LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI " +
+    "NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG " +
+    "SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
+    "UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW"
+  ).split(" "),
+);
+
+/** Suggestions for codes people write that ISO 3166 does not assign. */
+const COUNTRY_HINTS: Readonly<Record<string, string>> = { UK: "GB", EL: "GR", EU: "a member state's code" };
+
+export function countryCodeProblem(code: string): string | undefined {
+  if (!/^[A-Z]{2}$/.test(code)) return `"${code}" is not a two-letter country code in capitals, such as DE`;
+  if (ISO_3166_ALPHA2.has(code)) return undefined;
+  const hint = COUNTRY_HINTS[code];
+  return `"${code}" is not an ISO 3166-1 country code${hint === undefined ? "" : ` (use ${hint})`}`;
 }
 
 const HOST_PORT = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/;
