@@ -22,6 +22,34 @@ function lineText(texts: Texts, loc: Location): string | undefined {
   return texts.get(loc.file)?.split(/\r?\n/)[loc.start.line - 1];
 }
 
+/** The longest source excerpt and summary shown: a huge value must not flood a terminal or a CI log. */
+export const EXCERPT_MAX = 120;
+export const SUMMARY_MAX = 400;
+
+/**
+ * A window of at most `max` characters of `line` around the highlighted columns (1-based `column`,
+ * `width` characters), with "…" where it was cut; the highlight's column and width within the window.
+ */
+export function excerpt(
+  line: string,
+  column: number,
+  width: number,
+  max = EXCERPT_MAX,
+): { readonly text: string; readonly column: number; readonly width: number } {
+  if (line.length <= max) return { text: line, column, width };
+  const start = Math.max(0, Math.min(column - 1 - 20, line.length - max));
+  const end = Math.min(line.length, start + max);
+  const text = `${start > 0 ? "…" : ""}${line.slice(start, end)}${end < line.length ? "…" : ""}`;
+  const col = column - start + (start > 0 ? 1 : 0);
+  return { text, column: col, width: Math.max(1, Math.min(width, end - (column - 1))) };
+}
+
+/** A summary cut to SUMMARY_MAX characters, saying how much was left out. */
+export function boundedSummary(summary: string): string {
+  if (summary.length <= SUMMARY_MAX) return summary;
+  return `${summary.slice(0, SUMMARY_MAX)}… (${summary.length - SUMMARY_MAX} more characters)`;
+}
+
 const paint = (on: boolean, code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
 
 /** `file:line:col: error: message (at /pointer)`, then the source line with a caret under the place. */
@@ -34,7 +62,7 @@ export function formatHuman(diagnostics: readonly Diagnostic[], texts: Texts, co
   for (const d of diagnostics) {
     const sev = d.severity === "error" ? red("error") : yellow("warning");
     const at = d.pointer === "" ? "" : dim(` (at ${visible(d.pointer)})`);
-    out.push(`${bold(`${visible(where(d))}:`)} ${sev}: ${visible(d.summary)}${at}`);
+    out.push(`${bold(`${visible(where(d))}:`)} ${sev}: ${visible(boundedSummary(d.summary))}${at}`);
     const loc = d.location;
     const line = loc && lineText(texts, loc);
     if (loc && line !== undefined) {
@@ -43,12 +71,13 @@ export function formatHuman(diagnostics: readonly Diagnostic[], texts: Texts, co
         loc.end.line === loc.start.line
           ? Math.max(1, loc.end.column - loc.start.column)
           : Math.max(1, line.length - loc.start.column + 1);
-      out.push(`${dim(`${num} |`)} ${visible(line)}`);
+      const x = excerpt(line, loc.start.column, width);
+      out.push(`${dim(`${num} |`)} ${visible(x.text)}`);
       out.push(
-        `${" ".repeat(num.length)} ${dim("|")} ${" ".repeat(loc.start.column - 1)}${(d.severity === "error" ? red : yellow)("^".repeat(width))}`,
+        `${" ".repeat(num.length)} ${dim("|")} ${" ".repeat(x.column - 1)}${(d.severity === "error" ? red : yellow)("^".repeat(x.width))}`,
       );
     }
-    if (d.detail) out.push(`  ${dim(visible(d.detail))}`);
+    if (d.detail) out.push(`  ${dim(visible(boundedSummary(d.detail)))}`);
   }
   return out.join("\n");
 }
@@ -65,6 +94,17 @@ export interface JsonReport {
   readonly warning_count: number;
   readonly diagnostics: readonly unknown[];
   readonly effective?: unknown;
+}
+
+function snippetOf(line: string, loc: Location) {
+  const endCol = loc.end.line === loc.start.line ? loc.end.column : line.length + 1;
+  const x = excerpt(line, loc.start.column, Math.max(1, endCol - loc.start.column));
+  return {
+    code: x.text,
+    start_line: loc.start.line,
+    highlight_start_offset: x.column - 1,
+    highlight_end_offset: x.column - 1 + x.width,
+  };
 }
 
 /** The `--json` document. */
@@ -85,8 +125,8 @@ export function formatJson(
       return {
         severity: d.severity,
         code: d.code,
-        summary: d.summary,
-        detail: d.detail ?? "",
+        summary: boundedSummary(d.summary),
+        detail: boundedSummary(d.detail ?? ""),
         pointer: d.pointer,
         ...(loc
           ? {
@@ -105,16 +145,7 @@ export function formatJson(
               },
             }
           : {}),
-        ...(loc && line !== undefined
-          ? {
-              snippet: {
-                code: line,
-                start_line: loc.start.line,
-                highlight_start_offset: loc.start.column - 1,
-                highlight_end_offset: loc.end.line === loc.start.line ? loc.end.column - 1 : line.length,
-              },
-            }
-          : {}),
+        ...(loc && line !== undefined ? { snippet: snippetOf(line, loc) } : {}),
       };
     }),
     ...(effective === undefined ? {} : { effective }),
@@ -142,7 +173,7 @@ export function formatGithub(diagnostics: readonly Diagnostic[]): string {
           : []),
         `title=${escapeProperty(`backhaul ${d.code}`)}`,
       ];
-      const message = `${visible(d.summary)}${d.pointer ? ` (at ${visible(d.pointer)})` : ""}${d.detail ? `\n${visible(d.detail)}` : ""}`;
+      const message = `${visible(boundedSummary(d.summary))}${d.pointer ? ` (at ${visible(d.pointer)})` : ""}${d.detail ? `\n${visible(boundedSummary(d.detail))}` : ""}`;
       return `::${d.severity} ${props.join(",")}::${escapeData(message)}`;
     })
     .join("\n");
@@ -174,7 +205,7 @@ export function formatSarif(diagnostics: readonly Diagnostic[], version: string)
           ruleIndex: codes.indexOf(d.code),
           level: d.severity,
           message: {
-            text: `${d.summary}${d.pointer ? ` (at ${d.pointer})` : ""}${d.detail ? `. ${d.detail}` : ""}`,
+            text: `${boundedSummary(d.summary)}${d.pointer ? ` (at ${d.pointer})` : ""}${d.detail ? `. ${boundedSummary(d.detail)}` : ""}`,
           },
           ...(d.location
             ? {

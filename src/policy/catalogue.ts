@@ -9,6 +9,7 @@ export const CATALOGUE = {
   "duplicate-key": "A key appears twice in one mapping of one file.",
   "too-deep": "The document nests deeper than 32 levels.",
   "alias-bomb": "The document expands YAML aliases more than 100 times.",
+  "too-many-entries": "The file has more than 10,000 keys and list items.",
   "not-a-mapping": "A policy file holds something other than a mapping of keys.",
   "defined-twice": "Two files of a policy directory define the same value.",
   "control-character": "A key or value contains a control character (newline, tab, NUL...).",

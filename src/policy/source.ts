@@ -14,6 +14,8 @@ export const LIMITS = {
   files: 64,
   depth: 32,
   aliases: 100,
+  /** Keys and list items in one file: a real policy has a few hundred. */
+  entries: 10_000,
 } as const;
 
 export interface SourceFile {
@@ -48,7 +50,16 @@ function nodeLocation(file: string, lc: LineCounter, node: Node | null | undefin
   return locate(file, lc, r[0], r[1]);
 }
 
-/** Record the position of every node under `node`. Returns the first node nested too deeply, if any. */
+/** Why mapNodes stopped: a node nested too deeply, a key given twice, or too many entries. */
+type Stop =
+  | { readonly why: "too-deep"; readonly node: Node }
+  | { readonly why: "duplicate-key"; readonly key: string; readonly node: Node }
+  | { readonly why: "too-many-entries"; readonly node: Node };
+
+/**
+ * Record the position of every node under `node`, counting entries against LIMITS.entries and finding
+ * keys given twice in one mapping (in one pass: the YAML library's own check is quadratic).
+ */
 function mapNodes(
   node: unknown,
   pointer: string,
@@ -56,30 +67,36 @@ function mapNodes(
   lc: LineCounter,
   entries: Map<string, Entry>,
   depth: number,
-): Node | undefined {
-  if (depth > LIMITS.depth) return node as Node;
+): Stop | undefined {
+  if (depth > LIMITS.depth) return { why: "too-deep", node: node as Node };
   // An alias is recorded where it is written; what it points at is not walked again (alias bombs).
   if (isAlias(node) || isScalar(node)) return undefined;
+  if (entries.size > LIMITS.entries) return { why: "too-many-entries", node: node as Node };
   if (isMap(node)) {
+    const seen = new Set<string>();
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
       const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      if (seen.has(key)) return { why: "duplicate-key", key, node: (keyNode ?? node) as Node };
+      seen.add(key);
       const p = `${pointer}/${escapePointer(key)}`;
       const keyLoc = nodeLocation(file, lc, keyNode);
       const valueLoc = nodeLocation(file, lc, pair.value as Node | null) ?? keyLoc;
       if (valueLoc) entries.set(p, { value: valueLoc, ...(keyLoc ? { key: keyLoc } : {}) });
-      const deep = mapNodes(pair.value, p, file, lc, entries, depth + 1);
-      if (deep) return deep;
+      if (entries.size > LIMITS.entries) return { why: "too-many-entries", node: (keyNode ?? node) as Node };
+      const stop = mapNodes(pair.value, p, file, lc, entries, depth + 1);
+      if (stop) return stop;
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => {
-      const p = `${pointer}/${i}`;
-      const loc = nodeLocation(file, lc, item as Node);
-      if (loc) entries.set(p, { value: loc });
-    });
     for (let i = 0; i < node.items.length; i++) {
-      const deep = mapNodes(node.items[i], `${pointer}/${i}`, file, lc, entries, depth + 1);
-      if (deep) return deep;
+      const loc = nodeLocation(file, lc, node.items[i] as Node);
+      if (loc) entries.set(`${pointer}/${i}`, { value: loc });
+      if (entries.size > LIMITS.entries)
+        return { why: "too-many-entries", node: (node.items[i] ?? node) as Node };
+    }
+    for (let i = 0; i < node.items.length; i++) {
+      const stop = mapNodes(node.items[i], `${pointer}/${i}`, file, lc, entries, depth + 1);
+      if (stop) return stop;
     }
   }
   return undefined;
@@ -115,7 +132,8 @@ export function parseFile(src: SourceFile): ParsedFile {
       "split a large policy into several files in a directory",
     );
   }
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  // Keys given twice are found by mapNodes (linear), not by the parser (quadratic in a mapping's size).
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false, strict: true });
   for (const e of [...doc.errors, ...doc.warnings]) {
     const loc = locate(file, lc, e.pos[0], e.pos[1]);
     const overflow = /call stack/i.test(e.message);
@@ -131,15 +149,28 @@ export function parseFile(src: SourceFile): ParsedFile {
     });
   }
   if (doc.errors.length > 0) return { file, data: undefined, entries, diagnostics };
-  const deep = mapNodes(doc.contents, "", file, lc, entries, 0);
-  if (deep) {
+  const stop = mapNodes(doc.contents, "", file, lc, entries, 0);
+  if (stop?.why === "too-deep")
     return fail(
       "too-deep",
       "the document is nested too deeply",
       `policies nest at most ${LIMITS.depth} levels`,
-      nodeLocation(file, lc, deep),
+      nodeLocation(file, lc, stop.node),
     );
-  }
+  if (stop?.why === "duplicate-key")
+    return fail(
+      "duplicate-key",
+      `Map keys must be unique: ${JSON.stringify(stop.key.slice(0, 64))} is given twice`,
+      "remove one of them (YAML takes no key twice in one mapping)",
+      nodeLocation(file, lc, stop.node),
+    );
+  if (stop?.why === "too-many-entries")
+    return fail(
+      "too-many-entries",
+      `the file has more than ${LIMITS.entries} keys and list items`,
+      "a policy is far smaller; split generated data out, or check the file is the policy you meant",
+      nodeLocation(file, lc, stop.node),
+    );
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: LIMITS.aliases });

@@ -90,6 +90,34 @@ describe("validate, human output", () => {
   });
 });
 
+describe("validate of a huge value", () => {
+  it("quotes a window of the line around the error, in every format, never the whole value", async () => {
+    const path = join(dir, "huge-ssid.yaml");
+    await writeFile(
+      path,
+      `uplinks:\n  - name: fibre\n    interface: eth0\nprobes:\n  targets: [tcp://198.51.100.10:443]\nhotspot:\n  security: open\n  ssid: ${"A".repeat(900_000)}\n`,
+    );
+    const human = await runValidate(path, opts({}));
+    expect(human.exitCode).toBe(1);
+    expect(human.stdout.length).toBeLessThan(2_000);
+    expect(human.stdout).toContain(`${path}:8:9: error: an SSID is 1-32 bytes; this one is 900000`);
+    const line = human.stdout.split("\n").find((l) => l.startsWith("8 |"))!;
+    expect(line).toBe(`8 |   ssid: ${"A".repeat(120 - "  ssid: ".length)}…`);
+    const json = await runValidate(path, opts({ format: "json" }));
+    expect(json.stdout.length).toBeLessThan(4_000);
+    const d = (
+      JSON.parse(json.stdout) as {
+        diagnostics: {
+          code: string;
+          snippet: { code: string; highlight_start_offset: number; highlight_end_offset: number };
+        }[];
+      }
+    ).diagnostics.find((x) => x.code !== "open-hotspot");
+    expect(d?.snippet.code.length).toBe(121);
+    expect(d?.snippet).toMatchObject({ highlight_start_offset: 8, highlight_end_offset: 120 });
+  });
+});
+
 describe("validate --json", () => {
   it("is a versioned document with diagnostics in terraform's manner", async () => {
     const out = await runValidate(bad, opts({ format: "json" }));

@@ -100,6 +100,35 @@ describe("hostile input", () => {
     expect(r.diagnostics.map((d) => d.code)).toContain("too-deep");
   });
 
+  it("refuses a file of more keys or list items than a policy has, early and at file:line:col", () => {
+    for (const [what, body] of [
+      ["keys", Array.from({ length: 50_000 }, (_, i) => `  k${i}: ${i}`).join("\n")],
+      ["items", Array.from({ length: 50_000 }, (_, i) => `  - ${i}`).join("\n")],
+    ] as const) {
+      const r = loadPolicyTexts([{ file: `${what}.yaml`, text: `${UPLINKS}${PROBES}extra:\n${body}\n` }]);
+      expect(r.diagnostics).toMatchObject([
+        { code: "too-many-entries", location: { file: `${what}.yaml`, start: { line: expect.any(Number) } } },
+      ]);
+    }
+  });
+
+  it("finds a key given twice also in a large mapping, where it is given", () => {
+    const keys = Array.from({ length: 5_000 }, (_, i) => `  k${i}: ${i}`);
+    keys.push("  k17: again");
+    const r = loadPolicyTexts([
+      { file: "dup.yaml", text: `${UPLINKS}${PROBES}extra:\n${keys.join("\n")}\n` },
+    ]);
+    // The lines before "extra:" and "extra:" itself, then k0 to k4999, then k17 again.
+    const lines = `${UPLINKS}${PROBES}`.split("\n").length;
+    expect(r.diagnostics).toMatchObject([
+      {
+        code: "duplicate-key",
+        summary: 'Map keys must be unique: "k17" is given twice',
+        location: { start: { line: lines + 5_001, column: 3 } },
+      },
+    ]);
+  });
+
   it("refuses an alias bomb", () => {
     const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
     for (let i = 1; i < 8; i++)
