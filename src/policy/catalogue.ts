@@ -10,6 +10,7 @@ export const CATALOGUE = {
   "too-deep": "The document nests deeper than 32 levels.",
   "alias-bomb": "The document expands YAML aliases more than 100 times.",
   "too-many-entries": "The file has more than 10,000 keys and list items.",
+  "outside-link": "A file of a policy directory links to a file outside it (not read).",
   "not-a-mapping": "A policy file holds something other than a mapping of keys.",
   "defined-twice": "Two files of a policy directory define the same value.",
   "control-character": "A key or value contains a control character (newline, tab, NUL...).",

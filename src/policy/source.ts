@@ -1,6 +1,6 @@
 // Policy sources: read a file or a directory of YAML files, parse them keeping every node's position,
 // and merge them into one document with a source map from JSON pointers to file:line:col.
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { readRegularFile } from "./read-file.js";
 import { join } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
@@ -258,10 +258,30 @@ export function mergeFiles(files: readonly ParsedFile[]): Omit<ParsedSources, "t
 }
 
 /** Read a policy: a file, or a directory whose *.yaml and *.yml files merge in name order. */
+/**
+ * Read a policy file, or the *.yaml / *.yml files of a policy directory in name order. A path named
+ * directly is followed wherever its links point (the operator chose it); inside a directory, a link
+ * is followed only to a file within that directory, so a link planted in a pushed policy directory
+ * cannot make validate read, or quote in its errors, a file elsewhere (a secret, /etc/shadow).
+ * Errors without a place of their own name the file at 1:1.
+ */
 export async function readSources(path: string): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> {
-  const problem = (code: DiagnosticCode, summary: string, detail: string) => ({
+  const problem = (code: DiagnosticCode, summary: string, detail: string, file = path) => ({
     files: [],
-    diagnostics: [{ severity: "error" as const, code, summary, detail, pointer: "" }],
+    diagnostics: [
+      {
+        severity: "error" as const,
+        code,
+        summary,
+        detail,
+        pointer: "",
+        location: {
+          file,
+          start: { line: 1, column: 1, offset: 0 },
+          end: { line: 1, column: 1, offset: 0 },
+        },
+      },
+    ],
   });
   let st;
   try {
@@ -291,6 +311,18 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
         `${path} holds ${names.length} policy files; at most ${LIMITS.files} are read`,
         "merge some of them",
       );
+    const home = await realpath(path);
+    for (const file of names) {
+      if (!(await lstat(file)).isSymbolicLink()) continue;
+      const target = await realpath(file).catch(() => undefined);
+      if (target !== undefined && !target.startsWith(`${home}/`))
+        return problem(
+          "outside-link",
+          `${file} is a link to a file outside the policy directory ${path}: not read`,
+          "put the file itself in the directory, or link only to files inside it",
+          file,
+        );
+    }
   } else {
     names = [path];
   }
@@ -308,13 +340,15 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
         "file-too-large",
         `${r.message}; policy files may be at most ${LIMITS.fileBytes} bytes`,
         "split a large policy into several files in a directory",
+        file,
       );
     if (r.reason === "not-regular")
-      return problem("no-policy", r.message, "a policy is a YAML file, or a directory of YAML files");
+      return problem("no-policy", r.message, "a policy is a YAML file, or a directory of YAML files", file);
     return problem(
       "no-policy",
       `cannot read ${r.message}`,
       r.reason === "missing" ? "remove it or fix the link" : "check the file's permissions",
+      file,
     );
   }
   return { files, diagnostics: [] };

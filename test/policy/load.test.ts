@@ -1,8 +1,8 @@
 // Loading from files and directories, the source map, and the limits against hostile input.
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadPolicy, loadPolicyTexts } from "../../src/policy/load.js";
 import { LIMITS, positionOf } from "../../src/policy/source.js";
@@ -51,6 +51,39 @@ describe("a policy directory", () => {
     expect(d.summary).toContain(`${join(dir, "a.yaml")}:6:3`);
     expect(d.summary).toContain(`${join(dir, "b.yaml")}:2:3`);
     expect(d.location).toMatchObject({ file: join(dir, "b.yaml"), start: { line: 2, column: 3 } });
+  });
+
+  it("follows a link to a file inside it; a link out of it is refused, never read or quoted", async () => {
+    const secret = join(await mkdtemp(join(tmpdir(), "bhl-secret-")), "shadow");
+    await writeFile(secret, "root:*:20228:0:99999:7:::\n");
+    await mkdir(join(dir, "parts"));
+    await writeFile(join(dir, "parts", "uplinks.txt"), UPLINKS);
+    await writeFile(join(dir, "20-probes.yaml"), PROBES);
+    await symlink(join(dir, "parts", "uplinks.txt"), join(dir, "10-uplinks.yaml"));
+    const inside = await loadPolicy(dir);
+    expect(inside.ok, JSON.stringify(inside.diagnostics)).toBe(true);
+    await symlink(secret, join(dir, "30-extra.yaml"));
+    const r = await loadPolicy(dir);
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics).toMatchObject([
+      {
+        code: "outside-link",
+        location: { file: join(dir, "30-extra.yaml"), start: { line: 1, column: 1 } },
+      },
+    ]);
+    expect(JSON.stringify(r.diagnostics)).not.toContain("root:");
+    // Named directly, the operator's own link is followed.
+    expect((await loadPolicy(join(dir, "10-uplinks.yaml"))).diagnostics.map((d) => d.code)).toEqual([
+      "missing-key",
+    ]);
+    await rm(dirname(secret), { recursive: true, force: true });
+  });
+
+  it("names the file at 1:1 for errors without a place of their own", async () => {
+    await writeFile(join(dir, "big.yaml"), `# ${"x".repeat(LIMITS.fileBytes)}\n`);
+    expect((await loadPolicy(dir)).diagnostics).toMatchObject([
+      { code: "file-too-large", location: { file: join(dir, "big.yaml"), start: { line: 1, column: 1 } } },
+    ]);
   });
 
   it("with no YAML files is an error, and so is a missing path", async () => {
