@@ -6,4 +6,6 @@ export const EXIT = {
   changes: 2,
   /** apply/revert: a failed change could not be rolled back, or a revert failed; the journal or pending record is kept (docs/apply.md). */
   rollbackFailed: 3,
+  /** apply: the change holds, but no uplink is usable: general traffic has no route. */
+  noRoute: 4,
 } as const;

@@ -43,6 +43,8 @@ export type PlanNodeResult =
       readonly layout: Layout;
       readonly health: Readonly<Record<string, Health>>;
       readonly healthSource: "assumed" | "daemon" | "probed";
+      /** Probed health only: uplinks not measurable until this plan builds their own path. */
+      readonly unprobed: readonly string[];
       readonly pass: PlanPass;
     };
 
@@ -89,10 +91,14 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
   // while); else one quick probe round.
   const fromDaemon =
     o.assumeHealth === undefined ? await daemonHealth(policy, o.netnsName, names) : undefined;
+  const probed =
+    o.assumeHealth === undefined && fromDaemon === undefined
+      ? await quickProbe(policy, inputs.uplinks, layout, observed, now)
+      : undefined;
   const health =
     o.assumeHealth !== undefined
       ? parseAssumeHealth(o.assumeHealth, names, now)
-      : (fromDaemon ?? (await quickProbe(policy, inputs.uplinks, layout, observed, now)));
+      : (fromDaemon ?? probed!.health);
   const policyDigest = digest(policy);
   const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));
   const pass = planChecked(desiredInputOf(inputs, observed, health), inputs, policyDigest, {
@@ -110,6 +116,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     layout,
     health,
     healthSource: o.assumeHealth !== undefined ? "assumed" : fromDaemon !== undefined ? "daemon" : "probed",
+    unprobed: probed?.unprobed ?? [],
     pass,
   };
 }

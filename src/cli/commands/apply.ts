@@ -20,6 +20,7 @@ import {
 import { describeObject, isOwned, keyOf, ownedState, sameObject } from "../../kinds/registry.js";
 import type { KernelObject, KernelState, Op, Ownership } from "../../kinds/types.js";
 import { planNode, type PlanNodeResult } from "../plan-session.js";
+import type { Desired } from "../../core/plan/desired.js";
 import { fingerprintObserved, opsFromDocument, type PlanDocument } from "../../core/plan/document.js";
 import type { Disruption } from "../../core/plan/disruption.js";
 import { renderHuman } from "../plan-view.js";
@@ -118,6 +119,8 @@ function opLabel(op: Op, index: number): string {
 /** How one apply speaks: human lines unless --json, one JSON report at the end, errors on stderr. */
 class Report {
   readonly fields: Record<string, unknown> = { format_version: "1.0" };
+  /** What the last transaction of this apply made the kernel hold: what carries general traffic. */
+  desired: Desired | undefined;
   constructor(
     private readonly io: Out,
     private readonly json: boolean,
@@ -327,41 +330,91 @@ function failed(tx: Exclude<TxResult, { outcome: "applied" }>, journal: string, 
   );
 }
 
+/** Follow-up transactions one apply runs at most (leases, then uplinks measurable only after them). */
+const FOLLOW_UPS = 3;
+
 /**
- * After a transaction that started DHCP clients: wait for their leases (LEASE_WAIT_MS at most), then
- * plan again and apply what the leases made possible (the uplinks' tables and source rules), so one
- * apply converges. Undefined when that went well (or there was nothing to wait for); the exit code
- * when the follow-up failed (the first transaction stays: it holds, verified).
+ * One apply converges. A first transaction on a fresh node builds each uplink's own path (table and
+ * source rule) and starts its DHCP clients, but could measure no uplink through a path that did not
+ * exist yet, so general traffic would have no route. Each follow-up waits for the leases the previous
+ * step started (LEASE_WAIT_MS at most), plans again (probing through the paths now in place) and
+ * applies what that made possible, until nothing is left to wait for or to measure. Undefined when
+ * that went well; the exit code when a follow-up failed (what was applied before stays: verified).
  */
-async function withLeases(
-  ops: readonly Op[],
+async function converge(
+  first: { readonly ops: readonly Op[]; readonly unprobed: readonly string[]; readonly desired: Desired },
   replan: () => Promise<PlanNodeResult>,
   ctx: TxContext,
   digest: string,
   rep: Report,
 ): Promise<number | undefined> {
-  const started = ops.flatMap((op) =>
-    op.op === "add" && op.after.kind === "dhcp-client" ? [op.after.iface] : [],
-  );
-  if (started.length === 0) return undefined;
-  const leases = await awaitLeases(ctx.stateDir, ctx.netnsName, started);
-  rep.fields["leases"] = Object.fromEntries([...leases].map(([i, l]) => [i, l?.address ?? null]));
-  for (const [iface, l] of leases)
-    rep.say(
-      l === undefined
-        ? `${iface}: no DHCP lease within ${LEASE_WAIT_MS / 1000} s; its uplink joins once it has one (the daemon plans it then, or apply again).`
-        : `${iface}: DHCP lease ${l.address}${l.router === undefined ? "" : ` via ${l.router}`} for ${l.seconds} s.`,
+  let { ops, unprobed } = first;
+  rep.desired = first.desired;
+  const leased: Record<string, string | null> = {};
+  const then = { ops: 0, executed: 0, transactions: 0 };
+  for (let round = 0; round < FOLLOW_UPS; round++) {
+    const started = ops.flatMap((op) =>
+      op.op === "add" && op.after.kind === "dhcp-client" ? [op.after.iface] : [],
     );
-  if ([...leases.values()].every((l) => l === undefined)) return undefined;
-  const next = await replan();
-  if (!next.ok || !next.pass.ok)
-    return rep.fail("planning again with the leases failed; the first change stays");
-  if (next.pass.ops.length === 0) return undefined;
-  const tx = await transact(next.observed, next.pass.ops, digest, ctx);
-  rep.fields["then"] = { ops: next.pass.ops.length, executed: tx.exec.executed };
-  if (tx.outcome !== "applied") return failed(tx, ctx.journalPath, rep);
-  rep.say(`Then, with the leases: applied ${next.pass.ops.length} ops; the kernel holds the result.`);
+    const leases = started.length === 0 ? new Map() : await awaitLeases(ctx.stateDir, ctx.netnsName, started);
+    for (const [iface, l] of leases) {
+      leased[iface] = l?.address ?? null;
+      rep.say(
+        l === undefined
+          ? `${iface}: no DHCP lease within ${LEASE_WAIT_MS / 1000} s; its uplink joins once it has one (the daemon plans it then, or apply again).`
+          : `${iface}: DHCP lease ${l.address}${l.router === undefined ? "" : ` via ${l.router}`} for ${l.seconds} s.`,
+      );
+    }
+    if (Object.keys(leased).length > 0) rep.fields["leases"] = leased;
+    const gotLease = [...leases.values()].some((l) => l !== undefined);
+    if (!gotLease && unprobed.length === 0) break;
+    const next = await replan();
+    if (!next.ok || !next.pass.ok)
+      return rep.fail("planning again (with the leases and the new paths) failed; what was applied stays");
+    if (next.pass.ops.length === 0) break;
+    const tx = await transact(next.observed, next.pass.ops, digest, ctx);
+    then.ops += next.pass.ops.length;
+    then.executed += tx.exec.executed;
+    then.transactions++;
+    rep.fields["then"] = then;
+    if (tx.outcome !== "applied") return failed(tx, ctx.journalPath, rep);
+    const why = [
+      ...(gotLease ? ["the leases"] : []),
+      ...(unprobed.length > 0 ? [`${unprobed.join(", ")} measured`] : []),
+    ];
+    rep.say(
+      `Then, with ${why.join(" and ")}: applied ${next.pass.ops.length} ops; the kernel holds the result.`,
+    );
+    ops = next.pass.ops;
+    unprobed = next.unprobed;
+    rep.desired = next.pass.desired;
+  }
   return undefined;
+}
+
+/**
+ * The outcome of an apply that holds, with what carries general traffic now. No general route is said
+ * plainly and has its own exit code: the kernel holds the change, but general traffic goes nowhere.
+ */
+function applied(rep: Report, outcome: "applied" | "no-changes" = "applied"): number {
+  const d = rep.desired;
+  if (d === undefined) return rep.finish(EXIT.ok, outcome);
+  const s = d.selection;
+  rep.fields["active"] = s.active.map((a) => a.name);
+  if (s.active.length > 0) {
+    rep.say(`General traffic goes by ${s.active.map((a) => a.name).join(" + ")}.`);
+    return rep.finish(EXIT.ok, outcome);
+  }
+  const routed = d.state.route.some(
+    (r) => r.table === d.layout.activeTable && /^(0\.0\.0\.0|::)\/0$/.test(r.dst),
+  );
+  rep.fields["general_route"] = routed;
+  if (routed) {
+    rep.say(`No uplink is usable; the last general route is kept (noUsableUplink: keep-last): ${s.reason}.`);
+    return rep.finish(EXIT.ok, outcome);
+  }
+  rep.say(`No uplink is usable, so general traffic has no route: ${s.reason}.`);
+  return rep.finish(EXIT.noRoute, outcome);
 }
 
 /** Plan, settle what earlier writers left, choose and guard the ops, then run them as one transaction. */
@@ -443,7 +496,9 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
     if (ops.length === 0) {
       rep.say("No changes. The kernel already holds the desired state.");
       if (extending !== undefined && mode.kind !== "none") return awaitConfirm(mode.ms);
-      return rep.finish(EXIT.ok, "no-changes", { writing_processes: 0 });
+      rep.fields["writing_processes"] = 0;
+      rep.desired = r.pass.desired;
+      return applied(rep, "no-changes");
     }
     const refused = await approve(chosen, saved !== undefined, mode, peer, o, io, rep);
     if (refused !== undefined) return refused;
@@ -458,9 +513,15 @@ export async function runApply(arg: string, o: ApplyOptions, io: Out): Promise<n
       rep.say(
         `Applied ${ops.length} ops in ${tx.exec.processes} writing process(es); the kernel holds the result.`,
       );
-      const then = await withLeases(ops, replan, ctx, r.policyDigest, rep);
+      const then = await converge(
+        { ops, unprobed: r.unprobed, desired: r.pass.desired },
+        replan,
+        ctx,
+        r.policyDigest,
+        rep,
+      );
       if (then !== undefined) return then;
-      return mode.kind === "none" ? rep.finish(EXIT.ok, "applied") : awaitConfirm(mode.ms);
+      return mode.kind === "none" ? applied(rep) : awaitConfirm(mode.ms);
     }
     return failed(tx, ctx.journalPath, rep);
   } finally {

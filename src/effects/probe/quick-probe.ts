@@ -41,6 +41,13 @@ export function parseAssumeHealth(
   return out;
 }
 
+/** One probe round's health of each uplink, and those it could not measure yet. */
+export interface QuickHealth {
+  readonly health: Record<string, Health>;
+  /** Uplinks with an address whose own path (source rule) is not in place yet: applying it makes them measurable. */
+  readonly unprobed: readonly string[];
+}
+
 /**
  * One probe round per uplink whose own path is in place (its source rule exists), so the probe leaves
  * by that uplink. An uplink without it cannot be measured through itself yet: it stays Probing, and
@@ -52,7 +59,8 @@ export async function quickProbe(
   layout: Layout,
   observed: KernelState,
   now: number,
-): Promise<Record<string, Health>> {
+): Promise<QuickHealth> {
+  const unprobed: string[] = [];
   const p = policy.probes;
   const entries = await Promise.all(
     uplinks.map(async (u): Promise<[string, Health]> => {
@@ -64,6 +72,7 @@ export async function quickProbe(
         observed.rule.some(
           (r) => r.table === slot.table && r.priority === slot.priority && r.from === hostPrefix(address),
         );
+      if (address !== undefined && !pathInPlace) unprobed.push(u.name);
       if (address === undefined || !pathInPlace)
         return [
           u.name,
@@ -96,5 +105,5 @@ export async function quickProbe(
       ];
     }),
   );
-  return Object.fromEntries(entries);
+  return { health: Object.fromEntries(entries), unprobed };
 }
