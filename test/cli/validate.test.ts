@@ -214,6 +214,27 @@ describe("the backhaul command", () => {
     expect(JSON.parse(invalid.stdout).valid).toBe(false);
     expect(badOption.code).toBe(1);
   });
+
+  it("plan and apply of a policy validate refuses run no tool: they fail on the policy, not on a missing ip", async () => {
+    for (const args of [
+      ["plan", bad],
+      ["apply", bad, "--auto-approve"],
+    ]) {
+      const verb = args[0];
+      const r = await promisify(execFile)(
+        process.execPath,
+        ["--import", "tsx", join(root, "src/cli/main.ts"), ...args],
+        // No tool can be found on this PATH: any process started would fail with "not found".
+        { cwd: root, env: { ...process.env, PATH: "/nonexistent" } },
+      ).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+      expect(r.code, verb).toBe(1);
+      expect(r.stderr, verb).toContain(`${bad}:3:5: error: unknown key "interfce"`);
+      expect(r.stderr, verb).not.toMatch(/not found|ENOENT|is not installed/);
+    }
+  });
 });
 
 describe("validate output of a hostile policy", () => {
