@@ -1,14 +1,17 @@
-// Supervision of the processes of ours (the DHCP clients): after every pass the daemon hands over
-// what it observed; a watched process that is gone is drift, and the watch asks for a pass (after a
-// backoff when it keeps dying, core/decide/restart-backoff.ts) that starts it again. Exits are counted
-// by service for status and metrics, with the exit's reason when this process had started it.
+// Supervision of the processes of ours (every kind whose driver has a `supervision` part: the DHCP
+// clients): after every pass the daemon hands over what it observed; a watched process that is gone
+// is drift, and the watch asks for a pass (after a backoff when it keeps dying,
+// core/decide/restart-backoff.ts) that starts it again. Exits are counted by service (the kind) for
+// status and metrics, with the exit's reason when this process had started it.
 import { RESTART_WINDOW_MS, restartDelayMs } from "../core/decide/restart-backoff.js";
-import type { KernelState, Op } from "../kinds/types.js";
+import { driver, driverOf, keyOf, SUPERVISED_KINDS } from "../kinds/registry.js";
+import type { KernelState, KindName, Op } from "../kinds/types.js";
 import { exitReasonOf } from "../effects/apply/service-process.js";
 import { processArgv } from "../effects/proc.js";
 
 export interface ServiceStatus {
-  readonly service: "dhcp-client";
+  /** The kind of the service ("dhcp-client"). */
+  readonly service: KindName;
   readonly iface: string;
   /** The running process, when one is. */
   readonly pid?: number;
@@ -18,7 +21,7 @@ export interface ServiceStatus {
 }
 
 interface Watched {
-  readonly service: "dhcp-client";
+  readonly service: KindName;
   readonly iface: string;
   pid?: number;
   /** Exits since the daemon started. */
@@ -50,17 +53,16 @@ export class ServiceWatch {
    */
   track(observed: KernelState, now = Date.now()): void {
     const seen = new Set<string>();
-    for (const c of observed["dhcp-client"]) {
-      const key = `dhcp-client ${c.iface}`;
-      seen.add(key);
-      const w = this.watched.get(key) ?? {
-        service: "dhcp-client" as const,
-        iface: c.iface,
-        exits: 0,
-        exitTimes: [],
-      };
-      if (c.pid !== undefined) w.pid = c.pid;
-      this.watched.set(key, w);
+    for (const kind of SUPERVISED_KINDS) {
+      const sup = driver(kind).supervision!;
+      for (const o of observed[kind]) {
+        const key = `${kind} ${keyOf(o)}`;
+        seen.add(key);
+        const w = this.watched.get(key) ?? { service: kind, iface: sup.iface(o), exits: 0, exitTimes: [] };
+        const pid = sup.pid(o);
+        if (pid !== undefined) w.pid = pid;
+        this.watched.set(key, w);
+      }
     }
     for (const [key, w] of this.watched)
       if (!seen.has(key) && w.pid !== undefined && processArgv(w.pid) === undefined) this.exited(w, now);
@@ -68,11 +70,11 @@ export class ServiceWatch {
 
   /** A transaction is about to run these ops: a service they stop is going on purpose, no exit. */
   beforeTransact(ops: readonly Op[]): void {
-    for (const op of ops)
-      if (op.op === "delete" && op.before.kind === "dhcp-client") {
-        const w = this.watched.get(`dhcp-client ${op.before.iface}`);
-        if (w !== undefined) delete w.pid;
-      }
+    for (const op of ops) {
+      if (op.op !== "delete" || driverOf(op.before).supervision === undefined) continue;
+      const w = this.watched.get(`${op.before.kind} ${keyOf(op.before)}`);
+      if (w !== undefined) delete w.pid;
+    }
   }
 
   start(): void {

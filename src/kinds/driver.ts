@@ -177,6 +177,14 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
   };
   /** `run --cleanup-on-exit`: remove what is ours of this kind, or leave it (its earlier value is unknown). */
   readonly cleanup: "remove" | "keep";
+  /**
+   * A process of ours the daemon supervises: its pid as observed (undefined when it is not running)
+   * and the interface it serves. One that exits is drift, started again by a pass (daemon/service-watch.ts).
+   */
+  readonly supervision?: {
+    pid(o: T): number | undefined;
+    iface(o: T): string;
+  };
 }
 
 /** Readings an observation can make; each driver names those it parses. */

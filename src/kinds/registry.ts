@@ -53,6 +53,11 @@ export const BUILD_ORDER: readonly KindName[] = [...KIND_NAMES].sort(
   (a, b) => DRIVERS[a].rank - DRIVERS[b].rank,
 );
 
+/** Kinds whose processes the daemon supervises (started again when they exit). */
+export const SUPERVISED_KINDS: readonly KindName[] = KIND_NAMES.filter(
+  (k) => DRIVERS[k].supervision !== undefined,
+);
+
 /** Kinds `run --cleanup-on-exit` removes. */
 export const CLEANUP_KINDS: readonly KindName[] = KIND_NAMES.filter((k) => DRIVERS[k].cleanup === "remove");
 

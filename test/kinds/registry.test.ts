@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DISRUPTIONS } from "../../src/kinds/driver.js";
-import { BUILD_ORDER, CLEANUP_KINDS, DRIVERS, KIND_NAMES, emptyState } from "../../src/kinds/registry.js";
+import {
+  BUILD_ORDER,
+  CLEANUP_KINDS,
+  DRIVERS,
+  KIND_NAMES,
+  SUPERVISED_KINDS,
+  emptyState,
+} from "../../src/kinds/registry.js";
 
 const schema = JSON.parse(
   readFileSync(new URL("../../schemas/plan.schema.json", import.meta.url), "utf8"),
@@ -41,6 +48,14 @@ describe("the kind registry", () => {
     for (const k of ["link", "address", "sysctl"] as const) expect(CLEANUP_KINDS).not.toContain(k);
     for (const k of ["rule", "route", "qdisc", "class", "filter", "nft-table"] as const)
       expect(CLEANUP_KINDS).toContain(k);
+  });
+
+  it("supervises only processes it starts and stops itself, and removes them on cleanup", () => {
+    expect(SUPERVISED_KINDS).toEqual(["dhcp-client"]);
+    for (const k of SUPERVISED_KINDS) {
+      expect(DRIVERS[k].command.tool, k).toBe("service");
+      expect(CLEANUP_KINDS, k).toContain(k);
+    }
   });
 
   it("gives every kind a distinct place in show's output", () => {

@@ -177,4 +177,5 @@ export const dhcpClient: KindDriver<DhcpClient, KernelState> = {
     ],
   },
   cleanup: "remove",
+  supervision: { pid: (o) => o.pid, iface: (o) => o.iface },
 };
