@@ -164,12 +164,12 @@ export class Daemon {
     this.listeners.push(listener);
   }
 
-  /** Called whenever the status may have changed (a pass began or ended, health moved, a policy edit). */
   /** Called when a service of ours is found to have exited. */
   onServiceExit(listener: (s: { service: string; iface: string }) => void): void {
     this.exitListeners.push(listener);
   }
 
+  /** Called whenever the status may have changed (a pass began or ended, health moved, a policy edit). */
   onChange(listener: () => void): void {
     this.changeListeners.push(listener);
   }
@@ -330,21 +330,14 @@ export class Daemon {
     return this.exclusive(async () => {
       const at = Date.now();
       const t0 = performance.now();
-      let observed: KernelState;
-      try {
-        observed = await this.observeKernel();
-      } catch (e) {
-        this.clock = { at, t0 };
-        const error = e instanceof Error ? e.message : String(e);
-        const r = await this.dispatch({ type: "pass-failed", triggers: req.reasons, error });
-        return { ok: false, error: new Error(r?.record.error ?? error) };
-      }
-      this.clock = { at, t0, observeMs: performance.now() - t0 };
-      this.services.track(observed);
-      this.book = { ...this.book, passInFlight: true };
-      this.changed();
+      this.clock = { at, t0 };
       let r: PassReport | undefined;
       try {
+        const observed = await this.observeKernel();
+        this.clock = { at, t0, observeMs: performance.now() - t0 };
+        this.services.track(observed);
+        this.book = { ...this.book, passInFlight: true };
+        this.changed();
         const inputs = plannerInputs(this.state.policy, observed, this.o.netns);
         await this.ledger?.sample(meteredUplinks(this.state.policy, inputs));
         r = await this.dispatch({
@@ -356,7 +349,7 @@ export class Daemon {
           triggers: req.reasons,
         });
       } catch (e) {
-        // A pass that throws is a failed pass like any other: reported, logged and retried with backoff.
+        // A pass that cannot observe, or throws after, is a failed pass: reported, logged, retried with backoff.
         const error = e instanceof Error ? e.message : String(e);
         r = await this.dispatch({ type: "pass-failed", triggers: req.reasons, error });
         return { ok: false, error: new Error(r?.record.error ?? error) };

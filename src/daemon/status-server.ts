@@ -19,6 +19,13 @@ const MAX_SOCKET_PATH_BYTES = 107;
 /** A watcher that lets this much pile up unread is dropped rather than buffered without end. */
 const MAX_WATCH_BACKLOG_BYTES = 1 << 20;
 
+/** The policy socket's file name around the place a namespace goes: "status" and ".sock". */
+function socketName(policySocket: string): { readonly stem: string; readonly ext: string } {
+  const base = basename(policySocket);
+  const dot = base.lastIndexOf(".");
+  return dot > 0 ? { stem: base.slice(0, dot), ext: base.slice(dot) } : { stem: base, ext: "" };
+}
+
 /**
  * The socket of the daemon that manages `netns` (undefined or null: the host). A namespace goes into
  * the file name before its extension, so daemons of several namespaces do not collide:
@@ -27,10 +34,8 @@ const MAX_WATCH_BACKLOG_BYTES = 1 << 20;
 export function statusSocketPath(policySocket: string, netns: string | null | undefined): string {
   if (netns === undefined || netns === null) return policySocket;
   if (!validNetnsName(netns)) throw new Error(`${JSON.stringify(netns)} is not a network namespace name`);
-  const base = basename(policySocket);
-  const dot = base.lastIndexOf(".");
-  const name = dot > 0 ? `${base.slice(0, dot)}.${netns}${base.slice(dot)}` : `${base}.${netns}`;
-  const path = join(dirname(policySocket), name);
+  const { stem, ext } = socketName(policySocket);
+  const path = join(dirname(policySocket), `${stem}.${netns}${ext}`);
   // The policy's path fits a Unix socket; with the namespace in it, it may not.
   if (Buffer.byteLength(path, "utf8") > UNIX_SOCKET_PATH_MAX)
     throw new Error(
@@ -45,9 +50,7 @@ export function statusSocketPath(policySocket: string, netns: string | null | un
  * entries of the socket's directory): the inverse of statusSocketPath, for "which daemons are there".
  */
 export function namespacesWithSockets(policySocket: string, names: readonly string[]): string[] {
-  const base = basename(policySocket);
-  const dot = base.lastIndexOf(".");
-  const [stem, ext] = dot > 0 ? [base.slice(0, dot), base.slice(dot)] : [base, ""];
+  const { stem, ext } = socketName(policySocket);
   return names
     .filter((n) => n.startsWith(`${stem}.`) && n.endsWith(ext) && n.length > stem.length + 1 + ext.length)
     .map((n) => n.slice(stem.length + 1, n.length - ext.length))

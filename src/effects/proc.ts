@@ -48,6 +48,23 @@ export function processArgv(pid: number): string[] | undefined {
   }
 }
 
+/**
+ * Ask `probe` every `everyMs` until it gives a value or `timeoutMs` has passed: that value, or
+ * undefined. For waits on processes and their files, which announce nothing.
+ */
+export async function pollUntil<T>(
+  probe: () => T | undefined,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<T | undefined> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined || Date.now() >= end) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** The pid a pid file holds, or undefined when it is missing or holds anything but a number. */
 export function readPidFile(path: string): number | undefined {
   try {

@@ -90,13 +90,14 @@ function observeDhcpClients(stateDir: string, scope: string): DhcpClient[] {
     if (argv[argv.indexOf("-i") + 1] !== iface) return [];
     const read = readRegularFile(paths.lease, LEASE_FILE_MAX);
     const lease = read.ok ? parseLease(read.text) : undefined;
-    const problem = !read.ok
-      ? read.reason === "missing"
-        ? undefined
-        : read.message
-      : lease === undefined
+    // No lease file yet is no problem: the client has not got one.
+    const problem = read.ok
+      ? lease === undefined
         ? `${paths.lease} is not a lease backhaul wrote: ignored`
-        : undefined;
+        : undefined
+      : read.reason === "missing"
+        ? undefined
+        : read.message;
     return [
       {
         kind: "dhcp-client",

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { join } from "node:path";
 import { run, startDetached, type RunOptions, type RunResult } from "../effects/exec.js";
-import { isAlive, processStartTime, readPidFile } from "../effects/proc.js";
+import { isAlive, pollUntil, processStartTime, readPidFile } from "../effects/proc.js";
 import {
   allNamespaces,
   clientBatch,
@@ -34,7 +34,6 @@ import {
 } from "./registry.js";
 import { TARGET_SERVER_READY, targetServerArgv } from "./target-server.js";
 import { hostOf, type Topology, type Uplink } from "./topology.js";
-import { setTimeout as sleep } from "node:timers/promises";
 
 export interface LabOptions {
   /** Outlive this process (for `backhaul lab up`); removed only by `down()` / `backhaul lab down`. */
@@ -402,7 +401,7 @@ export class Lab {
     // Both servers fork; dnsmasq's parent exits once the pid file is written, udhcpd's child writes it
     // a moment after its parent exited.
     await run(setup.argv, { netns: ns });
-    const pid = await readPidFileSoon(setup.pidFile);
+    const pid = await pollUntil(() => readPidFile(setup.pidFile), 2000, 10);
     if (pid === undefined)
       throw new Error(`the DHCP server of ${u.iface} wrote no pid file ${setup.pidFile}`);
     this.trackPid(pid, ns, `dhcp:${u.iface}`);
@@ -414,7 +413,7 @@ export class Lab {
     gone.forEach(kill);
     this.update({ processes: this.record.processes.filter((p) => p.role !== role) });
     // Its socket must be closed before a successor binds port 67.
-    for (let i = 0; i < 100 && gone.some((p) => isAlive(p.pid, p.startTime)); i++) await sleep(10);
+    await pollUntil(() => (gone.some((p) => isAlive(p.pid, p.startTime)) ? undefined : true), 1000, 10);
   }
 
   private async restartDhcp(u: Uplink): Promise<void> {
@@ -463,15 +462,6 @@ function leaseProblem(
   const n = num(address);
   if (n < num(range[0]) || n > num(range[1])) return `outside the range ${range[0]}-${range[1]}`;
   if (address === hostOf(gateway)) return "that is the gateway's address";
-  return undefined;
-}
-
-async function readPidFileSoon(file: string): Promise<number | undefined> {
-  for (let i = 0; i < 200; i++) {
-    const pid = readPidFile(file);
-    if (pid !== undefined) return pid;
-    await sleep(10);
-  }
   return undefined;
 }
 

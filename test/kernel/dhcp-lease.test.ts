@@ -79,25 +79,34 @@ function node(netns: () => string, policy: () => string, stateDir: () => string)
   return { uplink, addresses, sourceRules, clientPid };
 }
 
+/**
+ * For the enclosing describe: a lab, a state directory, the demo policy in it, the daemons started
+ * (killed after each test) and the clients they left (killed at the end, should a test fail half-way).
+ */
+function daemonLab(topology: Topology, prefix: string) {
+  const lab = useLab(topology);
+  const dir = tempDir(prefix);
+  const running: DaemonProcess[] = [];
+  afterEach(async () => {
+    for (const d of running.splice(0)) await d.stop("SIGKILL");
+  });
+  afterAll(() => {
+    stopClientsUnder(dir.path);
+    dir.remove();
+  });
+  const policy = policyIn(dir.path, "demo");
+  const n = node(
+    () => lab().node,
+    () => policy,
+    () => join(dir.path, "demo"),
+  );
+  return { lab, dir, running, policy, n };
+}
+
 describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))(
   "a lease that changes, and tethers that come and go",
   () => {
-    const lab = useLab(demoTopology());
-    const dir = tempDir("bhl-lease-");
-    const running: DaemonProcess[] = [];
-    afterEach(async () => {
-      for (const d of running.splice(0)) await d.stop("SIGKILL");
-    });
-    afterAll(() => {
-      stopClientsUnder(dir.path);
-      dir.remove();
-    });
-    const policy = policyIn(dir.path, "demo");
-    const n = node(
-      () => lab().node,
-      () => policy,
-      () => join(dir.path, "demo"),
-    );
+    const { lab, dir, running, policy, n } = daemonLab(demoTopology(), "bhl-lease-");
 
     it("the ISP hands the phone another address: the NAKed client takes it and the source rule follows", async () => {
       const d = DaemonProcess.start(lab().node, policy);
@@ -181,22 +190,7 @@ function shortLeaseTopology(): Topology {
 }
 
 describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc", "busybox"]))("a lease that runs out", () => {
-  const lab = useLab(shortLeaseTopology());
-  const dir = tempDir("bhl-expiry-");
-  const running: DaemonProcess[] = [];
-  afterEach(async () => {
-    for (const d of running.splice(0)) await d.stop("SIGKILL");
-  });
-  afterAll(() => {
-    stopClientsUnder(dir.path);
-    dir.remove();
-  });
-  const policy = policyIn(dir.path, "demo");
-  const n = node(
-    () => lab().node,
-    () => policy,
-    () => join(dir.path, "demo"),
-  );
+  const { lab, running, policy, n } = daemonLab(shortLeaseTopology(), "bhl-expiry-");
 
   it("the server stops answering: at the lease's end the phone loses its address and is unusable", async () => {
     const d = DaemonProcess.start(lab().node, policy, ["--cleanup-on-exit"]);

@@ -21,6 +21,7 @@ import { describeObject, isOwned, keyOf, ownedState, sameObject } from "../../ki
 import type { KernelObject, KernelState, Op, Ownership } from "../../kinds/types.js";
 import { planNode, type PlanNodeResult } from "../plan-session.js";
 import type { Desired } from "../../core/plan/desired.js";
+import { isDefault } from "../../core/selection/gateway.js";
 import { fingerprintObserved, opsFromDocument, type PlanDocument } from "../../core/plan/document.js";
 import type { Disruption } from "../../core/plan/disruption.js";
 import { renderHuman } from "../plan-view.js";
@@ -371,6 +372,11 @@ async function converge(
     const next = await replan();
     if (!next.ok || !next.pass.ok)
       return rep.fail("planning again (with the leases and the new paths) failed; what was applied stays");
+    // What was approved is the policy as it was read: one edited meanwhile waits for the next apply.
+    if (next.policyDigest !== digest)
+      return rep.fail(
+        "the policy changed during this apply; what was applied stays: apply again for the rest",
+      );
     if (next.pass.ops.length === 0) break;
     const tx = await transact(next.observed, next.pass.ops, digest, ctx);
     then.ops += next.pass.ops.length;
@@ -405,9 +411,7 @@ function applied(rep: Report, outcome: "applied" | "no-changes" = "applied"): nu
     rep.say(`General traffic goes by ${s.active.map((a) => a.name).join(" + ")}.`);
     return rep.finish(EXIT.ok, outcome);
   }
-  const routed = d.state.route.some(
-    (r) => r.table === d.layout.activeTable && /^(0\.0\.0\.0|::)\/0$/.test(r.dst),
-  );
+  const routed = d.state.route.some((r) => r.table === d.layout.activeTable && isDefault(r.dst));
   rep.fields["general_route"] = routed;
   if (routed) {
     rep.say(`No uplink is usable; the last general route is kept (noUsableUplink: keep-last): ${s.reason}.`);

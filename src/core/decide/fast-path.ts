@@ -2,6 +2,7 @@
 // plans on its last observation patched with that event instead of observing again (which costs
 // several processes). The plan is the same pure computation, checked by the same invariants; the
 // transaction still verifies against a fresh observation afterwards, and a full pass follows.
+import { sysctlInterface } from "../../kinds/sysctl/names.js";
 import type { KernelState } from "../../kinds/types.js";
 
 /** What a kernel link event says about one link. */
@@ -27,7 +28,6 @@ export function patchLink(state: KernelState, change: LinkChange): KernelState {
   if (change.deleted) {
     // Everything on the device goes with it: addresses, routes, qdisc trees, its /proc/sys/net/*/conf/NAME.
     const onIt = (o: object): boolean => "dev" in o && o.dev === name;
-    const conf = new RegExp(`^net\\.ipv[46]\\.conf\\.${name.replace(/[.]/g, "\\.")}\\.`);
     const out = Object.fromEntries(
       Object.entries(state).map(([k, objs]) => [k, (objs as readonly object[]).filter((o) => !onIt(o))]),
     ) as unknown as KernelState;
@@ -35,7 +35,7 @@ export function patchLink(state: KernelState, change: LinkChange): KernelState {
       ...out,
       link: state.link.filter((l) => l.name !== name),
       route: state.route.filter((r) => !throughIt(r)),
-      sysctl: state.sysctl.filter((x) => !conf.test(x.name)),
+      sysctl: state.sysctl.filter((x) => sysctlInterface(x.name) !== name),
     };
   }
   return {

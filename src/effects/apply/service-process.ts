@@ -10,7 +10,7 @@ import type { ServiceLine } from "../../kinds/driver.js";
 import { plainEqual } from "../../util/canonical.js";
 import { writeDhcpHook } from "../dhcp/hook-file.js";
 import { netnsArgv, processCounter } from "../exec.js";
-import { processArgv, readPidFile } from "../proc.js";
+import { pollUntil, processArgv, readPidFile } from "../proc.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,14 +91,12 @@ export async function stopService(
 ): Promise<void> {
   const pid = ourProcess(line);
   if (pid !== undefined) {
+    const gone = () => (processArgv(pid) === undefined ? true : undefined);
     process.kill(pid, "SIGTERM");
-    const end = Date.now() + (o.graceMs ?? 5000);
-    while (processArgv(pid) !== undefined && Date.now() < end) await sleep(20);
-    if (processArgv(pid) !== undefined) {
+    if ((await pollUntil(gone, o.graceMs ?? 5000)) === undefined) {
       process.kill(pid, "SIGKILL");
-      const hard = Date.now() + 2000;
-      while (processArgv(pid) !== undefined && Date.now() < hard) await sleep(20);
-      if (processArgv(pid) !== undefined) throw new Error(`${line.label}: pid ${pid} did not exit`);
+      if ((await pollUntil(gone, 2000)) === undefined)
+        throw new Error(`${line.label}: pid ${pid} did not exit`);
     }
   }
   rmSync(line.pidFile, { force: true });

@@ -3,12 +3,11 @@
 // to a second run.
 import type { DhcpLease } from "../../kinds/services/dhcp-client.js";
 import { scopeOf } from "../../kinds/services/dhcp-client.js";
+import { pollUntil } from "../proc.js";
 import { observeDaemons } from "../services.js";
 
 /** How long apply waits for the leases of the clients it started (a tether answers within seconds). */
 export const LEASE_WAIT_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Each interface's lease once all have one, or what there is when `timeoutMs` runs out. */
 export async function awaitLeases(
@@ -17,11 +16,17 @@ export async function awaitLeases(
   ifaces: readonly string[],
   timeoutMs = LEASE_WAIT_MS,
 ): Promise<ReadonlyMap<string, DhcpLease | undefined>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
+  const read = () => {
     const seen = new Map(observeDaemons(stateDir, scopeOf(netns)).dhcp.map((c) => [c.iface, c.lease]));
-    const out = new Map(ifaces.map((i) => [i, seen.get(i)]));
-    if ([...out.values()].every((l) => l !== undefined) || Date.now() >= end) return out;
-    await sleep(100);
-  }
+    return new Map(ifaces.map((i) => [i, seen.get(i)]));
+  };
+  const all = await pollUntil(
+    () => {
+      const out = read();
+      return [...out.values()].every((l) => l !== undefined) ? out : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+  return all ?? read();
 }
