@@ -26,6 +26,7 @@ const OWN: Ownership = {
   qosInterfaces: [],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
+  uplinkInterfaces: [],
 };
 
 /** n /32 routes in 100.64.0.0/10, a different set for every round. */

@@ -52,6 +52,7 @@ function own(): Ownership {
     qosInterfaces: [],
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: schemeSysctls(uplinks),
+    uplinkInterfaces: uplinks.map((u) => u.iface),
   };
 }
 

@@ -6,7 +6,15 @@
 //              says general traffic (or an uplink's own traffic) is decided by it and not by our rules
 //              and routes, where without it ours would decide.
 import type { KernelObject, KernelState, KindName, Ownership, Route, Rule } from "../kinds/types.js";
-import { KIND_NAMES, describeObject, isOwned, keyOf, ownedState, sameObject } from "../kinds/registry.js";
+import {
+  KIND_NAMES,
+  describeObject,
+  isOwned,
+  keyOf,
+  ownedState,
+  sameObject,
+  settledState,
+} from "../kinds/registry.js";
 import { conflicts, diff } from "./plan/diff.js";
 import { ModelKernel, type LookupQuery, type LookupResult } from "./model-kernel/kernel.js";
 import { genericDestinations } from "./invariants.js";
@@ -45,8 +53,10 @@ export function driftItems(
 ): DriftItem[] {
   // What is no longer ours is not drift: the baseline may hold objects of an uplink or an interface
   // that has gone since (a tether unplugged).
-  const ours = ownedState(desired, own);
-  const clashes = conflicts(observed, ours, own);
+  // Tracked flows are traffic, not configuration: never drift.
+  const ours = settledState(ownedState(desired, own));
+  const seen = settledState(observed);
+  const clashes = conflicts(seen, ours, own);
   const out: DriftItem[] = clashes.map((c) => ({
     class: "conflict",
     kind: c.foreign.kind,
@@ -58,13 +68,13 @@ export function driftItems(
   // The plan's diff needs a desired state without the clashing objects (it refuses to replace them).
   const clashed = new Set(clashes.map((c) => `${c.desired.kind} ${keyOf(c.desired)}`));
   const wanted = withoutKeys(ours, clashed);
-  for (const op of diff(observed, wanted, own)) {
+  for (const op of diff(seen, wanted, own)) {
     if (op.op === "add") out.push(item("missing", op.after, null, `${describeObject(op.after)} is missing`));
     else if (op.op === "delete")
       out.push(item("extra", null, op.before, `${describeObject(op.before)} is no longer wanted`));
     else out.push(item("changed", op.after, op.before, `${describeObject(op.before)} differs`));
   }
-  return [...out, ...overrides(observed, wanted, own, flows)];
+  return [...out, ...overrides(seen, wanted, own, flows)];
 }
 
 function item(

@@ -13,6 +13,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   hostapd_cli: "hostapd",
   dnsmasq: "dnsmasq-base",
   udhcpc: "udhcpc",
+  conntrack: "conntrack",
   ping: "iputils-ping",
   sysctl: "procps",
   "systemd-notify": "systemd",

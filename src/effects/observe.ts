@@ -7,6 +7,8 @@
 //                             and filters
 //   nft -j list table ...     our table
 //   hostapd_cli               per hostapd control socket under the state directory
+//   conntrack -L --src-nat    the flows the kernel source-NAT'ed (read when the tool is there: without
+//                             it, or without connection tracking, no flows are seen and none flushed)
 // Reading (readKernel) and parsing (parseObservation, pure: each kind's driver parses its readings) are
 // separate so benchmarks can time each.
 import { scopeOf } from "../kinds/services/dhcp-client.js";
@@ -15,6 +17,7 @@ import type { RawSource } from "../kinds/driver.js";
 import { firstJson, IP_COMMANDS, type IpSection, type RawObservation } from "../kinds/raw.js";
 import { canonicalState, driver, DRIVERS, emptyState, KIND_NAMES } from "../kinds/registry.js";
 import { HOSTAPD_CLI_INPUT } from "../kinds/services/hostapd.js";
+import { CONNTRACK_LIST_ARGV } from "../kinds/conntrack/nat-flows.js";
 import { factsCommand } from "../kinds/sysfs.js";
 import { parseQdiscs, treeBatch, treeCommands } from "../kinds/tc/parse.js";
 import type { KernelState, KindName } from "../kinds/types.js";
@@ -119,17 +122,27 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
           }),
       )
     : Promise.resolve([]);
+  const conntrack = want.has("conntrack")
+    ? run([...CONNTRACK_LIST_ARGV], { netns, allowFailure: true }).then(
+        (r) => (r.exitCode === 0 ? r.stdout : undefined),
+        (e: unknown) => {
+          if (e instanceof CommandError) return undefined;
+          throw e;
+        },
+      )
+    : undefined;
   const daemons = want.has("service-pids")
     ? observeDaemons(stateDir, scopeOf(netns ?? currentNetns()))
     : { dnsmasq: [], dhcp: [] };
 
-  const [ipR, rules6R, factsR, tcR, nftR, hostapdR] = await Promise.all([
+  const [ipR, rules6R, factsR, tcR, nftR, hostapdR, conntrackR] = await Promise.all([
     ip,
     rules6,
     facts,
     qdiscsAndTree,
     nft,
     hostapd,
+    conntrack,
   ]);
   return {
     ...(ipR !== undefined ? { ip: ipR } : {}),
@@ -139,6 +152,7 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
     ...(tcR?.tree !== undefined ? { tree: tcR.tree } : {}),
     ...(nftR !== undefined ? { nft: nftR } : {}),
     hostapd: hostapdR,
+    ...(conntrackR !== undefined ? { conntrack: conntrackR } : {}),
     daemons,
   };
 }

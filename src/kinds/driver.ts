@@ -36,6 +36,8 @@ export interface ToolLine {
   readonly sysctl: { readonly name: string; readonly value: string };
   /** Start or stop a process of ours (effects/apply/services.ts). */
   readonly service: ServiceLine;
+  /** A line of a `conntrack -R FILE` batch (a delete of tracked flows). */
+  readonly conntrack: string;
 }
 
 /**
@@ -112,6 +114,8 @@ export interface PolicyRef {
   readonly nft?: true;
   /** It exists for the uplink's addressing (its DHCP client). */
   readonly addressing?: true;
+  /** Flows the kernel tracks through this interface (deleted when it stops carrying general traffic). */
+  readonly flows?: true;
   /** Part of the routing scheme (rules and routes): a delete of one is "not part of the scheme". */
   readonly routing?: true;
 }
@@ -185,6 +189,12 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
     pid(o: T): number | undefined;
     iface(o: T): string;
   };
+  /**
+   * Traffic makes these objects, not backhaul (tracked flows): a plan may delete them, but they come and
+   * go on their own, so verification and drift leave them out, and a rollback cannot bring back what
+   * was deleted (it leaves the kind as the kernel holds it).
+   */
+  readonly transient?: true;
 }
 
 /** Readings an observation can make; each driver names those it parses. */
@@ -200,7 +210,9 @@ export type RawSource =
   /** hostapd's control sockets under the state directory. */
   | "hostapd-ctrl"
   /** Pid files of our services under the state directory. */
-  | "service-pids";
+  | "service-pids"
+  /** `conntrack -L`: the flows the kernel source-NAT'ed. */
+  | "conntrack";
 
 export interface ObserveContext {
   /** Our nftables table. */

@@ -11,4 +11,6 @@ export interface Ownership {
   };
   /** Sysctl names the policy implies. */
   readonly sysctls: readonly string[];
+  /** The uplinks' interfaces (those a `match` found included): flows NAT'ed out of them are ours to flush. */
+  readonly uplinkInterfaces: readonly string[];
 }

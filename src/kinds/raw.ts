@@ -29,6 +29,8 @@ export interface RawObservation {
   readonly nft?: string;
   /** hostapd_cli's answers per control socket of ours. */
   readonly hostapd: readonly { readonly iface: string; readonly out: string; readonly configHash: string }[];
+  /** `conntrack -L -o extended --src-nat`; undefined when it was not read or could not be. */
+  readonly conntrack?: string;
   /** The processes of ours found through their pid files. */
   readonly daemons: { readonly dnsmasq: readonly Dnsmasq[]; readonly dhcp: readonly DhcpClient[] };
 }

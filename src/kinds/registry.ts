@@ -2,6 +2,7 @@
 // without a part, does not compile. Everything that works across kinds (diff, order, render, show,
 // explain, cleanup, the lists of kinds themselves) goes through here; nothing else names the kinds.
 import type { KindDriver, RenderContext } from "./driver.js";
+import { natFlows } from "./conntrack/nat-flows.js";
 import { address } from "./ip/address.js";
 import { link } from "./ip/link.js";
 import { route } from "./ip/route.js";
@@ -34,6 +35,7 @@ export const DRIVERS: { readonly [K in KindName]: DriverOf<K> } = {
   hostapd,
   dnsmasq,
   "dhcp-client": dhcpClient,
+  conntrack: natFlows,
 };
 
 export const KIND_NAMES = Object.keys(DRIVERS) as readonly KindName[];
@@ -58,11 +60,42 @@ export const SUPERVISED_KINDS: readonly KindName[] = KIND_NAMES.filter(
   (k) => DRIVERS[k].supervision !== undefined,
 );
 
+/** Kinds traffic makes (tracked flows): verification, drift and rollback leave them as they are. */
+export const TRANSIENT_KINDS: readonly KindName[] = KIND_NAMES.filter((k) => DRIVERS[k].transient === true);
+
+export const isTransient = (o: KernelObject): boolean => DRIVERS[o.kind].transient === true;
+
+/** A state without the transient kinds: what verification and drift compare. */
+export function settledState(s: KernelState): KernelState {
+  const out: Record<string, readonly KernelObject[]> = { ...s };
+  for (const k of TRANSIENT_KINDS) out[k] = [];
+  return out as unknown as KernelState;
+}
+
 /** Kinds `run --cleanup-on-exit` removes. */
 export const CLEANUP_KINDS: readonly KindName[] = KIND_NAMES.filter((k) => DRIVERS[k].cleanup === "remove");
 
 export function emptyState(): KernelState {
   return Object.fromEntries(KIND_NAMES.map((k) => [k, []])) as unknown as KernelState;
+}
+
+/**
+ * A state as a file of ours holds it (journal, baseline, pending change), checked: every kind present
+ * is a list; a kind the file's writer did not know yet (an older backhaul) is empty. Undefined when it
+ * is not a state at all.
+ */
+export function stateFromFile(d: unknown): KernelState | undefined {
+  if (typeof d !== "object" || d === null || Array.isArray(d)) return undefined;
+  const r = d as Record<string, unknown>;
+  if (!KIND_NAMES.every((k) => r[k] === undefined || Array.isArray(r[k]))) return undefined;
+  if (!KIND_NAMES.some((k) => Array.isArray(r[k]))) return undefined;
+  return { ...emptyState(), ...(r as Partial<KernelState>) };
+}
+
+/** Ownership as a file of ours holds it; fields added since its writer are their neutral value. */
+export function ownershipFromFile(o: Ownership): Ownership {
+  const r = o as Partial<Ownership>;
+  return { ...o, uplinkInterfaces: r.uplinkInterfaces ?? [] };
 }
 
 export const objectOfOp = (op: Op): KernelObject => (op.op === "delete" ? op.before : op.after);

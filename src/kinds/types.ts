@@ -2,6 +2,7 @@
 // with its driver (one file per kind under kinds/), gathered here for the rest of the code.
 // Canonical forms (see docs/state-model.md): prefixes are "a.b.c.d/len" or "x::/len" (never "default"),
 // tables and protocols are numbers, absent optional selectors are omitted (never null).
+import type { NatFlows } from "./conntrack/nat-flows.js";
 import type { Address } from "./ip/address.js";
 import type { Link } from "./ip/link.js";
 import type { Route } from "./ip/route.js";
@@ -31,6 +32,7 @@ export type { Sysctl } from "./sysctl/sysctl.js";
 export type { Hostapd } from "./services/hostapd.js";
 export type { Dnsmasq } from "./services/dnsmasq.js";
 export type { DhcpClient } from "./services/dhcp-client.js";
+export type { NatFlows } from "./conntrack/nat-flows.js";
 export type { Ownership } from "./ownership.js";
 export { KIND_NAMES, emptyState } from "./registry.js";
 
@@ -47,7 +49,8 @@ export type KernelObject =
   | Sysctl
   | Hostapd
   | Dnsmasq
-  | DhcpClient;
+  | DhcpClient
+  | NatFlows;
 
 export type KindName = KernelObject["kind"];
 export type ObjectOf<K extends KindName> = Extract<KernelObject, { kind: K }>;

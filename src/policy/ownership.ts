@@ -26,5 +26,6 @@ export function ownershipOf(p: EffectivePolicy): Ownership {
     qosInterfaces: p.qos.map((q) => q.interface),
     nftTable: { family: "inet", name: p.routing.nftTable },
     sysctls: [...policySysctls(p).keys()].sort(),
+    uplinkInterfaces: p.uplinks.flatMap((u) => (u.interface === undefined ? [] : [u.interface])),
   };
 }

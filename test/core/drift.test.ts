@@ -83,6 +83,20 @@ describe("drift between the kernel and the desired state", () => {
     expect(items.find((i) => i.class === "extra")?.actual).toEqual(unwanted);
   });
 
+  it("never counts tracked flows as drift: traffic makes and ends them", () => {
+    const c = converged();
+    const nat = {
+      kind: "conntrack" as const,
+      family: 4 as const,
+      address: "100.64.0.2",
+      source: "100.64.50.10",
+      iface: "wwan0",
+      flows: 1,
+    };
+    expect(driftItems({ ...c.kernel, conntrack: [nat] }, c.desired, c.own, flows)).toEqual([]);
+    expect(driftItems(c.kernel, { ...c.desired, conntrack: [nat] }, c.own, flows)).toEqual([]);
+  });
+
   it("names a foreign rule that catches general traffic before ours as a conflict", () => {
     const c = converged();
     const wwanDefault = c.kernel.route.find(

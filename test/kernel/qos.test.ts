@@ -27,6 +27,7 @@ const own: Ownership = {
   qosInterfaces: [DEV, WIDE],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
+  uplinkInterfaces: [],
 };
 
 const qos = (bulkRate: number): QosInterface => ({

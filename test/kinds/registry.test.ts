@@ -7,7 +7,10 @@ import {
   DRIVERS,
   KIND_NAMES,
   SUPERVISED_KINDS,
+  TRANSIENT_KINDS,
   emptyState,
+  settledState,
+  stateFromFile,
 } from "../../src/kinds/registry.js";
 
 const schema = JSON.parse(
@@ -56,6 +59,30 @@ describe("the kind registry", () => {
       expect(DRIVERS[k].command.tool, k).toBe("service");
       expect(CLEANUP_KINDS, k).toContain(k);
     }
+  });
+
+  it("leaves only tracked flows, which traffic makes, out of what verification and drift compare", () => {
+    expect(TRANSIENT_KINDS).toEqual(["conntrack"]);
+    expect(BUILD_ORDER[BUILD_ORDER.length - 1]).not.toBe("conntrack");
+    // Lowest rank: its deletes run after every other teardown.
+    expect(BUILD_ORDER[0]).toBe("conntrack");
+    const nat = {
+      kind: "conntrack" as const,
+      family: 4 as const,
+      address: "100.64.1.2",
+      source: "100.64.50.10",
+      iface: "eth0",
+      flows: 1,
+    };
+    expect(settledState({ ...emptyState(), conntrack: [nat] })).toEqual(emptyState());
+  });
+
+  it("reads a state from a file of an earlier version with the kinds added since empty, and refuses what is none", () => {
+    const { conntrack: _, ...older } = emptyState();
+    expect(stateFromFile(older)).toEqual(emptyState());
+    expect(stateFromFile({})).toBeUndefined();
+    expect(stateFromFile({ ...emptyState(), route: "x" })).toBeUndefined();
+    expect(stateFromFile([])).toBeUndefined();
   });
 
   it("gives every kind a distinct place in show's output", () => {

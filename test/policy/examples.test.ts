@@ -54,7 +54,7 @@ describe("examples", () => {
     expect(last(p.hotspot!.dhcp.start)).toBeGreaterThan(10);
   });
 
-  it("ownership comes from the routing, QoS and hotspot parts", async () => {
+  it("ownership comes from the uplink, routing, QoS and hotspot parts", async () => {
     const { policy } = await load("home-office.yaml");
     expect(ownershipOf(policy)).toEqual({
       protocol: 201,
@@ -63,6 +63,7 @@ describe("examples", () => {
       qosInterfaces: ["eth0", "wwan0"],
       nftTable: { family: "inet", name: "backhaul" },
       sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.wwan0.rp_filter"],
+      uplinkInterfaces: ["eth0", "wwan0"],
     });
     const lab = ownershipOf((await load("lab-demo.yaml")).policy);
     expect(lab.sysctls).toContain("net.ipv4.ip_forward");

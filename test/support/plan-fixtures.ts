@@ -65,6 +65,7 @@ export function ownership(uplinks: readonly UplinkSpec[] = UPLINKS): Ownership {
     qosInterfaces: ["eth0"],
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: schemeSysctls(uplinks),
+    uplinkInterfaces: uplinks.map((u) => u.iface),
   };
 }
 

@@ -27,6 +27,7 @@ const own: Ownership = {
   tables: { min: 100, max: 199 },
   priorities: { min: 1000, max: 1099 },
   sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.eth0/100.rp_filter"],
+  uplinkInterfaces: ["eth0"],
   qosInterfaces: [],
   nftTable: { family: "inet", name: "backhaul" },
 };
@@ -199,6 +200,22 @@ describe("rollback target", () => {
         own,
       ),
     ).toEqual(ownedState(pre, own));
+  });
+});
+
+describe("restoring tracked flows", () => {
+  it("cannot bring deleted flows back: the rollback target holds the flows the kernel holds now", () => {
+    const nat = (source: string) => ({
+      kind: "conntrack" as const,
+      family: 4 as const,
+      address: "100.64.1.2",
+      source,
+      iface: "eth0",
+      flows: 1,
+    });
+    const pre = { ...emptyState(), conntrack: [nat("100.64.50.10")] };
+    const now = { ...emptyState(), conntrack: [nat("100.64.50.11")] };
+    expect(restorable(pre, now, own).conntrack).toEqual([nat("100.64.50.11")]);
   });
 });
 

@@ -42,6 +42,26 @@ describe("the apply journal", () => {
     expect(readJournal(p)).toBeUndefined();
   });
 
+  it("reads a journal an earlier version wrote: kinds and ownership fields it did not know are empty", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bh-journal-"));
+    const p = journalPath(dir, "bhlx-node");
+    const { conntrack: _, ...olderState } = emptyState();
+    const ownership = {
+      protocol: 201,
+      tables: { min: 100, max: 199 },
+      priorities: { min: 1000, max: 1099 },
+      qosInterfaces: [],
+      nftTable: { family: "inet" as const, name: "backhaul" },
+      sysctls: [],
+    };
+    writeJournal(p, { ...record, preState: olderState as never, ownership: ownership as never });
+    expect(readJournal(p)).toEqual({
+      ...record,
+      preState: emptyState(),
+      ownership: { ...ownership, uplinkInterfaces: [] },
+    });
+  });
+
   it("reads progress from its own file, only when it belongs to the journal, and removes both", () => {
     const dir = mkdtempSync(join(tmpdir(), "bh-journal-"));
     const p = journalPath(dir, "bhlx-node");

@@ -11,6 +11,7 @@ const own: Ownership = {
   qosInterfaces: ["eth0"],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: ["net.ipv4.ip_forward"],
+  uplinkInterfaces: [],
 };
 
 const route = (over: Partial<Route>): Route => ({

@@ -28,6 +28,7 @@ const record: PendingChange = {
     qosInterfaces: [],
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
+    uplinkInterfaces: [],
   },
   preState: emptyState(),
 };

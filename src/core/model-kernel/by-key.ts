@@ -1,7 +1,7 @@
 // A strict, set-based application of ops to a KernelState: what the kernel would hold after a plan,
 // for owned and foreign objects alike. The model kernel (lookup semantics) can take its place later;
 // this one only tracks objects by key, and refuses ops that do not fit the state they are applied to.
-import { keyOf, sameObject, canonicalState } from "../../kinds/registry.js";
+import { keyOf, sameObject, canonicalState, isTransient } from "../../kinds/registry.js";
 import {
   KIND_NAMES,
   type KernelObject,
@@ -41,6 +41,7 @@ export class StateIndex {
       map.set(key, op.after);
       return;
     }
+    if (cur === undefined && op.op === "delete" && isTransient(o)) return;
     if (cur === undefined) throw new ApplyModelError(step, `${op.op} ${o.kind} ${key}: no such object`);
     if (!sameObject(cur, op.before))
       throw new ApplyModelError(step, `${op.op} ${o.kind} ${key}: the object differs from the op's before`);

@@ -1,7 +1,7 @@
 // The model kernel: a mutable index over a KernelState that applies ops with the kernel's checks and
 // answers route lookups with Linux policy-routing semantics. The pure API (src/core/model-kernel/index.ts)
 // wraps it; checkPlan uses it directly to apply a plan incrementally.
-import { keyOf } from "../../kinds/registry.js";
+import { isTransient, keyOf } from "../../kinds/registry.js";
 import type {
   Address as AddressObject,
   Family,
@@ -220,6 +220,8 @@ export class ModelKernel {
       throw new KernelOpError(msg, op);
     };
     if (op.op === "change" && op.before.kind !== op.after.kind) fail("change must keep the object's kind");
+    // Tracked flows end on their own: deleting those already gone deletes nothing, as conntrack does.
+    if (op.op === "delete" && isTransient(op.before) && !this.existing(op.before)) return;
     if (op.op !== "add" && !this.existing(op.before))
       fail(
         kind === "route"

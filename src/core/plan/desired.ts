@@ -235,6 +235,22 @@ export function computeDesired(input: DesiredInput): Desired {
         dhcpClientOf(input.dhcp!.dir, u.iface),
         `uplink ${u.name}: addressing dhcp, its address and gateway come from the lease`,
       );
+  // Flows NAT'ed out of an uplink that carries general traffic stay; those of any other uplink of ours
+  // are dead after a switch and go (after the new routes: see the kind's rank). Traffic makes them, so
+  // the desired ones are simply the observed ones that may stay. A family with no active default is not
+  // routed by us (general traffic falls through to the main table): its flows are left alone.
+  const actives = routes.filter((r) => r.table === layout.activeTable && isDefault(r.dst));
+  const carrying = new Set(
+    actives.flatMap((r) =>
+      [...(r.dev === undefined ? [] : [r.dev]), ...(r.nexthops ?? []).map((h) => h.dev)].map(
+        (d) => `${r.family} ${d}`,
+      ),
+    ),
+  );
+  const routed = new Set(actives.map((r) => r.family));
+  const flows = input.observed.conntrack.filter(
+    (f) => !routed.has(f.family) || carrying.has(`${f.family} ${f.iface}`),
+  );
   const nftTables: NftTable[] = [];
   if (input.nat !== undefined) {
     // Unresolved uplinks (a `match` that found nothing) have no interface to masquerade out of.
@@ -257,6 +273,7 @@ export function computeDesired(input: DesiredInput): Desired {
     filter: qos.filters,
     "nft-table": nftTables,
     "dhcp-client": dhcpClients,
+    conntrack: flows,
   });
   return { state, selection, layout, reasons };
 }

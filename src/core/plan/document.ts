@@ -1,6 +1,14 @@
 // The plan document (`plan --json`, `plan --out`), as schemas/plan.schema.json describes it.
 // format_version follows semver: minor versions only add fields.
-import { canonicalState, isOwned, keyOf, ownedState, sameObject, driverOf } from "../../kinds/registry.js";
+import {
+  canonicalState,
+  isOwned,
+  keyOf,
+  ownedState,
+  sameObject,
+  settledState,
+  driverOf,
+} from "../../kinds/registry.js";
 import {
   KIND_NAMES,
   type KernelObject,
@@ -104,9 +112,12 @@ export interface DocumentInput {
   readonly lastApplied?: KernelState;
 }
 
-/** Digest of the owned part of an observed state: apply FILE refuses a plan made on another state. */
+/**
+ * Digest of the owned part of an observed state: apply FILE refuses a plan made on another state.
+ * Tracked flows are left out: they change with every connection.
+ */
 export function fingerprintObserved(observed: KernelState, ownership: Ownership): string {
-  return digest(canonicalState(ownedState(observed, ownership)));
+  return digest(canonicalState(settledState(ownedState(observed, ownership))));
 }
 
 /** Pairs ops acting on one logical object ("slot"): a rule at one priority, a route to one destination in one table. */

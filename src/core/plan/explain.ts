@@ -25,8 +25,8 @@ function uplinkIndexOf(ref: PolicyRef, layout: Layout, policy: EffectivePolicy):
     if (ref.table !== undefined && ref.table === slot.table) name = n;
     if (ref.priority !== undefined && ref.priority === slot.priority) name = n;
   }
-  // A per-interface setting belongs to the uplink on that interface.
-  if (ref.setting !== undefined || ref.addressing)
+  // A per-interface setting (and the flows out of an interface) belongs to the uplink on it.
+  if (ref.setting !== undefined || ref.addressing || ref.flows)
     name = policy.uplinks.find((u) => u.interface === ref.iface)?.name;
   const i = policy.uplinks.findIndex((u) => u.name === name);
   return i < 0 ? undefined : i;
@@ -62,6 +62,8 @@ export function pointersFor(
     const u = policy.uplinks[uplink]!;
     if (ref.setting !== undefined) return [`/uplinks/${uplink}`, "/routing/rpFilter"];
     if (ref.addressing) return [`/uplinks/${uplink}`, `/uplinks/${uplink}/addressing`];
+    // Its flows go because selection moved general traffic off it.
+    if (ref.flows) return [`/uplinks/${uplink}`, "/selection/strategy"];
     // A route of the uplink's table goes via its gateway.
     const extra = ref.table !== undefined && u.gateway !== "auto" ? [`/uplinks/${uplink}/gateway`] : [];
     return [`/uplinks/${uplink}`, ...extra];
@@ -74,6 +76,7 @@ export function pointersFor(
     return ["/routing/tables", "/routing/priorities"];
   if (ref.priority !== undefined && ref.priority === layout.localFirstPriority)
     return ["/routing/priorities"];
+  if (ref.flows) return ["/selection/strategy"];
   return ["/routing"];
 }
 

@@ -110,7 +110,11 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
     ...(dhcpUplinks.length === 0
       ? {}
       : { dhcp: { dir: dhcpDir(policy.daemon.stateDir, scopeOf(netns)), uplinks: dhcpUplinks } }),
-    ownership: { ...base, sysctls },
+    ownership: {
+      ...base,
+      sysctls,
+      uplinkInterfaces: uplinks.map((u) => u.iface).filter((i) => !i.startsWith("match:")),
+    },
     qos: policy.qos,
     ...(nat === undefined ? {} : { nat }),
     unmatched,

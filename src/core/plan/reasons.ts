@@ -26,6 +26,8 @@ function deleteReason(o: KernelObject, d: Desired): string {
     if (v !== undefined && !v.attached) return `uplink ${owner} has no path: ${v.reason}`;
     if (v !== undefined) return `uplink ${owner}: superseded (its address or gateway changed)`;
   }
+  if (ref.flows && ref.iface !== undefined)
+    return `general traffic no longer leaves by ${ref.iface} (${d.selection.reason}): its NAT'ed flows are cut so their clients reconnect by the new uplink`;
   if (ref.routing) return "not part of the routing scheme of the current policy";
   return "no longer desired by the policy";
 }

@@ -9,13 +9,18 @@
 // record), each write still checked on its own. Consecutive nft-table ops form one JSON batch for
 // `nft -j BATCH`: one kernel transaction, all or nothing, so when it fails none of its ops counts as
 // executed. Service ops (a DHCP client started or stopped) run one by one (service-process.ts).
-import { writeFileSync } from "node:fs";
+// Deletes of tracked flows go to `conntrack -R FILE` as one batch; it names no failing line, so a failed
+// batch counts as not run from its first op (a rollback leaves tracked flows alone either way).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ToolLine } from "../../kinds/driver.js";
 import { batchArgv } from "../../kinds/ip/batch.js";
 import { nftArgv, nftBatch } from "../../kinds/nft/table.js";
 import { driverOf, objectOfOp, renderContextOf } from "../../kinds/registry.js";
 import { sysctlPath } from "../../kinds/sysctl/names.js";
 import { tcBatchArgv } from "../../kinds/tc/render.js";
+import { conntrackBatchArgv } from "../../kinds/conntrack/nat-flows.js";
 import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
 import { startService, stopService } from "./service-process.js";
@@ -63,7 +68,7 @@ export interface ExecOptions {
 
 type Step =
   | {
-      readonly tool: "ip" | "tc";
+      readonly tool: "ip" | "tc" | "conntrack";
       /** Set by the first line that has one (link lines are family-neutral). */
       family?: Family;
       readonly start: number;
@@ -116,7 +121,7 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
     }
     const tool = command.tool;
     const lines: readonly ToolLine["ip"][] =
-      command.tool === "tc" ? command.render(op, ctx).map((text) => ({ text })) : command.render(op, ctx);
+      command.tool === "ip" ? command.render(op, ctx) : command.render(op, ctx).map((text) => ({ text }));
     let first = true;
     for (const l of lines) {
       const prev = out[out.length - 1];
@@ -145,6 +150,21 @@ export function steps(ops: readonly Op[], splitAt?: number): Step[] {
   });
   for (const s of out) if (s.tool === "nft") s.script = nftBatch(s.commands);
   return out;
+}
+
+/**
+ * A batch in a private temporary file for the length of `fn`: conntrack reads a batch only from a file
+ * it can open, and the stdin a child of Node gets is a socket, which it cannot.
+ */
+async function withBatchFile<T>(lines: readonly string[], fn: (file: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "backhaul-batch-"));
+  try {
+    const file = join(dir, "batch");
+    writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
+    return await fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The 1-based failing line iproute2 reports, or undefined. */
@@ -263,12 +283,18 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
       processes++;
       let r;
       try {
-        r = await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
-          input: s.lines.join("\n") + "\n",
+        const opts = {
           allowFailure: true,
           timeoutMs: o.timeoutMs ?? 30_000,
           ...(o.netns === undefined ? {} : { netns: o.netns }),
-        });
+        } as const;
+        r =
+          s.tool === "conntrack"
+            ? await withBatchFile(s.lines, (file) => run(conntrackBatchArgv(file), opts))
+            : await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
+                ...opts,
+                input: s.lines.join("\n") + "\n",
+              });
       } catch (e) {
         // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
         // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).
@@ -276,6 +302,7 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
         return { ok: false, executed, processes, failure: failure(ops, s.start, s.lines[0] ?? "", message) };
       }
       if (r.exitCode !== 0) {
+        // conntrack names no failing line: the batch counts as not run from its first op.
         const line = failingLine(r.stderr) ?? 1;
         const index = s.lineOp[line - 1] ?? s.start;
         // Every op whose lines all come before the failing line is done.

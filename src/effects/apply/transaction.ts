@@ -10,7 +10,13 @@ import { sysctlInterface } from "../../kinds/sysctl/names.js";
 import { randomUUID } from "node:crypto";
 import { applyOps } from "../../core/model-kernel/index.js";
 import { applyByKey, ApplyModelError } from "../../core/model-kernel/by-key.js";
-import { describeObject, describeOp, ownedState } from "../../kinds/registry.js";
+import {
+  describeObject,
+  describeOp,
+  ownedState,
+  settledState,
+  TRANSIENT_KINDS,
+} from "../../kinds/registry.js";
 import type { KernelState, Op, Ownership } from "../../kinds/types.js";
 import { observe } from "../observe.js";
 import { diff } from "../../core/plan/diff.js";
@@ -55,24 +61,33 @@ export async function observeOwned(ctx: RestoreContext): Promise<KernelState> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The ops still needed to turn the kernel's owned state into `target` (empty: it matches). */
+/**
+ * The ops still needed to turn the kernel's owned state into `target` (empty: it matches). Transient
+ * kinds (tracked flows) are left out: traffic makes and ends them while we look.
+ */
 export async function remaining(target: KernelState, ctx: RestoreContext): Promise<Op[]> {
   const tries = ctx.verifyTries ?? 5;
+  const want = settledState(target);
   let left: Op[] = [];
   for (let i = 0; i < tries; i++) {
     if (i > 0) await sleep(100 * i);
-    left = orderOps(diff(await observeOwned(ctx), target, ctx.ownership));
+    left = orderOps(diff(settledState(await observeOwned(ctx)), want, ctx.ownership));
     if (left.length === 0) return [];
   }
   return left;
 }
 
-/** Routes and per-interface sysctls of a device that no longer exists cannot come back: leave them out. */
+/**
+ * Routes and per-interface sysctls of a device that no longer exists cannot come back: leave them out.
+ * Neither can deleted flows: transient kinds stay as the kernel holds them now.
+ */
 export function restorable(pre: KernelState, current: KernelState, own: Ownership): KernelState {
   const links = new Set(current.link.map((l) => l.name));
   const owned = ownedState(pre, own);
+  const now = ownedState(current, own);
   return {
     ...owned,
+    ...Object.fromEntries(TRANSIENT_KINDS.map((k) => [k, now[k]])),
     route: owned.route.filter(
       (r) => (r.dev === undefined || links.has(r.dev)) && (r.nexthops ?? []).every((h) => links.has(h.dev)),
     ),
@@ -161,7 +176,7 @@ export async function transact(
     const left = await remaining(expected, ctx);
     if (left.length === 0) {
       // The baseline for drift: what this apply left, before the journal says it is over.
-      writeApplied(appliedPath(ctx.stateDir, ctx.netnsName), expected);
+      writeApplied(appliedPath(ctx.stateDir, ctx.netnsName), settledState(expected));
       removeJournal(ctx.journalPath);
       return { outcome: "applied", exec, ops: ops.length };
     }

@@ -1,8 +1,8 @@
 // What the last successful apply left in the kernel (the owned part): the baseline against which
 // `plan` shows objects changed behind backhaul's back.
 import { join } from "node:path";
+import { stateFromFile } from "../../kinds/registry.js";
 import type { KernelState } from "../../kinds/types.js";
-import { KIND_NAMES } from "../../kinds/types.js";
 import { readDurable, writeDurable } from "./durable-file.js";
 
 const KIND = "last-applied";
@@ -12,13 +12,7 @@ export function appliedPath(stateDir: string, netns: string | undefined): string
   return join(stateDir, "applied", `${netns ?? "host"}.json`);
 }
 
-function isState(d: unknown): d is KernelState {
-  return (
-    typeof d === "object" &&
-    d !== null &&
-    KIND_NAMES.every((k) => Array.isArray((d as Record<string, unknown>)[k]))
-  );
-}
+const isState = (d: unknown): d is KernelState => stateFromFile(d) !== undefined;
 
 export function writeApplied(path: string, owned: KernelState): void {
   writeDurable(path, KIND, VERSION, owned);
@@ -26,5 +20,6 @@ export function writeApplied(path: string, owned: KernelState): void {
 
 /** The last applied owned state, or undefined. A damaged record is moved aside and reported (throws). */
 export function readApplied(path: string): KernelState | undefined {
-  return readDurable(path, KIND, VERSION, isState);
+  const s = readDurable(path, KIND, VERSION, isState);
+  return s === undefined ? undefined : stateFromFile(s);
 }

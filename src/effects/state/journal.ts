@@ -6,6 +6,7 @@
 // per batch.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { ownershipFromFile, stateFromFile } from "../../kinds/registry.js";
 import type { KernelState, Op, Ownership } from "../../kinds/types.js";
 import { readDurable, writeDurable } from "./durable-file.js";
 
@@ -48,8 +49,7 @@ function isJournal(d: unknown): d is JournalRecord {
     typeof j.id === "string" &&
     typeof j.policyDigest === "string" &&
     Array.isArray(j.ops) &&
-    typeof j.preState === "object" &&
-    j.preState !== null &&
+    stateFromFile(j.preState) !== undefined &&
     typeof j.executed === "number" &&
     (j.phase === "applying" || j.phase === "rolling-back")
   );
@@ -83,8 +83,13 @@ export function writeProgress(path: string, p: JournalProgress): void {
  * stale and ignored). Throws CorruptFileError (file kept aside) when either file is damaged.
  */
 export function readJournal(path: string): JournalRecord | undefined {
-  const j = readDurable(path, KIND, VERSION, isJournal);
-  if (j === undefined) return undefined;
+  const read = readDurable(path, KIND, VERSION, isJournal);
+  if (read === undefined) return undefined;
+  const j: JournalRecord = {
+    ...read,
+    preState: stateFromFile(read.preState)!,
+    ...(read.ownership === undefined ? {} : { ownership: ownershipFromFile(read.ownership) }),
+  };
   const p = readDurable(progressPath(path), PROGRESS_KIND, VERSION, isProgress);
   return p?.id === j.id ? { ...j, executed: p.executed, phase: p.phase } : j;
 }

@@ -3,6 +3,7 @@
 // and any later apply can undo the change without the policy or the CLI process that made it.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { ownershipFromFile, stateFromFile } from "../../kinds/registry.js";
 import type { KernelState, Ownership } from "../../kinds/types.js";
 import { readDurable, writeDurable } from "./durable-file.js";
 
@@ -34,8 +35,7 @@ function isPending(d: unknown): d is PendingChange {
     !Number.isNaN(Date.parse(p.deadline)) &&
     typeof p.ownership === "object" &&
     p.ownership !== null &&
-    typeof p.preState === "object" &&
-    p.preState !== null
+    stateFromFile(p.preState) !== undefined
   );
 }
 
@@ -44,7 +44,10 @@ export function writePending(path: string, p: PendingChange): void {
 }
 
 export function readPending(path: string): PendingChange | undefined {
-  return readDurable(path, KIND, VERSION, isPending);
+  const p = readDurable(path, KIND, VERSION, isPending);
+  return p === undefined
+    ? undefined
+    : { ...p, ownership: ownershipFromFile(p.ownership), preState: stateFromFile(p.preState)! };
 }
 
 export function removePending(path: string): void {

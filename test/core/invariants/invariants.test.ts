@@ -18,6 +18,7 @@ const ctx: InvariantContext = {
     qosInterfaces: [],
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
+    uplinkInterfaces: [],
   },
   strategy: "failover",
   usableUplinks: ["eth0"],

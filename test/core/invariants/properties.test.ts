@@ -19,6 +19,7 @@ const ownership: Ownership = {
   qosInterfaces: [],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
+  uplinkInterfaces: [],
 };
 
 function contextFor(s: KernelState, o: Partial<InvariantContext> = {}): InvariantContext {

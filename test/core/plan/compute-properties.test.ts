@@ -218,4 +218,57 @@ describe("a planning pass over generated nodes", () => {
       { numRuns },
     );
   });
+
+  it("leaves exactly the NAT'ed flows of the uplinks general traffic leaves by, deleting the others last", () => {
+    fc.assert(
+      fc.property(scenario, (sc) => {
+        const k1 = kernel(sc.first, emptyState());
+        const d1 = computeDesired(input(sc.first, k1, sc));
+        const applied1 = applyByKey(k1, opsOf(plan(k1, d1.state, ownership(uplinksOf(sc.first)))));
+        // A hotspot client has flows out of every uplink that has an address.
+        const base = kernel(sc.second, ownedOnly(applied1));
+        const k2: KernelState = {
+          ...base,
+          conntrack: TEMPLATES.flatMap((t) =>
+            base.address.some((a) => a.dev === t.spec.iface && a.family === 4)
+              ? [
+                  {
+                    kind: "conntrack" as const,
+                    family: 4 as const,
+                    address: `${t.net}.2`,
+                    source: "100.64.50.10",
+                    iface: t.spec.iface,
+                    flows: 1,
+                  },
+                ]
+              : [],
+          ),
+        };
+        const own2 = ownership(uplinksOf(sc.second));
+        const d2 = computeDesired({ ...input(sc.second, k2, sc), previous: toPrevious(d1.selection) });
+        const ops = opsOf(plan(k2, d2.state, own2));
+        const applied2 = applyByKey(k2, ops);
+        const general = lookupRoute(applied2, "192.0.2.1");
+        const ours = general?.table === d2.layout.activeTable;
+        const carrying = new Set(
+          general === undefined ? [] : (general.nexthops?.map((n) => n.dev) ?? [general.dev]),
+        );
+        // Where backhaul routes general traffic, only the flows out of its interfaces stay; where it
+        // does not (no active default: the main table decides), it deletes none.
+        expect(applied2.conntrack.map((f) => f.iface).sort()).toEqual(
+          k2.conntrack
+            .filter((f) => !ours || carrying.has(f.iface))
+            .map((f) => f.iface)
+            .sort(),
+        );
+        // Deletes of flows come after every other op.
+        const firstFlow = ops.findIndex((o) => o.op === "delete" && o.before.kind === "conntrack");
+        if (firstFlow >= 0)
+          expect(ops.slice(firstFlow).every((o) => o.op === "delete" && o.before.kind === "conntrack")).toBe(
+            true,
+          );
+      }),
+      { numRuns },
+    );
+  });
 });

@@ -5,7 +5,10 @@ import {
   rpFilterName,
   type DesiredInput,
 } from "../../../src/core/plan/desired.js";
-import { describeObject } from "../../../src/kinds/registry.js";
+import { describeObject, describeOp, objectOfOp } from "../../../src/kinds/registry.js";
+import type { KernelState, NatFlows } from "../../../src/kinds/types.js";
+import { reasonsFrom } from "../../../src/core/plan/reasons.js";
+import { toPrevious } from "../../../src/core/selection/select.js";
 import { plan } from "../../../src/core/plan/order.js";
 import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import {
@@ -189,5 +192,78 @@ describe("desired QoS", () => {
       input({ observed: { ...s, link: s.link.filter((l) => l.name !== "eth0") }, qos: [shaping] }),
     );
     expect([...d.state.qdisc, ...d.state.class, ...d.state.filter]).toEqual([]);
+  });
+
+  describe("flows NAT'ed out of the uplinks", () => {
+    const nat = (iface: string, address: string, source = "100.64.50.10"): NatFlows => ({
+      kind: "conntrack",
+      family: 4,
+      address,
+      source,
+      iface,
+      flows: 3,
+    });
+    const ETH0 = nat("eth0", "198.51.100.2");
+    const WLAN0 = nat("wlan0", "203.0.113.2", "100.64.50.11");
+    const withFlows = (s: KernelState): KernelState => ({ ...s, conntrack: [ETH0, WLAN0] });
+
+    it("keeps the flows of the uplink carrying general traffic and deletes the others' last of all", () => {
+      const healthy = computeDesired(input());
+      const observed = withFlows(applyByKey(node(), opsOf(plan(node(), healthy.state, ownership()))));
+      const d = computeDesired(input({ observed }));
+      expect(d.state.conntrack).toEqual([ETH0]);
+      const ops = opsOf(plan(observed, d.state, ownership()));
+      expect(ops.map(describeOp)).toEqual([
+        "delete conntrack NAT flows from 100.64.50.11 out of wlan0 as 203.0.113.2 (3 flows)",
+      ]);
+      expect(reasonsFrom(d)(ops[0]!)).toMatch(/^general traffic no longer leaves by wlan0/);
+    });
+
+    it("after a switch, deletes the old uplink's flows only once the new default and rules are in", () => {
+      const healthy = computeDesired(input());
+      const observed = withFlows(
+        applyByKey(node({ carrier: { eth0: false } }), opsOf(plan(node(), healthy.state, ownership()))),
+      );
+      const d = computeDesired(
+        input({
+          observed,
+          health: { eth0: down(), wlan0: up(), wwan0: up() },
+          previous: toPrevious(healthy.selection),
+        }),
+      );
+      expect(d.state.conntrack).toEqual([WLAN0]);
+      const ops = opsOf(plan(observed, d.state, ownership()));
+      expect(describeOp(ops[ops.length - 1]!)).toBe(
+        "delete conntrack NAT flows from 100.64.50.10 out of eth0 as 198.51.100.2 (3 flows)",
+      );
+      expect(ops.filter((o) => objectOfOp(o).kind === "conntrack")).toHaveLength(1);
+    });
+
+    it("keeps the flows of every uplink a balanced default uses", () => {
+      const d = computeDesired(
+        input({
+          observed: withFlows(node()),
+          params: { ...PARAMS, strategy: "balance" },
+          health: { eth0: up(), wlan0: up(100), wwan0: down() },
+        }),
+      );
+      expect(d.state.conntrack).toEqual([ETH0, WLAN0]);
+    });
+
+    it("keeps the flows of the last default that keep-last holds on to", () => {
+      const healthy = computeDesired(input());
+      const observed = withFlows(applyByKey(node(), opsOf(plan(node(), healthy.state, ownership()))));
+      const keep = computeDesired(
+        input({ observed, health: { eth0: down(), wlan0: down(), wwan0: down() } }),
+      );
+      expect(keep.state.conntrack).toEqual([ETH0]);
+    });
+
+    it("leaves flows of interfaces that are not uplinks alone", () => {
+      const vpn = nat("wg0", "10.8.0.2");
+      const observed = { ...node(), conntrack: [vpn] };
+      const d = computeDesired(input({ observed }));
+      expect(opsOf(plan(observed, d.state, ownership()))).not.toContainEqual({ op: "delete", before: vpn });
+    });
   });
 });

@@ -33,6 +33,7 @@ const own: Ownership = {
   qosInterfaces: ["eth0"],
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.wwan0.rp_filter"],
+  uplinkInterfaces: ["eth0", "wwan0"],
 };
 
 // Small domains so that keys collide often: same key with other content, foreign objects in our ranges.

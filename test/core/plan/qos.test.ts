@@ -153,6 +153,7 @@ const ctx: InvariantContext = {
     qosInterfaces: ["eth0"],
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
+    uplinkInterfaces: [],
   },
   strategy: "failover",
   usableUplinks: ["eth0"],
