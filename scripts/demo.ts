@@ -136,6 +136,37 @@ async function main(): Promise<void> {
     step(`the phone's lease, taken by backhaul's DHCP client: backhaul show --netns ${node}`);
     cli(["show", "--netns", node, "--state-dir", STATE_DIR]);
     await sleep(300);
+    step("the hotspot client asks for an address: backhaul's own dnsmasq on wlan0 answers");
+    const client = lab.topology.client!;
+    const dhcp = spawnSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        lab.client!,
+        "busybox",
+        "udhcpc",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "4",
+        "-T",
+        "1",
+        "-i",
+        client.peer,
+        "-s",
+        "/bin/true",
+      ],
+      { encoding: "utf8", timeout: 15_000 },
+    );
+    const leased = /lease of ([\d.]+) obtained from ([\d.]+)/.exec(`${dhcp.stdout}${dhcp.stderr}`);
+    results.push(
+      leased === null
+        ? "the hotspot client got no lease from backhaul's dnsmasq"
+        : `the hotspot client got ${leased[1]} from backhaul's dnsmasq on ${leased[2]}`,
+    );
+    say(`  => ${results.at(-1)}`);
     step(`live status: backhaul status ${POLICY} --netns ${node}`);
     cli(["status", POLICY, "--netns", node]);
 

@@ -108,6 +108,7 @@ export function desiredInputOf(
     qos: inputs.qos,
     ...(inputs.nat === undefined ? {} : { nat: inputs.nat }),
     ...(inputs.dhcp === undefined ? {} : { dhcp: inputs.dhcp }),
+    ...(inputs.hotspot === undefined ? {} : { hotspot: inputs.hotspot }),
     ...(previous === undefined ? {} : { previous }),
   };
 }

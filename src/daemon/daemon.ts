@@ -13,8 +13,9 @@ import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
 import { transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
 import { ServiceWatch } from "./service-watch.js";
 import { openWriter, txContextOf, type Writer } from "../effects/apply/writer.js";
-import { CLEANUP_KINDS, describeOp, ownedState } from "../kinds/registry.js";
-import type { KernelState } from "../kinds/types.js";
+import { CLEANUP_KINDS, describeOp, ownedState, splitIndependent } from "../kinds/registry.js";
+import type { KernelState, Op } from "../kinds/types.js";
+import { applyOps } from "../core/model-kernel/index.js";
 import { diff } from "../core/plan/diff.js";
 import { orderOps } from "../core/plan/order.js";
 import { observe } from "../effects/observe.js";
@@ -370,6 +371,26 @@ export class Daemon {
     return report;
   }
 
+  /**
+   * The independent part of a pass's ops, once the rest is applied. Its failure is logged and leaves
+   * the rest in place; the next pass, which observes the kernel, plans it again.
+   */
+  private async transactSide(
+    i: Extract<Intent, { type: "transact" }>,
+    first: readonly Op[],
+    side: readonly Op[],
+  ): Promise<void> {
+    const after = applyOps(i.observed, first);
+    if (!after.ok) return;
+    const { fault: _, ...ctx } = this.txContext(i.inputs);
+    const tx = await transact(after.state, side, this.state.digest, ctx);
+    if (tx.outcome !== "applied")
+      this.o.log.error(
+        { outcome: tx.outcome, ops: side.map(describeOp) },
+        `the hotspot's services were not applied (${tx.outcome}): ${tx.reason}; routing is applied, the next pass tries again`,
+      );
+  }
+
   private async perform(i: Intent): Promise<PassReport | undefined> {
     switch (i.type) {
       case "transact": {
@@ -380,14 +401,19 @@ export class Daemon {
         this.services.beforeTransact(i.ops);
         const clock = this.clock;
         const planned = performance.now();
+        // The hotspot's services go in a transaction of their own after the rest: a server that cannot
+        // start (its port taken) is rolled back alone and never holds back routing.
+        const { main, side } = splitIndependent(i.ops);
+        const [first, second] = main.length === 0 || side.length === 0 ? [i.ops, []] : [main, side];
         let tx: TxResult;
         try {
-          tx = await transact(i.observed, i.ops, this.state.digest, {
+          tx = await transact(i.observed, first, this.state.digest, {
             ...this.txContext(i.inputs),
             onExecuted: () => {
               if (clock !== undefined) clock.writtenAt = performance.now();
             },
           });
+          if (tx.outcome === "applied" && second.length > 0) await this.transactSide(i, first, second);
         } catch (e) {
           const error = e instanceof Error ? e.message : String(e);
           return this.dispatch({ type: "transacted", outcome: "failed", error });

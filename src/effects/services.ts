@@ -1,19 +1,20 @@
 // The processes backhaul starts (hostapd, dnsmasq, a DHCP client), found only through the files it
 // keeps for them under its state directory, so whatever is seen here is ours:
 //   STATE/hostapd/IFACE.conf, STATE/hostapd/IFACE.pid, STATE/hostapd/ctrl/IFACE (control socket)
-//   STATE/dnsmasq/IFACE.conf, STATE/dnsmasq/IFACE.pid
+//   STATE/dnsmasq/NETNS/IFACE.pid, .leases, .log (our hotspot DHCP server; kinds/services/dnsmasq.ts)
 //   STATE/dhcp/NETNS/IFACE.pid, .lease, .log, hook.mjs (our udhcpc and its hook; kinds/services/dhcp-client.ts)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { DhcpClient, Dnsmasq } from "../kinds/types.js";
 import { dhcpDir, dhcpPaths, dirOfArgv, parseLease } from "../kinds/services/dhcp-client.js";
+import { dnsmasqDir, dnsmasqPaths, paramsOfArgv, parseHotspotLeases } from "../kinds/services/dnsmasq.js";
 import { readRegularFile } from "../policy/read-file.js";
 import { processArgv, readPidFile } from "./proc.js";
 import { sha256 } from "../util/canonical.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
 
-type PidService = "hostapd" | "dnsmasq";
+type PidService = "hostapd";
 
 export const servicePaths = (stateDir: string, service: PidService, iface: string) => ({
   config: join(stateDir, service, `${iface}.conf`),
@@ -24,7 +25,6 @@ export const servicePaths = (stateDir: string, service: PidService, iface: strin
 /** The program names a live process of each service may have (its comm). */
 const PROGRAMS: Readonly<Record<PidService, readonly string[]>> = {
   hostapd: ["hostapd"],
-  dnsmasq: ["dnsmasq"],
 };
 
 function readText(path: string): string | undefined {
@@ -111,15 +111,31 @@ function observeDhcpClients(stateDir: string, scope: string): DhcpClient[] {
   });
 }
 
-/** Our services; `scope` names the network namespace whose DHCP clients are looked for ("host": the root one). */
-export function observeDaemons(stateDir: string, scope: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
-  const dnsmasq = serviceInterfaces(stateDir, "dnsmasq").flatMap((iface): Dnsmasq[] => {
-    const pid = livePid(stateDir, "dnsmasq", iface);
-    return pid === undefined
-      ? []
-      : [{ kind: "dnsmasq", iface, pid, configHash: configHash(stateDir, "dnsmasq", iface) }];
+/** A hotspot's lease file holds at most a lease per client (dnsmasq --dhcp-lease-max). */
+const LEASES_FILE_MAX = 256 * 1024;
+
+/**
+ * Our hotspot DHCP servers: a pid file under STATE/dnsmasq whose live process is dnsmasq with our
+ * command line for that interface and directory, and the leases its lease file holds.
+ */
+function observeDnsmasq(stateDir: string, scope: string): Dnsmasq[] {
+  const dir = dnsmasqDir(stateDir, scope);
+  return pidFileInterfaces(dir).flatMap((iface): Dnsmasq[] => {
+    const paths = dnsmasqPaths(dir, iface);
+    const pid = readPidFile(paths.pid);
+    if (pid === undefined) return [];
+    const argv = processArgv(pid);
+    if (argv === undefined || basename(argv[0] ?? "") !== "dnsmasq") return [];
+    const ours = paramsOfArgv(argv);
+    if (ours === undefined || ours.dir !== dir || ours.params.iface !== iface) return [];
+    const read = readRegularFile(paths.leases, LEASES_FILE_MAX);
+    return [{ kind: "dnsmasq", iface, argv, pid, leases: read.ok ? parseHotspotLeases(read.text) : [] }];
   });
-  return { dnsmasq, dhcp: observeDhcpClients(stateDir, scope) };
+}
+
+/** Our services; `scope` names the network namespace whose files are looked for ("host": the root one). */
+export function observeDaemons(stateDir: string, scope: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
+  return { dnsmasq: observeDnsmasq(stateDir, scope), dhcp: observeDhcpClients(stateDir, scope) };
 }
 
 /** Interfaces whose hostapd control socket exists (the process may still be gone: hostapd_cli tells). */

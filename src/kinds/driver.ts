@@ -195,6 +195,11 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
    * was deleted (it leaves the kind as the kernel holds it).
    */
   readonly transient?: true;
+  /**
+   * Its ops bear on no route (the hotspot's services): the daemon applies them in a transaction of
+   * their own after the rest, so one that cannot start never holds back a failover.
+   */
+  readonly independent?: true;
 }
 
 /** Readings an observation can make; each driver names those it parses. */

@@ -72,6 +72,14 @@ export function settledState(s: KernelState): KernelState {
   return out as unknown as KernelState;
 }
 
+/** Ops on kinds no route depends on, split from the rest (each part keeps its order). */
+export function splitIndependent(ops: readonly Op[]): { readonly main: Op[]; readonly side: Op[] } {
+  const main: Op[] = [];
+  const side: Op[] = [];
+  for (const op of ops) (DRIVERS[objectOfOp(op).kind].independent === true ? side : main).push(op);
+  return { main, side };
+}
+
 /** Kinds `run --cleanup-on-exit` removes. */
 export const CLEANUP_KINDS: readonly KindName[] = KIND_NAMES.filter((k) => DRIVERS[k].cleanup === "remove");
 

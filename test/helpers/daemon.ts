@@ -209,3 +209,26 @@ export async function activeDev(netns: string): Promise<string | undefined> {
   const routes = JSON.parse(r.stdout.trim() || "[]") as { dst: string; dev?: string }[];
   return routes.find((x) => x.dst === "default")?.dev;
 }
+
+/**
+ * Tests that give each daemon of one lab a state directory of its own leave the services of the last
+ * one running (stopping a daemon leaves the node as it is); for the next daemon they are not its own.
+ * Kill our programs in the namespace between such tests.
+ */
+export async function killServicesIn(netns: string): Promise<void> {
+  const pids = (await run(["ip", "netns", "pids", netns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+  for (const pid of pids) {
+    let comm = "";
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    } catch {
+      continue;
+    }
+    if (comm === "dnsmasq" || comm === "udhcpc")
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+  }
+}

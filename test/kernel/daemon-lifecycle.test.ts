@@ -5,7 +5,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { run } from "../../src/effects/exec.js";
-import { activeDev, ClientProbe, DaemonProcess, demoPolicyIn, tempDir } from "../helpers/daemon.js";
+import {
+  activeDev,
+  ClientProbe,
+  DaemonProcess,
+  demoPolicyIn,
+  killServicesIn,
+  tempDir,
+} from "../helpers/daemon.js";
 import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 const sysctl = async (netns: string, name: string): Promise<string> =>
@@ -30,6 +37,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: its life in the demo l
   };
   afterEach(async () => {
     for (const d of running.splice(0)) await d.stop("SIGKILL");
+    await killServicesIn(lab().node);
   });
   afterAll(() => dir.remove());
 

@@ -17,8 +17,8 @@ import { DaemonProcess, tempDir } from "../helpers/daemon.js";
 import { demoTopology, eventually, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 import { DEMO_POLICY_FILE } from "../helpers/policies.js";
 
-/** The demo's plan from a fresh node: the client's start, 4 sysctls, 3 routes, 4 rules, the NAT table. */
-const OPS_BEFORE_LEASE = 13;
+/** The demo's plan from a fresh node: the client's start, 4 sysctls, 3 routes, 4 rules, the NAT table, the hotspot's DHCP server. */
+const OPS_BEFORE_LEASE = 14;
 
 describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP client on the demo's phone", () => {
   const lab = useLab(demoTopology());
@@ -111,7 +111,8 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP client on th
     running.push(d);
     await d.started();
     // The daemon watches the client once a pass has observed it.
-    expect(await eventually(async () => (await services()).length === 1, 10_000)).toBe(true);
+    const usb0Services = async () => (await services()).filter((x) => x.iface === "usb0");
+    expect(await eventually(async () => (await usb0Services()).length === 1, 10_000)).toBe(true);
     const first = await clientPid();
     expect(first).toBeDefined();
     process.kill(first!, "SIGKILL");
@@ -123,7 +124,7 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP client on th
         return p !== undefined && p !== first;
       }, 10_000),
     ).toBe(true);
-    expect(await services()).toMatchObject([{ iface: "usb0", exits: 1, pid: await clientPid() }]);
+    expect(await usb0Services()).toMatchObject([{ iface: "usb0", exits: 1, pid: await clientPid() }]);
     expect(processArgv(foreign)).toBeDefined();
 
     // --cleanup-on-exit: ours stopped and its lease released (dnsmasq forgets it), the foreign one runs on.
@@ -133,6 +134,8 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP client on th
     await c.started();
     expect(await c.stop("SIGTERM")).toEqual({ code: 0, signal: null });
     expect((await full())["dhcp-client"]).toEqual([]);
+    // The hotspot's DHCP server of ours goes too.
+    expect((await full()).dnsmasq).toEqual([]);
     expect((await usb0())[0]?.addr_info ?? []).toEqual([]);
     expect(readFileSync(join(lab().dir, "usb0.leases"), "utf8")).not.toContain("100.64.3.100");
     expect(processArgv(foreign)).toBeDefined();

@@ -13,6 +13,8 @@ import type { KernelObject, KernelState, Route, Rule } from "../../src/kinds/typ
 import { keyOf } from "../../src/kinds/registry.js";
 import { requireKernel } from "../helpers/kernel.js";
 import { dhcpDir } from "../../src/kinds/services/dhcp-client.js";
+import { dnsmasqArgv, dnsmasqDir, dnsmasqPaths } from "../../src/kinds/services/dnsmasq.js";
+import { startService } from "../../src/effects/apply/service-process.js";
 
 const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);
 
@@ -23,6 +25,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
   let stateDir = "";
   let state: KernelState;
   let processes = 0;
+  let serverArgv: string[];
   let dhcpArgvSeen: string[] = [];
 
   beforeAll(async () => {
@@ -89,7 +92,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
       await run(["tee", `/proc/sys/net/${path}`], { netns: node, input: `${value}\n` });
     }
     // Services as backhaul keeps them: config, pid and control files under the state directory.
-    for (const d of ["hostapd", "dnsmasq", "dhcp"]) mkdirSync(join(stateDir, d));
+    for (const d of ["hostapd", "dhcp"]) mkdirSync(join(stateDir, d));
     writeFileSync(
       join(stateDir, "hostapd", "wlan0.conf"),
       `interface=wlan0\ndriver=wired\nctrl_interface=${join(stateDir, "hostapd", "ctrl")}\nssid=bh-test\n` +
@@ -107,12 +110,27 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
         netns: node,
       },
     );
-    writeFileSync(
-      join(stateDir, "dnsmasq", "wlan0.conf"),
-      `interface=wlan0\nbind-interfaces\nport=0\nuser=root\ndhcp-range=100.64.10.10,100.64.10.50,1h\n` +
-        `dhcp-leasefile=${join(stateDir, "dnsmasq", "wlan0.leases")}\npid-file=${join(stateDir, "dnsmasq", "wlan0.pid")}\n`,
+    // Our hotspot server, started the way apply starts it.
+    serverArgv = dnsmasqArgv(dnsmasqDir(stateDir, node), {
+      iface: "wlan0",
+      router: "100.64.10.1",
+      netmask: "255.255.255.0",
+      start: "100.64.10.10",
+      end: "100.64.10.50",
+      leaseSeconds: 3600,
+      maxClients: 8,
+    });
+    const serverFiles = dnsmasqPaths(dnsmasqDir(stateDir, node), "wlan0");
+    await startService(
+      {
+        action: "start",
+        label: "dnsmasq",
+        argv: serverArgv,
+        pidFile: serverFiles.pid,
+        logFile: serverFiles.log,
+      },
+      { netns: node },
     );
-    await run(["dnsmasq", `--conf-file=${join(stateDir, "dnsmasq", "wlan0.conf")}`], { netns: node });
     // Our DHCP client's files live per namespace; a lease file the hook wrote rides on the client.
     const dhcp = dhcpDir(stateDir, node);
     mkdirSync(dhcp, { recursive: true });
@@ -342,8 +360,9 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
       {
         kind: "dnsmasq",
         iface: "wlan0",
-        pid: pid("dnsmasq/wlan0.pid"),
-        configHash: sha256(readFileSync(join(stateDir, "dnsmasq", "wlan0.conf"), "utf8")),
+        argv: serverArgv,
+        pid: pid(`dnsmasq/${node}/wlan0.pid`),
+        leases: [],
       },
     ]);
     expect(state["dhcp-client"]).toEqual([

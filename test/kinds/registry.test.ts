@@ -9,6 +9,7 @@ import {
   SUPERVISED_KINDS,
   TRANSIENT_KINDS,
   emptyState,
+  splitIndependent,
   settledState,
   stateFromFile,
 } from "../../src/kinds/registry.js";
@@ -54,7 +55,7 @@ describe("the kind registry", () => {
   });
 
   it("supervises only processes it starts and stops itself, and removes them on cleanup", () => {
-    expect(SUPERVISED_KINDS).toEqual(["dhcp-client"]);
+    expect(SUPERVISED_KINDS).toEqual(["dnsmasq", "dhcp-client"]);
     for (const k of SUPERVISED_KINDS) {
       expect(DRIVERS[k].command.tool, k).toBe("service");
       expect(CLEANUP_KINDS, k).toContain(k);
@@ -83,6 +84,26 @@ describe("the kind registry", () => {
     expect(stateFromFile({})).toBeUndefined();
     expect(stateFromFile({ ...emptyState(), route: "x" })).toBeUndefined();
     expect(stateFromFile([])).toBeUndefined();
+  });
+
+  it("splits the ops of kinds no route depends on from the rest, each part in its order", () => {
+    const rule = {
+      op: "add" as const,
+      after: {
+        kind: "rule" as const,
+        family: 4 as const,
+        priority: 1000,
+        action: "lookup" as const,
+        table: 100,
+        protocol: 201,
+      },
+    };
+    const server = {
+      op: "delete" as const,
+      before: { kind: "dnsmasq" as const, iface: "wlan0", argv: ["dnsmasq"] },
+    };
+    expect(splitIndependent([server, rule])).toEqual({ main: [rule], side: [server] });
+    expect(KIND_NAMES.filter((k) => DRIVERS[k].independent === true)).toEqual(["dnsmasq"]);
   });
 
   it("gives every kind a distinct place in show's output", () => {

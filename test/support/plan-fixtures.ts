@@ -7,6 +7,18 @@ import type { RoutingParams } from "../../src/core/plan/desired.js";
 import type { PlanResult } from "../../src/core/plan/order.js";
 import type { Op } from "../../src/kinds/types.js";
 import { schemeSysctls } from "../../src/core/plan/desired.js";
+import type { DnsmasqParams } from "../../src/kinds/services/dnsmasq.js";
+
+/** The hotspot DHCP server of a /24 hotspot on wlan0 (100.64.50.1), as the planner builds it. */
+export const HOTSPOT_SERVER: DnsmasqParams = {
+  iface: "wlan0",
+  router: "100.64.50.1",
+  netmask: "255.255.255.0",
+  start: "100.64.50.100",
+  end: "100.64.50.200",
+  leaseSeconds: 3600,
+  maxClients: 16,
+};
 
 export const numRuns = Number(process.env.FC_NUM_RUNS ?? 1000);
 

@@ -15,6 +15,7 @@ import {
 } from "../../kinds/types.js";
 import type { QosInterface } from "../../policy/types.js";
 import { dhcpClientOf, type DhcpClient } from "../../kinds/services/dhcp-client.js";
+import { dnsmasqOf, type Dnsmasq, type DnsmasqParams } from "../../kinds/services/dnsmasq.js";
 import { ipForward, natTable, type NatParams } from "./nat.js";
 import { qosState } from "./qos.js";
 import { hostPrefix, indexObserved, isDefault, MAIN_TABLE } from "../selection/gateway.js";
@@ -40,7 +41,15 @@ export type DesiredInput = Omit<SelectionInput, "observed"> & {
   readonly nat?: NatParams;
   /** Uplinks whose address our DHCP client takes. */
   readonly dhcp?: DhcpParams;
+  /** The hotspot's services (absent: the hotspot is not raised). */
+  readonly hotspot?: HotspotParams;
 };
+
+/** The hotspot's DHCP and DNS server, and the directory it keeps its files in. */
+export interface HotspotParams {
+  readonly dir: string;
+  readonly dnsmasq: DnsmasqParams;
+}
 
 /** The uplinks with `addressing: dhcp`, and the directory their clients keep files in. */
 export interface DhcpParams {
@@ -251,6 +260,15 @@ export function computeDesired(input: DesiredInput): Desired {
   const flows = input.observed.conntrack.filter(
     (f) => !routed.has(f.family) || carrying.has(`${f.family} ${f.iface}`),
   );
+  // The hotspot's server runs while its interface exists (--bind-dynamic picks its address up later).
+  const servers: Dnsmasq[] = [];
+  const hs = input.hotspot;
+  if (hs !== undefined && ix.links.has(hs.dnsmasq.iface))
+    put(
+      servers,
+      dnsmasqOf(hs.dir, hs.dnsmasq),
+      `hotspot: DHCP ${hs.dnsmasq.start}-${hs.dnsmasq.end} and DNS for its clients on ${hs.dnsmasq.iface}`,
+    );
   const nftTables: NftTable[] = [];
   if (input.nat !== undefined) {
     // Unresolved uplinks (a `match` that found nothing) have no interface to masquerade out of.
@@ -273,6 +291,7 @@ export function computeDesired(input: DesiredInput): Desired {
     filter: qos.filters,
     "nft-table": nftTables,
     "dhcp-client": dhcpClients,
+    dnsmasq: servers,
     conntrack: flows,
   });
   return { state, selection, layout, reasons };

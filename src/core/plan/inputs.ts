@@ -1,8 +1,9 @@
 // The seam between the policy and the planner: the effective policy and what was observed, mapped
 // onto the planner's plain inputs (uplink specs, selection and routing parameters, ownership).
 import type { KernelState, LinkClass, Ownership } from "../../kinds/types.js";
-import { schemeSysctls, type DhcpParams, type RoutingParams } from "./desired.js";
-import type { NatParams } from "./nat.js";
+import { schemeSysctls, type DhcpParams, type HotspotParams, type RoutingParams } from "./desired.js";
+import { ipv4Subnet, type NatParams } from "./nat.js";
+import { dnsmasqDir } from "../../kinds/services/dnsmasq.js";
 import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
 import { ownershipOf } from "../../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
@@ -22,6 +23,8 @@ export interface PlannerInputs {
   readonly unmatched: readonly string[];
   /** Uplinks with `addressing: dhcp`: our DHCP client runs on each (its files under stateDir). */
   readonly dhcp?: DhcpParams;
+  /** The hotspot's own services, when the policy raises it (`activate: always`). */
+  readonly hotspot?: HotspotParams;
 }
 
 const RP_FILTER = { strict: "1", loose: "2", off: "0", unchanged: "unchanged" } as const;
@@ -44,6 +47,12 @@ function resolveInterface(
       (m.kind === undefined || l.linkClass === m.kind) &&
       (m.driver === undefined || l.driver === m.driver),
   )?.name;
+}
+
+/** "255.255.255.0" for 24. */
+function netmaskOf(len: number): string {
+  const bits = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return [24, 16, 8, 0].map((sh) => (bits >>> sh) & 255).join(".");
 }
 
 /** `netns`: the namespace planned for (its DHCP clients keep their files apart from other namespaces'). */
@@ -103,10 +112,28 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
       ? [{ name: u.name, iface }]
       : [];
   });
+  // `when-no-uplink` needs the hotspot's own activation state machine, which does not exist yet: only a
+  // hotspot the policy raises always runs its services.
+  const hotspot: HotspotParams | undefined =
+    h !== undefined && h.activate === "always"
+      ? {
+          dir: dnsmasqDir(policy.daemon.stateDir, scopeOf(netns)),
+          dnsmasq: {
+            iface: h.interface,
+            router: h.address.split("/")[0]!,
+            netmask: netmaskOf(ipv4Subnet(h.address)[1]),
+            start: h.dhcp.start,
+            end: h.dhcp.end,
+            leaseSeconds: Math.round(h.dhcp.lease / 1000),
+            maxClients: h.maxClients,
+          },
+        }
+      : undefined;
   return {
     uplinks,
     params,
     routing,
+    ...(hotspot === undefined ? {} : { hotspot }),
     ...(dhcpUplinks.length === 0
       ? {}
       : { dhcp: { dir: dhcpDir(policy.daemon.stateDir, scopeOf(netns)), uplinks: dhcpUplinks } }),

@@ -1,8 +1,6 @@
 // What the service kinds share: the processes backhaul runs are observed only through the files it keeps
 // for them in its state directory (effects/services.ts reads them), so whatever is seen is ours.
 import { COMMON_PARTS, RenderError, type KindDriver, type OpOn, type RawSource } from "../driver.js";
-import type { RawObservation } from "../raw.js";
-import type { KernelState } from "../types.js";
 
 /** A service process of ours, bound to one interface. */
 export interface ServiceRecord {
@@ -11,8 +9,8 @@ export interface ServiceRecord {
 }
 
 /**
- * The driver parts every service kind has the same way. Kinds backhaul only observes so far (hostapd,
- * dnsmasq) keep the refusing renderer; a kind it runs overrides command and cleanup.
+ * The driver parts every service kind has the same way. A kind backhaul only observes so far (hostapd)
+ * keeps the refusing renderer; a kind it runs overrides command and cleanup.
  */
 export function serviceParts<T extends ServiceRecord>(
   rank: number,
@@ -57,36 +55,5 @@ export function serviceParts<T extends ServiceRecord>(
     policyRef: (o) => ({ iface: o.iface }),
     // Left running: the services issue makes them ours to stop.
     cleanup: "keep",
-  };
-}
-
-/** A service of ours found through its pid file: only its interface, pid and config digest are known. */
-export interface PidService<K extends "dnsmasq"> extends ServiceRecord {
-  readonly kind: K;
-  readonly pid: number;
-  readonly configHash: string;
-}
-
-/** The driver of a pid-file service: `label` names it in plans ("dnsmasq") and in `show` ("dnsmasq"). */
-export function pidServiceDriver<K extends "dnsmasq">(o: {
-  readonly kind: K;
-  readonly rank: number;
-  readonly label: string;
-  readonly showLabel: string;
-  readonly place: number;
-  readonly found: (raw: RawObservation) => readonly PidService<K>[];
-}): KindDriver<PidService<K>, KernelState> {
-  return {
-    kind: o.kind,
-    ...serviceParts<PidService<K>>(o.rank, ["service-pids"]),
-    observe: (raw) => [...o.found(raw)],
-    describe: (s) => `${o.label} on ${s.iface}`,
-    show: {
-      place: o.place,
-      keep: () => true,
-      sections: (ds) => [
-        { title: "Services", lines: ds.map((d) => `  ${o.showLabel} on ${d.iface}: pid ${d.pid}`) },
-      ],
-    },
   };
 }

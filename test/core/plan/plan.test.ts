@@ -1,3 +1,4 @@
+import { dnsmasqOf } from "../../../src/kinds/services/dnsmasq.js";
 import { describe, expect, it } from "vitest";
 import { computeDesired, type DesiredInput } from "../../../src/core/plan/desired.js";
 import { describeObject } from "../../../src/kinds/registry.js";
@@ -6,7 +7,17 @@ import { plan } from "../../../src/core/plan/order.js";
 import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import { classify } from "../../../src/core/plan/disruption.js";
 import { emptyState, type KernelState, type Op, type Route } from "../../../src/kinds/types.js";
-import { down, node, opsOf, ownership, PARAMS, ROUTING, up, UPLINKS } from "../../support/plan-fixtures.js";
+import {
+  down,
+  HOTSPOT_SERVER,
+  node,
+  opsOf,
+  ownership,
+  PARAMS,
+  ROUTING,
+  up,
+  UPLINKS,
+} from "../../support/plan-fixtures.js";
 import { lookupRoute } from "../../support/lookup.js";
 
 const input = (over: Partial<DesiredInput> = {}): DesiredInput => ({
@@ -114,11 +125,15 @@ describe("plan ordering", () => {
   });
 
   it("restarts a service whose configuration changed: delete right before add", () => {
-    const svc = { kind: "dnsmasq" as const, iface: "ap0", pid: 10, configHash: "a" };
+    const params = HOTSPOT_SERVER;
+    const svc = { ...dnsmasqOf("/var/lib/backhaul/dnsmasq/host", params), pid: 10 };
     const ops = opsOf(
       plan(
         { ...emptyState(), dnsmasq: [svc] },
-        { ...emptyState(), dnsmasq: [{ ...svc, configHash: "b" }] },
+        {
+          ...emptyState(),
+          dnsmasq: [dnsmasqOf("/var/lib/backhaul/dnsmasq/host", { ...params, leaseSeconds: 600 })],
+        },
         own,
       ),
     );
