@@ -7,6 +7,7 @@ import type {
   UplinkStatus,
   UsageStatus,
 } from "../daemon/status-model.js";
+import type { ServiceStatus } from "../daemon/service-watch.js";
 import { columns } from "../kinds/show-text.js";
 import { visible } from "./terminal.js";
 
@@ -106,6 +107,27 @@ function passRows(passes: readonly PassRecord[], now: number): string[] {
 }
 
 /** The human rendering of a snapshot, with ages counted to `now`. */
+/** "dnsmasq on wlan0: pid 812, 2 clients (100.64.50.135 phone, 100.64.50.140)", then its last exit. */
+function serviceRows(services: readonly ServiceStatus[], now: number): string[] {
+  return services.flatMap((x) => {
+    const clients =
+      x.clients === undefined
+        ? ""
+        : `, ${x.clients.length} client${x.clients.length === 1 ? "" : "s"}` +
+          (x.clients.length === 0
+            ? ""
+            : ` (${x.clients.map((c) => (c.hostname === undefined ? c.address : `${c.address} ${visible(c.hostname)}`)).join(", ")})`);
+    const head = `  ${x.service} on ${x.iface}: ${x.pid === undefined ? "not running" : `pid ${x.pid}`}${clients}`;
+    const exits =
+      x.exits === 0
+        ? []
+        : [
+            `    exited ${x.exits} time(s)${x.lastExit === undefined ? "" : `, last ${formatAge(now - Date.parse(x.lastExit.at))} ago: ${visible(x.lastExit.reason)}`}`,
+          ];
+    return [head, ...exits];
+  });
+}
+
 export function renderStatus(s: DaemonStatus, now: Date): string {
   const t = now.getTime();
   const ago = (iso: string) => `${formatAge(t - Date.parse(iso))} ago`;
@@ -136,6 +158,8 @@ export function renderStatus(s: DaemonStatus, now: Date): string {
   if (s.lastError !== undefined) {
     out.push("", `LAST ERROR  ${ago(s.lastError.at)}`, `  ${visible(s.lastError.message)}`);
   }
+  if (s.services !== undefined && s.services.length > 0)
+    out.push("", "SERVICES", ...serviceRows(s.services, t));
   out.push("", `PASSES (last ${s.passes.length}, newest last)`);
   out.push(...(s.passes.length > 0 ? passRows(s.passes, t) : ["  none yet"]));
   return `${out.join("\n")}\n`;

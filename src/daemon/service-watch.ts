@@ -6,6 +6,7 @@
 import { RESTART_WINDOW_MS, restartDelayMs } from "../core/decide/restart-backoff.js";
 import { driver, driverOf, keyOf, SUPERVISED_KINDS } from "../kinds/registry.js";
 import type { KernelState, KindName, Op } from "../kinds/types.js";
+import type { ServiceClient } from "../kinds/driver.js";
 import { exitReasonOf } from "../effects/apply/service-process.js";
 import { processArgv } from "../effects/proc.js";
 
@@ -18,6 +19,8 @@ export interface ServiceStatus {
   /** Exits seen since the daemon started. */
   readonly exits: number;
   readonly lastExit?: { readonly at: string; readonly reason: string };
+  /** For a server: the clients it serves (the hotspot's leases), as last observed. */
+  readonly clients?: readonly ServiceClient[];
 }
 
 interface Watched {
@@ -29,6 +32,7 @@ interface Watched {
   /** Times of the recent exits, for the backoff. */
   exitTimes: number[];
   lastExit?: { at: string; reason: string };
+  clients?: readonly ServiceClient[];
 }
 
 export class ServiceWatch {
@@ -61,6 +65,7 @@ export class ServiceWatch {
         const w = this.watched.get(key) ?? { service: kind, iface: sup.iface(o), exits: 0, exitTimes: [] };
         const pid = sup.pid(o);
         if (pid !== undefined) w.pid = pid;
+        if (sup.clients !== undefined) w.clients = sup.clients(o);
         this.watched.set(key, w);
       }
     }
@@ -119,6 +124,7 @@ export class ServiceWatch {
         ...(w.pid === undefined ? {} : { pid: w.pid }),
         exits: w.exits,
         ...(w.lastExit === undefined ? {} : { lastExit: { ...w.lastExit } }),
+        ...(w.clients === undefined ? {} : { clients: w.clients }),
       }))
       .sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
   }

@@ -188,6 +188,8 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
   readonly supervision?: {
     pid(o: T): number | undefined;
     iface(o: T): string;
+    /** The clients it serves, for a server (the hotspot's leases). */
+    clients?(o: T): readonly ServiceClient[];
   };
   /**
    * Traffic makes these objects, not backhaul (tracked flows): a plan may delete them, but they come and
@@ -200,6 +202,15 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
    * their own after the rest, so one that cannot start never holds back a failover.
    */
   readonly independent?: true;
+}
+
+/** A client a service of ours serves (a lease of the hotspot's DHCP server). */
+export interface ServiceClient {
+  readonly mac: string;
+  readonly address: string;
+  /** Epoch seconds; 0 for an infinite lease. */
+  readonly expires: number;
+  readonly hostname?: string;
 }
 
 /** Readings an observation can make; each driver names those it parses. */

@@ -77,6 +77,44 @@ describe("the human rendering of the daemon's status", () => {
     expect(t).toMatch(/\n +tether +usb0 +probing \(unusable\) +9m +- /);
   });
 
+  it("lists the services of ours: pid, the hotspot's clients, and how often one exited", () => {
+    const t = renderStatus(
+      {
+        ...STATUS_FIXTURE,
+        services: [
+          {
+            service: "dnsmasq",
+            iface: "wlan0",
+            pid: 812,
+            exits: 0,
+            clients: [
+              { mac: "02:00:00:00:00:01", address: "100.64.50.135", expires: 0, hostname: "phone" },
+              { mac: "02:00:00:00:00:02", address: "100.64.50.140", expires: 0 },
+            ],
+          },
+          {
+            service: "dhcp-client",
+            iface: "usb0",
+            exits: 2,
+            lastExit: {
+              at: new Date(FIXTURE_NOW.getTime() - 65_000).toISOString(),
+              reason: "killed by SIGKILL",
+            },
+          },
+        ],
+      },
+      FIXTURE_NOW,
+    );
+    expect(t).toContain(
+      [
+        "SERVICES",
+        "  dnsmasq on wlan0: pid 812, 2 clients (100.64.50.135 phone, 100.64.50.140)",
+        "  dhcp-client on usb0: not running",
+        "    exited 2 time(s), last 1m5s ago: killed by SIGKILL",
+      ].join("\n"),
+    );
+  });
+
   it("never lets a control character from the daemon reach the terminal", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 20 }), (s) => {

@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { ServiceWatch } from "../../src/daemon/service-watch.js";
 import { dhcpClientOf } from "../../src/kinds/services/dhcp-client.js";
 import { emptyState } from "../../src/kinds/types.js";
+import { dnsmasqOf } from "../../src/kinds/services/dnsmasq.js";
+import { HOTSPOT_SERVER } from "../support/plan-fixtures.js";
 
 const exitedPid = async (): Promise<number> => {
   const child = spawn("true");
@@ -35,6 +37,24 @@ describe("the supervision of our services", () => {
     w.beforeTransact([{ op: "delete", before: observedWith(1)["dhcp-client"][0]! }]);
     w.check();
     expect(w.status()[0]?.exits).toBe(3);
+    w.stop();
+  });
+
+  it("reports the clients a server of ours serves, as last observed", () => {
+    const w = new ServiceWatch(
+      () => undefined,
+      () => undefined,
+    );
+    const lease = { mac: "02:00:00:00:00:01", address: "100.64.50.135", expires: 1796649999 };
+    w.track({
+      ...emptyState(),
+      dnsmasq: [
+        { ...dnsmasqOf("/var/lib/backhaul/dnsmasq/host", HOTSPOT_SERVER), pid: process.pid, leases: [lease] },
+      ],
+    });
+    expect(w.status()).toEqual([
+      { service: "dnsmasq", iface: "wlan0", pid: process.pid, exits: 0, clients: [lease] },
+    ]);
     w.stop();
   });
 });

@@ -2,7 +2,7 @@
 // dnsmasq on wlan0 only, the hotspot client gets a lease from it with udhcpc, the lease shows in the
 // observed state; a second apply changes nothing; a fault after the server's start rolls back with no
 // server of ours left; a dnsmasq that is not ours is never touched; the daemon starts a killed server
-// again; a server that cannot start never holds back the daemon's routing.
+// again and status shows its clients; a server that cannot start never holds back the daemon's routing.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -104,6 +104,14 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP server on th
       const d = DaemonProcess.start(lab().node, policy);
       running.push(d);
       await d.started();
+      // status names the server and the client the previous test leased an address to.
+      const clientsInStatus = async () => {
+        const r = await cliIn(lab().node, ["status", policy, "--json"]);
+        if (r.exitCode !== 0) return -1;
+        const st = JSON.parse(r.stdout) as { services?: { service: string; clients?: unknown[] }[] };
+        return st.services?.find((x) => x.service === "dnsmasq")?.clients?.length ?? -1;
+      };
+      expect(await eventually(async () => (await clientsInStatus()) === 1, 10_000)).toBe(true);
       const first = (await server())!.pid!;
       process.kill(first, "SIGKILL");
       const back = await eventually(async () => {

@@ -6,20 +6,14 @@
 //
 // DNS: clients get the node's hotspot address as router and DNS server; dnsmasq answers on the hotspot
 // interface only and forwards to the node's own resolvers (/etc/resolv.conf), ignoring /etc/hosts.
-import { RenderError, type KindDriver, type OpOn } from "../driver.js";
+import { RenderError, type KindDriver, type OpOn, type ServiceClient } from "../driver.js";
 import { canonicalAddress, validInterfaceName } from "../ip/common.js";
 import type { KernelState } from "../types.js";
 import { serviceParts } from "./common.js";
 import { plainEqual } from "../../util/canonical.js";
 
 /** One client's lease, as dnsmasq's lease file records it. */
-export interface HotspotLease {
-  readonly mac: string;
-  readonly address: string;
-  /** Epoch seconds; 0 for an infinite lease. */
-  readonly expires: number;
-  readonly hostname?: string;
-}
+export type HotspotLease = ServiceClient;
 
 export interface Dnsmasq {
   readonly kind: "dnsmasq";
@@ -190,6 +184,6 @@ export const dnsmasq: KindDriver<Dnsmasq, KernelState> = {
     ],
   },
   cleanup: "remove",
-  supervision: { pid: (o) => o.pid, iface: (o) => o.iface },
+  supervision: { pid: (o) => o.pid, iface: (o) => o.iface, clients: (o) => o.leases ?? [] },
   independent: true,
 };
