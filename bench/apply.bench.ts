@@ -27,6 +27,7 @@ const OWN: Ownership = {
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
   uplinkInterfaces: [],
+  addresses: [],
 };
 
 /** n /32 routes in 100.64.0.0/10, a different set for every round. */

@@ -59,6 +59,7 @@ const ctx: InvariantContext = {
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
     uplinkInterfaces: [],
+    addresses: [],
   },
   strategy: "failover",
   usableUplinks: [],

@@ -53,6 +53,7 @@ function own(): Ownership {
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: schemeSysctls(uplinks),
     uplinkInterfaces: uplinks.map((u) => u.iface),
+    addresses: [],
   };
 }
 

@@ -13,4 +13,6 @@ export interface Ownership {
   readonly sysctls: readonly string[];
   /** The uplinks' interfaces (those a `match` found included): flows NAT'ed out of them are ours to flush. */
   readonly uplinkInterfaces: readonly string[];
+  /** Addresses backhaul puts on an interface ("dev local": the hotspot's while it is raised). */
+  readonly addresses: readonly string[];
 }

@@ -103,7 +103,7 @@ export function stateFromFile(d: unknown): KernelState | undefined {
 /** Ownership as a file of ours holds it; fields added since its writer are their neutral value. */
 export function ownershipFromFile(o: Ownership): Ownership {
   const r = o as Partial<Ownership>;
-  return { ...o, uplinkInterfaces: r.uplinkInterfaces ?? [] };
+  return { ...o, uplinkInterfaces: r.uplinkInterfaces ?? [], addresses: r.addresses ?? [] };
 }
 
 export const objectOfOp = (op: Op): KernelObject => (op.op === "delete" ? op.before : op.after);

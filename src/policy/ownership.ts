@@ -1,7 +1,8 @@
 // What the policy makes backhaul's own in the kernel (see src/kinds/registry.ts for how it is used).
 import { confSysctl } from "../kinds/sysctl/names.js";
 import type { Ownership } from "../kinds/types.js";
-import type { EffectivePolicy } from "./types.js";
+import type { EffectivePolicy, Hotspot } from "./types.js";
+import { formatAddress, parseInterfacePrefix } from "../util/prefix.js";
 
 const RP_FILTER = { strict: "1", loose: "2", off: "0" } as const;
 
@@ -18,6 +19,17 @@ export function policySysctls(p: EffectivePolicy): ReadonlyMap<string, string> {
   return out;
 }
 
+/** The hotspot runs its services (and has its address) whatever the uplinks do: `activate: always`. */
+export function hotspotRaised(p: EffectivePolicy): p is EffectivePolicy & { hotspot: Hotspot } {
+  return p.hotspot !== undefined && p.hotspot.activate === "always";
+}
+
+/** The hotspot's address as observation writes an interface address ("100.64.50.1/24", canonical). */
+export function hotspotAddress(h: Hotspot): string {
+  const p = parseInterfacePrefix(h.address);
+  return `${formatAddress(p.family, p.net)}/${p.len}`;
+}
+
 export function ownershipOf(p: EffectivePolicy): Ownership {
   return {
     protocol: p.routing.protocol,
@@ -27,5 +39,6 @@ export function ownershipOf(p: EffectivePolicy): Ownership {
     nftTable: { family: "inet", name: p.routing.nftTable },
     sysctls: [...policySysctls(p).keys()].sort(),
     uplinkInterfaces: p.uplinks.flatMap((u) => (u.interface === undefined ? [] : [u.interface])),
+    addresses: hotspotRaised(p) ? [`${p.hotspot.interface} ${hotspotAddress(p.hotspot)}`] : [],
   };
 }

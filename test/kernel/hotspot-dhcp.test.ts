@@ -1,5 +1,5 @@
-// The hotspot's DHCP server as a service of ours, in the demo lab (`activate: always`): apply starts our
-// dnsmasq on wlan0 only, the hotspot client gets a lease from it with udhcpc, the lease shows in the
+// The hotspot's DHCP server as a service of ours, in the demo lab (`activate: always`): apply puts the
+// hotspot's address on wlan0 and starts our dnsmasq on wlan0 only, the hotspot client gets a lease from it with udhcpc, the lease shows in the
 // observed state; a second apply changes nothing; a fault after the server's start rolls back with no
 // server of ours left; a dnsmasq that is not ours is never touched; the daemon starts a killed server
 // again and status shows its clients; a server that cannot start never holds back the daemon's routing.
@@ -38,20 +38,26 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP server on th
     return pids.map((p) => processArgv(Number(p)) ?? []).filter((a) => a[0] === "dnsmasq");
   };
 
-  it("a fault after the server's start rolls back exactly: no server of ours left", async () => {
+  it("a fault after the server's start rolls back exactly: no server of ours, no address of ours left", async () => {
+    // The hotspot's address is the policy's: backhaul puts it on wlan0 (the lab did, until now).
+    await run(["ip", "address", "del", "100.64.50.1/24", "dev", "wlan0"], { netns: lab().node });
     const before = await full();
     const plan = await cliIn(lab().node, ["plan", policy, "--assume-health", "up", "--json"]);
     const ops = (JSON.parse(plan.stdout) as { ops: { kind: string }[] }).ops;
     expect(ops.map((o) => o.kind)).toContain("dnsmasq");
+    expect(ops.map((o) => o.kind)).toContain("address");
     const r = await apply({ BACKHAUL_FAULT: `fail-at:${ops.length}` });
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "rolled-back" });
     expect(await full()).toEqual(before);
     expect(await nodeDnsmasqs()).toEqual([]);
   });
 
-  it("apply starts dnsmasq bound to the hotspot interface alone, as an unprivileged user", async () => {
+  it("apply puts the hotspot's address on wlan0 and starts dnsmasq bound to it alone, as an unprivileged user", async () => {
     const r = await apply();
     expect(r.exitCode, r.stderr).toBe(0);
+    expect((await full()).address).toContainEqual(
+      expect.objectContaining({ dev: "wlan0", local: "100.64.50.1/24" }),
+    );
     const s = await server();
     expect(s).toMatchObject({ iface: "wlan0", leases: [] });
     expect(s?.argv).toContain("--interface=wlan0");

@@ -28,6 +28,7 @@ const own: Ownership = {
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
   uplinkInterfaces: [],
+  addresses: [],
 };
 
 const qos = (bulkRate: number): QosInterface => ({

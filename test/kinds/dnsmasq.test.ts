@@ -106,6 +106,7 @@ describe("the hotspot's DHCP and DNS server (dnsmasq)", () => {
       return r.policy;
     };
     expect(plannerInputs(policy("always"), emptyState()).hotspot).toEqual({
+      address: "100.64.50.1/24",
       dir: "/var/lib/backhaul/dnsmasq/host",
       dnsmasq: P,
     });

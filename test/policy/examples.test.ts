@@ -64,9 +64,12 @@ describe("examples", () => {
       nftTable: { family: "inet", name: "backhaul" },
       sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.wwan0.rp_filter"],
       uplinkInterfaces: ["eth0", "wwan0"],
+      addresses: [],
     });
     const lab = ownershipOf((await load("lab-demo.yaml")).policy);
     expect(lab.sysctls).toContain("net.ipv4.ip_forward");
     expect(lab.qosInterfaces).toEqual([]);
+    // The demo's hotspot is raised always: its address is ours to put on wlan0.
+    expect(lab.addresses).toEqual(["wlan0 100.64.50.1/24"]);
   });
 });

@@ -78,6 +78,7 @@ export function ownership(uplinks: readonly UplinkSpec[] = UPLINKS): Ownership {
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: schemeSysctls(uplinks),
     uplinkInterfaces: uplinks.map((u) => u.iface),
+    addresses: [],
   };
 }
 

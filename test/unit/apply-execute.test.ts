@@ -28,6 +28,7 @@ const own: Ownership = {
   priorities: { min: 1000, max: 1099 },
   sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.eth0/100.rp_filter"],
   uplinkInterfaces: ["eth0"],
+  addresses: [],
   qosInterfaces: [],
   nftTable: { family: "inet", name: "backhaul" },
 };

@@ -58,7 +58,7 @@ describe("the apply journal", () => {
     expect(readJournal(p)).toEqual({
       ...record,
       preState: emptyState(),
-      ownership: { ...ownership, uplinkInterfaces: [] },
+      ownership: { ...ownership, uplinkInterfaces: [], addresses: [] },
     });
   });
 

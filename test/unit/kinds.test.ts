@@ -12,6 +12,7 @@ const own: Ownership = {
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: ["net.ipv4.ip_forward"],
   uplinkInterfaces: [],
+  addresses: [],
 };
 
 const route = (over: Partial<Route>): Route => ({

@@ -29,6 +29,7 @@ const record: PendingChange = {
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
     uplinkInterfaces: [],
+    addresses: [],
   },
   preState: emptyState(),
 };

@@ -5,6 +5,7 @@ import { confSysctl } from "../../kinds/sysctl/names.js";
 import { canonicalState, keyOf } from "../../kinds/registry.js";
 import {
   emptyState,
+  type Address,
   type KernelObject,
   type KernelState,
   type Nexthop,
@@ -47,6 +48,8 @@ export type DesiredInput = Omit<SelectionInput, "observed"> & {
 
 /** The hotspot's DHCP and DNS server, and the directory it keeps its files in. */
 export interface HotspotParams {
+  /** The node's address on the hotspot, "100.64.50.1/24" (owned while the hotspot is raised). */
+  readonly address: string;
   readonly dir: string;
   readonly dnsmasq: DnsmasqParams;
 }
@@ -262,7 +265,14 @@ export function computeDesired(input: DesiredInput): Desired {
   );
   // The hotspot's server runs while its interface exists (--bind-dynamic picks its address up later).
   const servers: Dnsmasq[] = [];
+  const addresses: Address[] = [];
   const hs = input.hotspot;
+  if (hs !== undefined && ix.links.has(hs.dnsmasq.iface))
+    put(
+      addresses,
+      { kind: "address", family: 4, dev: hs.dnsmasq.iface, local: hs.address, scope: "global" },
+      `hotspot: the node's address on ${hs.dnsmasq.iface}, its clients' router and DNS server`,
+    );
   if (hs !== undefined && ix.links.has(hs.dnsmasq.iface))
     put(
       servers,
@@ -292,6 +302,7 @@ export function computeDesired(input: DesiredInput): Desired {
     "nft-table": nftTables,
     "dhcp-client": dhcpClients,
     dnsmasq: servers,
+    address: addresses,
     conntrack: flows,
   });
   return { state, selection, layout, reasons };

@@ -5,7 +5,7 @@ import { schemeSysctls, type DhcpParams, type HotspotParams, type RoutingParams 
 import { ipv4Subnet, type NatParams } from "./nat.js";
 import { dnsmasqDir } from "../../kinds/services/dnsmasq.js";
 import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
-import { ownershipOf } from "../../policy/ownership.js";
+import { hotspotAddress, hotspotRaised, ownershipOf } from "../../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
 import { globMatches } from "../../policy/values.js";
 import type { SelectionParams, UplinkSpec } from "../selection/types.js";
@@ -114,21 +114,21 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
   });
   // `when-no-uplink` needs the hotspot's own activation state machine, which does not exist yet: only a
   // hotspot the policy raises always runs its services.
-  const hotspot: HotspotParams | undefined =
-    h !== undefined && h.activate === "always"
-      ? {
-          dir: dnsmasqDir(policy.daemon.stateDir, scopeOf(netns)),
-          dnsmasq: {
-            iface: h.interface,
-            router: h.address.split("/")[0]!,
-            netmask: netmaskOf(ipv4Subnet(h.address)[1]),
-            start: h.dhcp.start,
-            end: h.dhcp.end,
-            leaseSeconds: Math.round(h.dhcp.lease / 1000),
-            maxClients: h.maxClients,
-          },
-        }
-      : undefined;
+  const hotspot: HotspotParams | undefined = hotspotRaised(policy)
+    ? {
+        address: hotspotAddress(policy.hotspot),
+        dir: dnsmasqDir(policy.daemon.stateDir, scopeOf(netns)),
+        dnsmasq: {
+          iface: policy.hotspot.interface,
+          router: policy.hotspot.address.split("/")[0]!,
+          netmask: netmaskOf(ipv4Subnet(policy.hotspot.address)[1]),
+          start: policy.hotspot.dhcp.start,
+          end: policy.hotspot.dhcp.end,
+          leaseSeconds: Math.round(policy.hotspot.dhcp.lease / 1000),
+          maxClients: policy.hotspot.maxClients,
+        },
+      }
+    : undefined;
   return {
     uplinks,
     params,

@@ -1,5 +1,5 @@
-// Addresses: observed (the routing scheme attaches to them), written only by labs and, later, by the DHCP
-// client's lease; never owned by the planner.
+// Addresses: observed (the routing scheme attaches to them), written by labs, by the DHCP client's lease
+// hook, and by the planner for the hotspot's own address (owned while the hotspot is raised).
 import { parseInterfacePrefix, formatAddress } from "../../util/prefix.js";
 import { RenderError, type Family, type KindDriver, COMMON_PARTS } from "../driver.js";
 import { mapDefined, num, objects, str } from "../json.js";
@@ -72,7 +72,9 @@ export const address: KindDriver<Address, KernelState> = {
   kind: "address",
   ...COMMON_PARTS,
   key: (o) => `${o.dev} ${o.local}`,
-  owned: () => false,
+  // Only the addresses the policy gives an interface (the hotspot's) while it does; every other is the
+  // system's. Once the policy stops naming it, it is not ours and stays: it may have been the operator's.
+  owned: (o, own) => own.addresses.includes(`${o.dev} ${o.local}`),
   sources: ["ip-address"],
   observe: (raw) => parseAddresses(ipSection(raw, "address")),
   inPlace: false,
@@ -81,7 +83,7 @@ export const address: KindDriver<Address, KernelState> = {
     tool: "ip",
     render(op) {
       const a = op.op === "delete" ? op.before : op.after;
-      // Labs only (addresses are never owned): IPv6 addresses skip duplicate address detection.
+      // IPv6 addresses skip duplicate address detection (labs; the hotspot's is IPv4).
       const nodad = a.family === 6 && op.op !== "delete" ? ["nodad"] : [];
       const verb = op.op === "add" ? "add" : op.op === "delete" ? "del" : "replace";
       return [ipLine(a.family, ["address", verb, ...addressSpec(a), ...nodad])];

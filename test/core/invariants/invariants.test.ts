@@ -19,6 +19,7 @@ const ctx: InvariantContext = {
     nftTable: { family: "inet", name: "backhaul" },
     sysctls: [],
     uplinkInterfaces: [],
+    addresses: [],
   },
   strategy: "failover",
   usableUplinks: ["eth0"],

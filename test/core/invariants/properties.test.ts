@@ -20,6 +20,7 @@ const ownership: Ownership = {
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: [],
   uplinkInterfaces: [],
+  addresses: [],
 };
 
 function contextFor(s: KernelState, o: Partial<InvariantContext> = {}): InvariantContext {

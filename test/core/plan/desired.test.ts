@@ -14,6 +14,8 @@ import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import {
   addr,
   down,
+  HOTSPOT_SERVER,
+  link,
   mainDefault,
   node,
   opsOf,
@@ -193,7 +195,9 @@ describe("desired QoS", () => {
     );
     expect([...d.state.qdisc, ...d.state.class, ...d.state.filter]).toEqual([]);
   });
+});
 
+describe("desired tracked flows and hotspot services", () => {
   describe("flows NAT'ed out of the uplinks", () => {
     const nat = (iface: string, address: string, source = "100.64.50.10"): NatFlows => ({
       kind: "conntrack",
@@ -264,6 +268,46 @@ describe("desired QoS", () => {
       const observed = { ...node(), conntrack: [vpn] };
       const d = computeDesired(input({ observed }));
       expect(opsOf(plan(observed, d.state, ownership()))).not.toContainEqual({ op: "delete", before: vpn });
+    });
+  });
+
+  describe("the hotspot's own address and server", () => {
+    const hotspot = {
+      address: "100.64.50.1/24",
+      dir: "/var/lib/backhaul/dnsmasq/host",
+      dnsmasq: { ...HOTSPOT_SERVER, iface: "ap0" },
+    };
+    const own = { ...ownership(), addresses: ["ap0 100.64.50.1/24"] };
+    const withAp = (s: KernelState, addressed: boolean): KernelState => ({
+      ...s,
+      link: [...s.link, link("ap0", "wifi", true, 9)],
+      address: [...s.address, ...(addressed ? [addr("ap0", "100.64.50.1/24")] : [])],
+    });
+
+    it("puts the address on the hotspot interface before its server starts, and both only once", () => {
+      const observed = withAp(node(), false);
+      const d = computeDesired(input({ observed, hotspot }));
+      expect(d.state.address).toEqual([addr("ap0", "100.64.50.1/24")]);
+      const ops = opsOf(plan(observed, d.state, own));
+      const kinds = ops.map((o) => objectOfOp(o).kind);
+      expect(kinds.filter((k) => k === "address" || k === "dnsmasq")).toEqual(["address", "dnsmasq"]);
+      expect(kinds.indexOf("address")).toBeLessThan(kinds.indexOf("dnsmasq"));
+      const after = applyByKey(observed, ops);
+      expect(opsOf(plan(after, computeDesired(input({ observed: after, hotspot })).state, own))).toEqual([]);
+    });
+
+    it("never deletes the address once the hotspot is no longer raised (it is not ours then)", () => {
+      const observed = withAp(node(), true);
+      const d = computeDesired(input({ observed }));
+      const addressOps = opsOf(plan(observed, d.state, ownership())).filter(
+        (o) => objectOfOp(o).kind === "address",
+      );
+      expect(addressOps).toEqual([]);
+    });
+
+    it("waits for the hotspot interface to exist", () => {
+      const d = computeDesired(input({ hotspot }));
+      expect([...d.state.address, ...d.state.dnsmasq]).toEqual([]);
     });
   });
 });

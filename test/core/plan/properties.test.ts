@@ -34,6 +34,7 @@ const own: Ownership = {
   nftTable: { family: "inet", name: "backhaul" },
   sysctls: ["net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.wwan0.rp_filter"],
   uplinkInterfaces: ["eth0", "wwan0"],
+  addresses: [],
 };
 
 // Small domains so that keys collide often: same key with other content, foreign objects in our ranges.
