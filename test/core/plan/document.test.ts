@@ -102,6 +102,27 @@ describe("plan document", () => {
     expect(doc.fingerprint.observed_owned).toBe(fingerprintObserved(failover().observed, own));
   });
 
+  it("shows the deleted NAT flows of the uplink traffic left, last, with why, in a valid document", () => {
+    const f = failover();
+    const flows = {
+      kind: "conntrack" as const,
+      family: 4 as const,
+      address: "198.51.100.2",
+      source: "100.64.50.10",
+      iface: "eth0",
+      flows: 3,
+    };
+    const doc = documentFor({ ...f, observed: { ...f.observed, conntrack: [flows] } });
+    const last = doc.changes[doc.changes.length - 1]!;
+    expect([last.actions, last.kind, last.disruption]).toEqual([["delete"], "conntrack", "traffic-switch"]);
+    expect(last.reason).toMatch(/^general traffic no longer leaves by eth0 \(.*\): its NAT'ed flows are cut/);
+    const v = validatePlanDocument(JSON.parse(JSON.stringify(doc)));
+    expect(v.ok ? [] : v.errors).toEqual([]);
+    expect(renderHuman(doc)).toContain("- NAT flows from 100.64.50.10 out of eth0 as 198.51.100.2 (3 flows)");
+    // Flows come and go with traffic: they are not part of what a saved plan is checked against.
+    expect(doc.fingerprint.observed_owned).toBe(fingerprintObserved(f.observed, own));
+  });
+
   it("pairs an add and a delete of one rule slot into a make-before-break replacement", () => {
     const s = converged();
     const i = input({
