@@ -2,6 +2,7 @@
 // onto the planner's plain inputs (uplink specs, selection and routing parameters, ownership).
 import type { KernelState, LinkClass, Ownership } from "../../kinds/types.js";
 import { schemeSysctls, type DhcpParams, type HotspotParams, type RoutingParams } from "./desired.js";
+import ipaddr from "ipaddr.js";
 import { ipv4Subnet, type NatParams } from "./nat.js";
 import { dnsmasqDir } from "../../kinds/services/dnsmasq.js";
 import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
@@ -47,12 +48,6 @@ function resolveInterface(
       (m.kind === undefined || l.linkClass === m.kind) &&
       (m.driver === undefined || l.driver === m.driver),
   )?.name;
-}
-
-/** "255.255.255.0" for 24. */
-function netmaskOf(len: number): string {
-  const bits = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return [24, 16, 8, 0].map((sh) => (bits >>> sh) & 255).join(".");
 }
 
 /** `netns`: the namespace planned for (its DHCP clients keep their files apart from other namespaces'). */
@@ -121,7 +116,7 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
         dnsmasq: {
           iface: policy.hotspot.interface,
           router: policy.hotspot.address.split("/")[0]!,
-          netmask: netmaskOf(ipv4Subnet(policy.hotspot.address)[1]),
+          netmask: ipaddr.IPv4.subnetMaskFromPrefixLength(ipv4Subnet(policy.hotspot.address)[1]).toString(),
           start: policy.hotspot.dhcp.start,
           end: policy.hotspot.dhcp.end,
           leaseSeconds: Math.round(policy.hotspot.dhcp.lease / 1000),
