@@ -1,6 +1,7 @@
 // The demo's story (scripts/demo.sh runs it after setting the machine up): the daemon keeps a node of
-// the demo lab online while its uplinks fail. Everything happens inside lab namespaces; the lab and
-// the daemon are removed at the end, also on Ctrl-C.
+// the demo lab online while its uplinks fail, and its hotspot serves a local client while every uplink
+// is gone and shares fibre once it is back. Everything happens inside lab namespaces; the lab and the
+// daemon are removed at the end, also on Ctrl-C.
 //
 // An independent `ip -ts monitor` in the node's namespace timestamps the kernel's own events, so the
 // times printed are the kernel's: from the link event (or the injected fault) to the route replaced.
@@ -8,6 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { observe } from "../src/effects/observe.js";
 import { Lab } from "../src/lab/lab.js";
 import { loadTopology } from "../src/lab/topology.js";
 
@@ -47,7 +49,7 @@ class Daemon {
       this.lines.push(j);
       if (j["uplink"] !== undefined && j["to"] !== undefined) say(`  daemon: ${j.msg}`);
       else if (j.switch !== undefined) say(`  daemon: ${j.msg.replace(/ \(score [^)]*\)/, "")}`);
-      else if (j.level >= 40) say(`  daemon: ${j.msg}`);
+      else if (j.level >= 40 || j["hotspot"] !== undefined) say(`  daemon: ${j.msg}`);
       for (const w of this.waiters.splice(0)) w();
     });
     child.stderr!.on("data", (d: Buffer) => process.stderr.write(d));
@@ -95,6 +97,12 @@ function forgetNamespace(node: string): void {
       if (f.includes(node)) rmSync(join(dir, f), { recursive: true, force: true });
 }
 
+/** Run in the client's namespace: connect to HOST PORT, print "connected" or why not. */
+const CONNECT = `const s = require("node:net").connect({ host: process.argv[1], port: Number(process.argv[2]) });
+s.on("connect", () => { console.log("connected"); process.exit(0); });
+s.on("error", (e) => { console.log(e.code); process.exit(1); });
+setTimeout(() => { console.log("timeout"); process.exit(1); }, 3000);`;
+
 const cli = (args: string[]) => spawnSync(process.execPath, [...CLI, ...args], { stdio: "inherit" });
 
 async function main(): Promise<void> {
@@ -136,37 +144,6 @@ async function main(): Promise<void> {
     step(`the phone's lease, taken by backhaul's DHCP client: backhaul show --netns ${node}`);
     cli(["show", "--netns", node, "--state-dir", STATE_DIR]);
     await sleep(300);
-    step("the hotspot client asks for an address: backhaul's own dnsmasq on wlan0 answers");
-    const client = lab.topology.client!;
-    const dhcp = spawnSync(
-      "ip",
-      [
-        "netns",
-        "exec",
-        lab.client!,
-        "busybox",
-        "udhcpc",
-        "-f",
-        "-q",
-        "-n",
-        "-t",
-        "4",
-        "-T",
-        "1",
-        "-i",
-        client.peer,
-        "-s",
-        "/bin/true",
-      ],
-      { encoding: "utf8", timeout: 15_000 },
-    );
-    const leased = /lease of ([\d.]+) obtained from ([\d.]+)/.exec(`${dhcp.stdout}${dhcp.stderr}`);
-    results.push(
-      leased === null
-        ? "the hotspot client got no lease from backhaul's dnsmasq"
-        : `the hotspot client got ${leased[1]} from backhaul's dnsmasq on ${leased[2]}`,
-    );
-    say(`  => ${results.at(-1)}`);
     step(`live status: backhaul status ${POLICY} --netns ${node}`);
     cli(["status", POLICY, "--netns", node]);
 
@@ -200,11 +177,52 @@ async function main(): Promise<void> {
     say(`  => ${results.at(-1)}`);
     cli(["status", POLICY, "--netns", node]);
 
-    step("heal both: fibre's carrier returns, LTE's ISP forwards again");
+    step("the phone goes too: every uplink is gone, and the hotspot keeps serving local clients");
+    mark = daemon.lines.length;
+    await lab.carrierLoss("usb0");
+    await daemon.waitFor((l) => l["uplink"] === "phone" && l["to"] === "down", mark, 20_000);
+    const ap = (await observe({ netns: node, stateDir: STATE_DIR })).hostapd[0];
+    results.push(
+      `every uplink gone → the hotspot's access point (hostapd) is ${ap?.state ?? "not running"} on wlan0`,
+    );
+    say(`  => ${results.at(-1)}`);
+    step("the hotspot client asks for an address: backhaul's own dnsmasq on wlan0 answers");
+    const client = lab.topology.client!;
+    const dhcp = spawnSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        lab.client!,
+        "busybox",
+        "udhcpc",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "4",
+        "-T",
+        "1",
+        "-i",
+        client.peer,
+        "-s",
+        "/bin/true",
+      ],
+      { encoding: "utf8", timeout: 15_000 },
+    );
+    const leased = /lease of ([\d.]+) obtained from ([\d.]+)/.exec(`${dhcp.stdout}${dhcp.stderr}`);
+    results.push(
+      leased === null
+        ? "the hotspot client got no lease from backhaul's dnsmasq"
+        : `the hotspot client got ${leased[1]} from backhaul's dnsmasq on ${leased[2]}`,
+    );
+    say(`  => ${results.at(-1)}`);
+    step("heal: fibre's carrier returns, LTE's ISP forwards again, the phone is plugged back");
     mark = daemon.lines.length;
     t0 = Date.now();
     await lab.carrierReturn("eth0");
     await lab.heal("wwan0");
+    await lab.carrierReturn("usb0");
     s = await daemon.waitFor((l) => l.switch?.to.includes("fibre") === true, mark, 20_000);
     const backAt = clock.first(/table 100/, t0);
     results.push(
@@ -213,6 +231,20 @@ async function main(): Promise<void> {
     );
     say(`  => ${results.at(-1)}`);
     await daemon.waitFor((l) => l["uplink"] === "lte" && l["to"] === "up", mark, 20_000);
+    step("the hotspot client reaches the ISP's target through the node (NAT out of fibre)");
+    const reach = spawnSync(
+      "ip",
+      ["netns", "exec", lab.client!, process.execPath, "-e", CONNECT, "198.51.100.10", "443"],
+      { encoding: "utf8", timeout: 10_000 },
+    );
+    const flows = (await observe({ netns: node, stateDir: STATE_DIR })).conntrack.filter(
+      (f) => f.source === lab.topology.client!.address.split("/")[0],
+    );
+    results.push(
+      `the hotspot client's connection to 198.51.100.10:443: ${reach.stdout.trim() || "no answer"}` +
+        (flows.length > 0 ? `, translated to ${flows[0]!.address} out of ${flows[0]!.iface}` : ""),
+    );
+    say(`  => ${results.at(-1)}`);
     step("live status after healing");
     cli(["status", POLICY, "--netns", node]);
 

@@ -14,6 +14,7 @@ import { registerApply, registerForceUnlock } from "./commands/apply.js";
 import { registerConfirm, registerRevert } from "./commands/confirm.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
+import { registerHotspot } from "./commands/hotspot.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -32,6 +33,7 @@ function buildProgram(): Command {
   registerRevert(program);
   registerRun(program);
   registerStatus(program);
+  registerHotspot(program);
   return program;
 }
 

@@ -21,6 +21,8 @@ export interface ConditionFacts {
   /** The last finished pass left the owned kernel state equal to the desired one. */
   readonly converged: boolean;
   readonly anyUsableUplink: boolean;
+  /** The hotspot, when the policy may raise one. */
+  readonly hotspot?: { readonly up: boolean; readonly clients: number; readonly problem?: string };
 }
 
 export const CONDITION_TYPES: readonly ConditionType[] = ["Ready", "Reconciling", "Stalled"];
@@ -54,11 +56,20 @@ function ready(f: ConditionFacts, failing: boolean): Derived {
   });
   if (f.lastPass === undefined)
     return no("Starting", f.passInFlight ? "the first pass is running" : "no pass has run yet");
+  const hs = f.hotspot;
+  const serving =
+    hs?.up === true && hs.problem === undefined
+      ? `; the hotspot serves ${plural(hs.clients, "client", "clients")}`
+      : "";
   if (!f.anyUsableUplink)
-    return no("NoUsableUplink", "no uplink is usable: the policy's behaviour for that case is in force");
+    return no(
+      "NoUsableUplink",
+      `no uplink is usable: the policy's behaviour for that case is in force${serving}${hs?.problem === undefined ? "" : `; ${hs.problem}`}`,
+    );
   if (failing) return no("PassFailing", `${failureText(f)}; retrying with backoff`);
   if (!f.converged)
     return no("NotConverged", "the last pass left the kernel different from the desired state");
+  if (hs?.problem !== undefined) return no("HotspotNotServing", hs.problem);
   const refused = f.policyRejected
     ? "; an edit of the policy was refused, the last good policy stays in force"
     : "";
@@ -66,7 +77,7 @@ function ready(f: ConditionFacts, failing: boolean): Derived {
     type: "Ready",
     status: "True",
     reason: "Converged",
-    message: `the kernel matches the policy${refused}`,
+    message: `the kernel matches the policy${serving}${refused}`,
   };
 }
 

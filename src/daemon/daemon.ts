@@ -29,6 +29,7 @@ import { batchArgv } from "../kinds/ip/batch.js";
 import { formatOneLine } from "../policy/diagnostic-line.js";
 import type { LinkChange } from "../core/decide/fast-path.js";
 import {
+  hotspotDue,
   initialState,
   startedOn,
   step,
@@ -41,6 +42,11 @@ import type { Tracked } from "../core/health/uplink.js";
 import { driftReport, type DriftItem } from "../core/drift.js";
 import { Webhook } from "../effects/webhook.js";
 import type { RoundResult } from "../effects/probe/round.js";
+import { HotspotKeeper } from "./hotspot-keeper.js";
+import { hotspotStatus, type PassphraseFacts } from "./hotspot-status.js";
+import { passphraseFingerprint, passphraseSince } from "../effects/hotspot/credentials.js";
+import { scopeOf } from "../kinds/services/dhcp-client.js";
+import { hostapdDir, hostapdPaths } from "../kinds/services/hostapd.js";
 import { onBattery } from "./power.js";
 import { Prober } from "./prober.js";
 import { Scheduler, type PassOutcome as SchedulerOutcome, type PassRequest } from "./scheduler.js";
@@ -120,6 +126,8 @@ export class Daemon {
     },
     (reason) => this.trigger(reason),
   );
+  /** The hotspot's passphrase rotation and the passes its timed changes need. */
+  private readonly hotspot = new HotspotKeeper((reason) => this.trigger(reason));
   private ledger: UsageLedger | undefined;
   private webhook: Webhook | undefined;
   /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
@@ -240,6 +248,7 @@ export class Daemon {
    */
   async stop(o: { readonly cleanup?: boolean } = {}): Promise<TxResult | undefined> {
     await this.scheduler.stop();
+    this.hotspot.disarm();
     this.services.stop();
     await this.prober.stop();
     await this.mutex;
@@ -334,6 +343,7 @@ export class Daemon {
       this.clock = { at, t0 };
       let r: PassReport | undefined;
       try {
+        this.rotateHotspotPassphrase(at);
         const observed = await this.observeKernel();
         this.clock = { at, t0, observeMs: performance.now() - t0 };
         this.services.track(observed);
@@ -361,6 +371,46 @@ export class Daemon {
         : { ok: false, error: new Error(r?.record.error ?? outcome) };
     });
   }
+
+  /** A rotation that fails leaves the passphrase as it is: logged, tried again at the next pass. */
+  private rotateHotspotPassphrase(now: number): void {
+    try {
+      const r = this.hotspot.rotateIfDue(this.state.policy, this.o.netns, now);
+      if (r !== undefined)
+        this.o.log.info(
+          { hotspot: { passphrase: r.to, previous: r.from } },
+          `rotated the hotspot's passphrase (${r.from} → ${r.to}); this pass reloads the access point with it`,
+        );
+    } catch (e) {
+      this.o.log.error(
+        { err: e },
+        `the hotspot's passphrase was not rotated: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+  }
+
+  /**
+   * Ask for a full pass and wait for it (`hotspot token` puts a new key in force this way). Rejects
+   * when none has run within `timeoutMs`.
+   */
+  passNow(reason: string, timeoutMs = 30_000): Promise<PassRecord> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.passWaiters.delete(waiter);
+        reject(new Error(`no pass ran within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (r: PassReport): boolean => {
+        if (r.record.path !== "full" || !r.record.triggers.includes(reason)) return false;
+        clearTimeout(timer);
+        resolve(r.record);
+        return true;
+      };
+      this.passWaiters.add(waiter);
+      this.trigger(reason);
+    });
+  }
+
+  private readonly passWaiters = new Set<(r: PassReport) => boolean>();
 
   /** Run the step on one event and perform its intents; the report of the pass it ended, if any. */
   private async dispatch(e: DaemonEvent): Promise<PassReport | undefined> {
@@ -499,6 +549,12 @@ export class Daemon {
     };
     this.book = bookPass(this.book, report, new Date());
     this.logPass(report);
+    for (const w of [...this.passWaiters]) if (w(report)) this.passWaiters.delete(w);
+    if (report.record.path === "full") {
+      const now = Date.now();
+      const due = this.hotspot.nextDue(this.state.policy, this.o.netns, now, hotspotDue(this.state));
+      this.hotspot.arm(due, now);
+    }
     for (const l of this.listeners) l(report);
     this.changed();
     return report;
@@ -506,16 +562,39 @@ export class Daemon {
 
   /** What `backhaul status` shows and metrics export; conditions keep their transition times. */
   snapshot(now = new Date()): DaemonStatus {
+    const services = this.services.status();
+    const hotspot = hotspotStatus(
+      this.state.policy.hotspot,
+      this.state.hotspot?.activation,
+      services,
+      this.passphraseFacts(),
+      now.getTime(),
+    );
     const r = statusOf(this.book, this.state, {
       now,
       policyPath: this.o.policyPath,
       netns: this.o.netns,
       loadedAt: this.loadedAt,
       usage: this.ledger?.status() ?? {},
+      ...(hotspot === undefined ? {} : { hotspot }),
     });
     this.book = r.book;
-    const services = this.services.status();
     return services.length === 0 ? r.status : { ...r.status, services };
+  }
+
+  /** The hotspot passphrase's fingerprint and when it was set, read from its file (never shown). */
+  private passphraseFacts(): PassphraseFacts {
+    const h = this.state.policy.hotspot;
+    if (h === undefined || h.security === "open") return {};
+    const path =
+      h.passphraseFile ??
+      hostapdPaths(hostapdDir(this.stateDir, scopeOf(this.o.netns)), h.interface).passphrase;
+    const fingerprint = passphraseFingerprint(path);
+    const since = passphraseSince(path);
+    return {
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+      ...(since === undefined ? {} : { since }),
+    };
   }
 
   private settings:

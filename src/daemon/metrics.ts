@@ -48,6 +48,10 @@ export class DaemonMetrics {
   private readonly driftByClass: Gauge<"class">;
   private readonly driftHealed: Counter;
   private readonly serviceExits: Counter<"service" | "iface">;
+  private readonly hotspotUp: Gauge<"iface">;
+  private readonly hotspotServing: Gauge<"iface">;
+  private readonly hotspotClients: Gauge<"iface">;
+  private readonly hotspotPassphraseAge: Gauge<"iface">;
   private readonly switches: Counter<"cause">;
   private readonly planOps: Counter;
   private readonly passes: Counter<"outcome">;
@@ -113,6 +117,15 @@ export class DaemonMetrics {
       help: "Drifted objects of ours the daemon put back.",
       registers,
     });
+    const perHotspot = (name: string, help: string) =>
+      new Gauge({ name: `backhaul_hotspot_${name}`, help, labelNames: ["iface"] as const, registers });
+    this.hotspotUp = perHotspot("up", "1 while the hotspot is up (its activation decided so), 0 while down.");
+    this.hotspotServing = perHotspot("serving", "1 while our access point serves (hostapd ENABLED).");
+    this.hotspotClients = perHotspot("clients", "Hotspot clients holding a lease from our DHCP server.");
+    this.hotspotPassphraseAge = perHotspot(
+      "passphrase_age_seconds",
+      "Seconds since the hotspot's passphrase was set (absent for an open hotspot).",
+    );
     this.serviceExits = new Counter({
       name: "backhaul_service_exits_total",
       help: "Exits of backhaul's own service processes (each is started again by the next pass)",
@@ -189,6 +202,16 @@ export class DaemonMetrics {
       const c = status.conditions.find((x) => x.type === type);
       for (const s of CONDITION_STATUSES)
         this.condition.set({ type, status: s }, (c?.status ?? "Unknown") === s ? 1 : 0);
+    }
+    for (const g of [this.hotspotUp, this.hotspotServing, this.hotspotClients, this.hotspotPassphraseAge])
+      g.reset();
+    const h = status.hotspot;
+    if (h !== undefined) {
+      this.hotspotUp.set({ iface: h.iface }, h.up ? 1 : 0);
+      this.hotspotServing.set({ iface: h.iface }, h.serving ? 1 : 0);
+      this.hotspotClients.set({ iface: h.iface }, h.clients);
+      if (h.passphrase?.ageSeconds !== undefined)
+        this.hotspotPassphraseAge.set({ iface: h.iface }, h.passphrase.ageSeconds);
     }
     this.policyRejected.set(status.policy.rejected !== undefined ? 1 : 0);
     if (status.lastSuccessfulPassAt !== undefined)

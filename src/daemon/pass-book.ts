@@ -1,6 +1,7 @@
 // What the daemon remembers of its passes for people: the last passes, failures in a row, the last
 // plan and error, switch counts, a refused policy edit, and the conditions derived from them. Pure
 // bookkeeping; the status snapshot (`backhaul status`, metrics) is built from it and the step's state.
+import { hotspotProblem, type HotspotStatus } from "./hotspot-status.js";
 import type { Op } from "../kinds/types.js";
 import { describeOp } from "../kinds/registry.js";
 import type { DaemonState } from "../core/decide/daemon-step.js";
@@ -75,6 +76,8 @@ export interface StatusFacts {
   readonly netns: string | undefined;
   readonly loadedAt: number;
   readonly usage: Readonly<Record<string, UsageStatus>>;
+  /** The hotspot as the daemon's edge sees it (its services, its passphrase's fingerprint). */
+  readonly hotspot?: HotspotStatus;
 }
 
 /** The status snapshot; the book comes back with the conditions' transition times kept. */
@@ -94,6 +97,15 @@ export function statusOf(
       ...(b.rejected === undefined ? {} : { policyRejected: { errors: b.rejected.errors } }),
       converged: b.converged,
       anyUsableUplink: sel?.verdicts.some((v) => v.usable) ?? false,
+      ...(f.hotspot === undefined
+        ? {}
+        : {
+            hotspot: {
+              up: f.hotspot.up,
+              clients: f.hotspot.clients,
+              ...(hotspotProblem(f.hotspot) === undefined ? {} : { problem: hotspotProblem(f.hotspot)! }),
+            },
+          }),
     },
     f.now,
   );
@@ -137,6 +149,7 @@ export function statusOf(
     passes: [...b.passes],
     switches: { total: Object.values(byCause).reduce((a, c) => a + c, 0), byCause },
     ...(b.lastSuccessAt === undefined ? {} : { lastSuccessfulPassAt: b.lastSuccessAt }),
+    ...(f.hotspot === undefined ? {} : { hotspot: f.hotspot }),
   };
   return { book: { ...b, conditions }, status };
 }

@@ -21,6 +21,8 @@ export interface ServiceStatus {
   readonly lastExit?: { readonly at: string; readonly reason: string };
   /** For a server: the clients it serves (the hotspot's leases), as last observed. */
   readonly clients?: readonly ServiceClient[];
+  /** What the program last said of itself (hostapd: ENABLED once it serves). */
+  readonly state?: string;
 }
 
 interface Watched {
@@ -33,6 +35,7 @@ interface Watched {
   exitTimes: number[];
   lastExit?: { at: string; reason: string };
   clients?: readonly ServiceClient[];
+  state?: string;
 }
 
 export class ServiceWatch {
@@ -66,6 +69,7 @@ export class ServiceWatch {
         const pid = sup.pid(o);
         if (pid !== undefined) w.pid = pid;
         if (sup.clients !== undefined) w.clients = sup.clients(o);
+        if (sup.state !== undefined) w.state = sup.state(o);
         this.watched.set(key, w);
       }
     }
@@ -78,7 +82,11 @@ export class ServiceWatch {
     for (const op of ops) {
       if (op.op !== "delete" || driverOf(op.before).supervision === undefined) continue;
       const w = this.watched.get(`${op.before.kind} ${keyOf(op.before)}`);
-      if (w !== undefined) delete w.pid;
+      if (w === undefined) continue;
+      // Stopped on purpose: what it served and said goes with it.
+      delete w.pid;
+      delete w.clients;
+      delete w.state;
     }
   }
 
@@ -104,6 +112,7 @@ export class ServiceWatch {
     if (w.pid === undefined) return;
     const reason = exitReasonOf(w.pid) ?? "exited (not started by this daemon: no exit status known)";
     delete w.pid;
+    delete w.state;
     w.exits++;
     w.exitTimes = [...w.exitTimes.filter((t) => now - t < RESTART_WINDOW_MS), now];
     w.lastExit = { at: new Date(now).toISOString(), reason };
@@ -125,6 +134,7 @@ export class ServiceWatch {
         exits: w.exits,
         ...(w.lastExit === undefined ? {} : { lastExit: { ...w.lastExit } }),
         ...(w.clients === undefined ? {} : { clients: w.clients }),
+        ...(w.state === undefined ? {} : { state: w.state }),
       }))
       .sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
   }

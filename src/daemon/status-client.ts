@@ -118,3 +118,33 @@ export async function watchStatus(
     },
   };
 }
+
+/** How long a requested pass may take (it observes and may reload a service). */
+const PASS_TIMEOUT_MS = 45_000;
+
+/** Ask the daemon for a full pass now and wait for its record. */
+export function requestPass(socketPath: string, reason: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath, path: `/pass?reason=${encodeURIComponent(reason)}`, method: "POST" },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (c: string) => (body += c));
+        res.on("end", () => {
+          if (res.statusCode !== 200)
+            return reject(new Error(`the daemon answered ${res.statusCode}: ${body.trim()}`));
+          try {
+            resolve((JSON.parse(body) as { pass: unknown }).pass);
+          } catch {
+            reject(new Error("the daemon's answer is not JSON"));
+          }
+        });
+      },
+    );
+    req.on("error", (e: NodeJS.ErrnoException) => reject(socketError(socketPath, e)));
+    req.setTimeout(PASS_TIMEOUT_MS, () =>
+      req.destroy(new Error(`${socketPath}: the pass did not end within ${PASS_TIMEOUT_MS} ms`)),
+    );
+    req.end();
+  });
+}

@@ -2,6 +2,7 @@
 // (`backhaul status`), turned into Prometheus metrics, and built by the loop after every pass.
 // Conditions follow the Kubernetes controller conventions operators already read.
 import type { ServiceStatus } from "./service-watch.js";
+import type { HotspotStatus } from "./hotspot-status.js";
 import type { SwitchCause } from "../core/decide/switching.js";
 import type { PassOutcome } from "../core/decide/daemon-step.js";
 import type { HealthState } from "../core/health/state-machine.js";
@@ -104,4 +105,6 @@ export interface DaemonStatus {
   readonly lastSuccessfulPassAt?: string;
   /** Our services (DHCP clients): running or not, and how often they exited. */
   readonly services?: readonly ServiceStatus[];
+  /** The hotspot, when the policy may raise one: up or down and why, serving, clients, passphrase age. */
+  readonly hotspot?: HotspotStatus;
 }

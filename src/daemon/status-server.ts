@@ -81,6 +81,8 @@ export interface StatusServer {
 
 export interface StatusServerOptions {
   readonly heartbeatMs?: number;
+  /** POST /pass: run a full pass now and answer with its record (`backhaul hotspot token` uses it). */
+  readonly pass?: (reason: string) => Promise<unknown>;
 }
 
 function statOrUndefined(path: string): Stats | undefined {
@@ -178,6 +180,21 @@ export async function serveStatus(
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://status");
+    if (url.pathname === "/pass" && opts.pass !== undefined) {
+      if (req.method !== "POST") {
+        res.setHeader("allow", "POST");
+        return sendJson(res, 405, { error: "only POST" });
+      }
+      // The reason is for the pass's record and log: a short word from our own commands.
+      const reason = url.searchParams.get("reason") ?? "requested";
+      if (!/^[\w .:-]{1,64}$/.test(reason))
+        return sendJson(res, 400, { error: "a reason is a short plain text" });
+      opts.pass(reason).then(
+        (record) => sendJson(res, 200, { pass: record }),
+        (e: unknown) => sendJson(res, 503, { error: e instanceof Error ? e.message : String(e) }),
+      );
+      return;
+    }
     if (url.pathname !== "/status") return sendJson(res, 404, { error: "not found: ask GET /status" });
     if (req.method !== "GET") {
       res.setHeader("allow", "GET");

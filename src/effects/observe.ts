@@ -22,14 +22,8 @@ import { factsCommand } from "../kinds/sysfs.js";
 import { parseQdiscs, treeBatch, treeCommands } from "../kinds/tc/parse.js";
 import type { KernelState, KindName } from "../kinds/types.js";
 import { CommandError, run } from "./exec.js";
-import {
-  configHash,
-  DEFAULT_STATE_DIR,
-  hostapdSockets,
-  livePid,
-  observeDaemons,
-  servicePaths,
-} from "./services.js";
+import { hostapdDir, hostapdPaths } from "../kinds/services/hostapd.js";
+import { DEFAULT_STATE_DIR, observeDaemons } from "./services.js";
 
 export type { RawObservation } from "../kinds/raw.js";
 
@@ -98,28 +92,30 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
         },
       )
     : undefined;
-  // hostapd_cli waits for a dead hostapd's stale socket forever: ask only a live hostapd, briefly,
-  // and take no answer as no hostapd.
+  const scope = scopeOf(netns ?? currentNetns());
+  const daemons = want.has("service-pids")
+    ? observeDaemons(stateDir, scope)
+    : { dnsmasq: [], dhcp: [], hostapd: [] };
+  // Only a live hostapd of ours is asked (hostapd_cli waits on a dead one's socket), briefly; no answer
+  // is a hostapd that does not serve.
   const hostapd = want.has("hostapd-ctrl")
     ? Promise.all(
-        hostapdSockets(stateDir)
-          .filter((iface) => livePid(stateDir, "hostapd", iface) !== undefined)
-          .map(async (iface) => {
-            const argv = ["hostapd_cli", "-p", servicePaths(stateDir, "hostapd", iface).ctrlDir, "-i", iface];
-            const out = await run(argv, {
-              netns,
-              input: HOSTAPD_CLI_INPUT,
-              allowFailure: true,
-              timeoutMs: 3000,
-            })
-              .then((r) => r.stdout)
-              .catch((e: unknown) => {
-                if (e instanceof CommandError && e.exitCode === undefined && /timed out/.test(e.message))
-                  return "";
-                throw e;
-              });
-            return { iface, out, configHash: configHash(stateDir, "hostapd", iface) };
-          }),
+        daemons.hostapd.map(async ({ iface }) => {
+          const ctrl = hostapdPaths(hostapdDir(stateDir, scope), iface).ctrlDir;
+          const out = await run(["hostapd_cli", "-p", ctrl, "-i", iface], {
+            netns,
+            input: HOSTAPD_CLI_INPUT,
+            allowFailure: true,
+            timeoutMs: 3000,
+          })
+            .then((r) => r.stdout)
+            .catch((e: unknown) => {
+              if (e instanceof CommandError && e.exitCode === undefined && /timed out/.test(e.message))
+                return "";
+              throw e;
+            });
+          return { iface, out };
+        }),
       )
     : Promise.resolve([]);
   const conntrack = want.has("conntrack")
@@ -131,9 +127,6 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
         },
       )
     : undefined;
-  const daemons = want.has("service-pids")
-    ? observeDaemons(stateDir, scopeOf(netns ?? currentNetns()))
-    : { dnsmasq: [], dhcp: [] };
 
   const [ipR, rules6R, factsR, tcR, nftR, hostapdR, conntrackR] = await Promise.all([
     ip,

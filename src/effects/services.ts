@@ -1,39 +1,21 @@
 // The processes backhaul starts (hostapd, dnsmasq, a DHCP client), found only through the files it
 // keeps for them under its state directory, so whatever is seen here is ours:
-//   STATE/hostapd/IFACE.conf, STATE/hostapd/IFACE.pid, STATE/hostapd/ctrl/IFACE (control socket)
+//   STATE/hostapd/NETNS/IFACE.conf, .pid, .log, .wpa_psk, .psk, .tokens, ctrl/IFACE (our access point;
+//     kinds/services/hostapd.ts, its secrets in effects/hotspot/credentials.ts)
 //   STATE/dnsmasq/NETNS/IFACE.pid, .leases, .log (our hotspot DHCP server; kinds/services/dnsmasq.ts)
 //   STATE/dhcp/NETNS/IFACE.pid, .lease, .log, hook.mjs (our udhcpc and its hook; kinds/services/dhcp-client.ts)
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
-import type { DhcpClient, Dnsmasq } from "../kinds/types.js";
+import { readdirSync } from "node:fs";
+import { basename } from "node:path";
+import type { DhcpClient, Dnsmasq, Hostapd } from "../kinds/types.js";
 import { dhcpDir, dhcpPaths, dirOfArgv, parseLease } from "../kinds/services/dhcp-client.js";
 import { dnsmasqDir, dnsmasqPaths, paramsOfArgv, parseHotspotLeases } from "../kinds/services/dnsmasq.js";
+import { hostapdDir, hostapdPaths, parseConf, securityOf } from "../kinds/services/hostapd.js";
 import { readRegularFile } from "../policy/read-file.js";
+import { plainEqual } from "../util/canonical.js";
+import { credentialsState, passphraseSince } from "./hotspot/credentials.js";
 import { processArgv, readPidFile } from "./proc.js";
-import { sha256 } from "../util/canonical.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
-
-type PidService = "hostapd";
-
-export const servicePaths = (stateDir: string, service: PidService, iface: string) => ({
-  config: join(stateDir, service, `${iface}.conf`),
-  pid: join(stateDir, service, `${iface}.pid`),
-  ctrlDir: join(stateDir, service, "ctrl"),
-});
-
-/** The program names a live process of each service may have (its comm). */
-const PROGRAMS: Readonly<Record<PidService, readonly string[]>> = {
-  hostapd: ["hostapd"],
-};
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 /** Interfaces that have a pid file (IFACE.pid) in `dir`. */
 function pidFileInterfaces(dir: string): string[] {
@@ -45,30 +27,6 @@ function pidFileInterfaces(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** Interfaces that have a pid file for the service. */
-export function serviceInterfaces(stateDir: string, service: PidService): string[] {
-  return pidFileInterfaces(join(stateDir, service));
-}
-
-/** The pid in the service's pid file when that process is alive and is the service's program. */
-export function livePid(stateDir: string, service: PidService, iface: string): number | undefined {
-  const pid = readPidFile(servicePaths(stateDir, service, iface).pid);
-  if (pid === undefined) return undefined;
-  // /proc/PID/stat: "PID (COMM) STATE ..."; a zombie (Z) or dead (X) process no longer serves.
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  const open = stat.indexOf("(");
-  const close = stat.lastIndexOf(")");
-  const comm = stat.slice(open + 1, close);
-  const state = stat.slice(close + 2, close + 3);
-  return PROGRAMS[service].includes(comm) && state !== "Z" && state !== "X" ? pid : undefined;
-}
-
-export function configHash(stateDir: string, service: PidService, iface: string): string {
-  const text = readText(servicePaths(stateDir, service, iface).config);
-  return text === undefined ? "" : sha256(text);
 }
 
 /** Most a lease file of ours can be: a handful of addresses and numbers. */
@@ -133,19 +91,52 @@ function observeDnsmasq(stateDir: string, scope: string): Dnsmasq[] {
   });
 }
 
-/** Our services; `scope` names the network namespace whose files are looked for ("host": the root one). */
-export function observeDaemons(stateDir: string, scope: string): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[] } {
-  return { dnsmasq: observeDnsmasq(stateDir, scope), dhcp: observeDhcpClients(stateDir, scope) };
+/**
+ * Our access points: a pid file under STATE/hostapd whose live process runs our configuration file
+ * (`hostapd CONF`), that file's settings read back, and whether its credentials are current. The
+ * state and stations come from its control socket (observe.ts asks it).
+ */
+function observeHostapd(stateDir: string, scope: string, now: number): Hostapd[] {
+  const dir = hostapdDir(stateDir, scope);
+  return pidFileInterfaces(dir).flatMap((iface): Hostapd[] => {
+    const paths = hostapdPaths(dir, iface);
+    const pid = readPidFile(paths.pid);
+    const argv = pid === undefined ? undefined : processArgv(pid);
+    if (pid === undefined || !plainEqual(argv, ["hostapd", paths.conf])) return [];
+    const conf = readRegularFile(paths.conf, 64 * 1024, { secret: true });
+    const parsed = conf.ok ? parseConf(conf.text) : undefined;
+    if (parsed === undefined) return [];
+    const security = securityOf(parsed.config);
+    const pf = parsed.passphraseFile;
+    const credentials =
+      security === "open" || pf === undefined
+        ? undefined
+        : credentialsState({ ...paths, security, passphraseFile: pf }, now);
+    const since = pf === undefined ? undefined : passphraseSince(pf);
+    return [
+      {
+        kind: "hostapd",
+        iface,
+        argv: ["hostapd", paths.conf],
+        config: parsed.config,
+        ...(pf === undefined ? {} : { passphraseFile: pf }),
+        ...(credentials === undefined ? {} : { credentials }),
+        pid,
+        ...(since === undefined ? {} : { passphraseSince: since }),
+      },
+    ];
+  });
 }
 
-/** Interfaces whose hostapd control socket exists (the process may still be gone: hostapd_cli tells). */
-export function hostapdSockets(stateDir: string): string[] {
-  const dir = servicePaths(stateDir, "hostapd", "").ctrlDir;
-  try {
-    return readdirSync(dir)
-      .filter((f) => statSync(join(dir, f)).isSocket())
-      .sort();
-  } catch {
-    return [];
-  }
+/** Our services; `scope` names the network namespace whose files are looked for ("host": the root one). */
+export function observeDaemons(
+  stateDir: string,
+  scope: string,
+  now = Date.now(),
+): { dnsmasq: Dnsmasq[]; dhcp: DhcpClient[]; hostapd: Hostapd[] } {
+  return {
+    dnsmasq: observeDnsmasq(stateDir, scope),
+    dhcp: observeDhcpClients(stateDir, scope),
+    hostapd: observeHostapd(stateDir, scope, now),
+  };
 }

@@ -42,8 +42,10 @@ export interface ToolLine {
 
 /**
  * One service op. Start runs `argv` (never through a shell) detached, its output to `logFile`, and
- * waits for it to write `pidFile`; stop signals the process `pidFile` names only when its command line
- * is exactly `argv`, so nothing that is not ours is ever signalled.
+ * waits for it to be ready: its pid file written (by the program, or by backhaul for one that writes
+ * none), and its control socket there when it has one. Stop signals the process `pidFile` names only
+ * when its command line is exactly `argv`, so nothing that is not ours is ever signalled. Reload
+ * rewrites the program's files and signals it to read them again (SIGHUP), keeping it running.
  */
 export type ServiceLine =
   | {
@@ -53,14 +55,48 @@ export type ServiceLine =
       readonly argv: readonly string[];
       readonly pidFile: string;
       readonly logFile: string;
-      /** A file of ours the program runs (udhcpc's lease hook), written before it starts. */
-      readonly hook?: { readonly kind: "dhcp"; readonly path: string };
+      /** Files of ours the program reads, written before it starts. */
+      readonly prepare?: ServicePrepare;
+      /** The program writes no pid file: backhaul records the child's, once this socket exists. */
+      readonly ready?: { readonly socket: string };
     }
   | {
       readonly action: "stop";
       readonly label: string;
       readonly argv: readonly string[];
       readonly pidFile: string;
+      /** Files that go with the process (the ones that hold its secrets). */
+      readonly remove?: readonly string[];
+    }
+  | {
+      readonly action: "reload";
+      readonly label: string;
+      readonly argv: readonly string[];
+      readonly pidFile: string;
+      readonly prepare: Extract<ServicePrepare, { kind: "hostapd" }>;
+      /** Put back the file the last reload replaced (a rollback), instead of writing a new one. */
+      readonly restore: boolean;
+    };
+
+/**
+ * The files a service runs on: udhcpc's lease hook, or hostapd's configuration, whose credentials
+ * are read from their files when it is written (the op itself carries none).
+ */
+export type ServicePrepare =
+  | { readonly kind: "dhcp"; readonly path: string }
+  | {
+      readonly kind: "hostapd";
+      readonly conf: string;
+      readonly ctrlDir: string;
+      readonly wpaPsk: string;
+      readonly tokens: string;
+      readonly iface: string;
+      /** The settings lines (credentials are added when the file is written). */
+      readonly config: readonly string[];
+      readonly security: "open" | "wpa2" | "wpa3" | "wpa2-wpa3";
+      readonly passphraseFile?: string;
+      /** The passphrase file is backhaul's: created (0600, from a secure source) when missing. */
+      readonly generate?: boolean;
     };
 export type Tool = keyof ToolLine;
 
@@ -150,8 +186,11 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
   readonly sources: readonly RawSource[];
   /** Structural equality of two normalized objects. */
   equal(a: T, b: T): boolean;
-  /** The kernel changes it in place under the same key; otherwise a change is delete + add. */
-  readonly inPlace: boolean;
+  /**
+   * The kernel changes it in place under the same key; otherwise a change is delete + add. A kind
+   * whose objects change in place only for some differences decides per pair.
+   */
+  readonly inPlace: boolean | ((before: T, after: T) => boolean);
   /** May an owned object that is no longer desired be deleted (links and sysctls are only managed)? */
   deletable(o: T): boolean;
   /** Place in the build order (teardown runs in reverse): lower builds first. */
@@ -190,6 +229,8 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
     iface(o: T): string;
     /** The clients it serves, for a server (the hotspot's leases). */
     clients?(o: T): readonly ServiceClient[];
+    /** What the program says of itself, when it says (hostapd's interface state: ENABLED). */
+    state?(o: T): string | undefined;
   };
   /**
    * Traffic makes these objects, not backhaul (tracked flows): a plan may delete them, but they come and
@@ -197,6 +238,11 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
    * was deleted (it leaves the kind as the kernel holds it).
    */
   readonly transient?: true;
+  /**
+   * What starting this object brings about, when that differs from the object (a service's files
+   * are written afresh at its start): what a restore after a crash can aim for when it is gone.
+   */
+  readonly startsAs?: (o: T) => T;
   /**
    * Its ops bear on no route (the hotspot's services): the daemon applies them in a transaction of
    * their own after the rest, so one that cannot start never holds back a failover.

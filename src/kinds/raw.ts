@@ -4,6 +4,7 @@
 import { jsonSegments, splitBatchOutput } from "./json.js";
 import type { DhcpClient } from "./services/dhcp-client.js";
 import type { Dnsmasq } from "./services/dnsmasq.js";
+import type { Hostapd } from "./services/hostapd.js";
 import { parseFacts, type Facts } from "./sysfs.js";
 import type { TreeCommand } from "./tc/parse.js";
 
@@ -27,12 +28,17 @@ export interface RawObservation {
   readonly tree?: { readonly out: string; readonly cmds: readonly TreeCommand[] };
   /** nft output, or undefined when the table does not exist. */
   readonly nft?: string;
-  /** hostapd_cli's answers per control socket of ours. */
-  readonly hostapd: readonly { readonly iface: string; readonly out: string; readonly configHash: string }[];
+  /** hostapd_cli's answers to `status`, per access point of ours. */
+  readonly hostapd: readonly { readonly iface: string; readonly out: string }[];
   /** `conntrack -L -o extended --src-nat`; undefined when it was not read or could not be. */
   readonly conntrack?: string;
   /** The processes of ours found through their pid files. */
-  readonly daemons: { readonly dnsmasq: readonly Dnsmasq[]; readonly dhcp: readonly DhcpClient[] };
+  readonly daemons: {
+    readonly dnsmasq: readonly Dnsmasq[];
+    readonly dhcp: readonly DhcpClient[];
+    /** Found through their files; state and stations come from `hostapd` (the control sockets). */
+    readonly hostapd: readonly Hostapd[];
+  };
 }
 
 const ipCache = new WeakMap<RawObservation, unknown[]>();

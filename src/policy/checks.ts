@@ -531,17 +531,22 @@ function checkHotspot(doc: Doc, p: EffectivePolicy, h: Hotspot, read: ReadSecret
     if (h.driver !== "wired")
       out.push(warning("open-hotspot", at("security"), "the hotspot is open: anyone nearby can join"));
   } else {
-    if (h.passphraseFile === undefined) {
-      out.push(
-        error(
-          "passphrase-missing",
-          at("security"),
-          `security "${h.security}" needs a passphraseFile`,
-          "give the absolute path of a file holding the passphrase",
-        ),
-      );
-    } else {
+    if (h.rotation !== null && h.rotation < 60_000)
+      out.push(error("too-short", at("rotation"), "a passphrase rotation is at least 1m apart", "or never"));
+    if (h.onboardingToken < 10_000 || h.onboardingToken > 86_400_000)
+      out.push(error("out-of-range", at("onboardingToken"), "an onboarding token lives from 10s to 24h"));
+    // Without a passphraseFile backhaul generates the passphrase (and rotates it on schedule).
+    if (h.passphraseFile !== undefined) {
       out.push(...checkPassphraseFile(h.passphraseFile, at("passphraseFile"), read));
+      if (raw.rotation !== undefined && h.rotation !== null)
+        out.push(
+          warning(
+            "rotation-of-own-file",
+            at("rotation"),
+            "rotation applies to the passphrase backhaul generates: a passphraseFile is yours, read and never rewritten (a change to it reaches the access point by a reload)",
+            "leave out passphraseFile to have backhaul generate and rotate the passphrase, or remove rotation",
+          ),
+        );
     }
     if (h.driver === "wired") {
       out.push(
@@ -690,7 +695,13 @@ function checkPassphraseFile(path: string, pointer: string, read: ReadSecret): C
           `${r.message}; it is checked again when the hotspot starts`,
         ),
       ];
-    return [error("bad-passphrase", pointer, `${r.message}: a passphrase file is a small regular file`)];
+    return [
+      error(
+        "bad-passphrase",
+        pointer,
+        r.reason === "exposed" ? r.message : `${r.message}: a passphrase file is a small regular file`,
+      ),
+    ];
   }
   // One final newline is how editors end a file; a CR or any other control character is refused.
   const problem = passphraseProblem(r.text.replace(/\n$/, ""));

@@ -39,7 +39,7 @@ const byPlace = (a: Diagnostic, b: Diagnostic): number =>
 
 /** A passphrase is at most 63 characters: anything much larger is not a passphrase file. */
 const PASSPHRASE_FILE_MAX = 4096;
-const readSecret: ReadSecret = (path) => readRegularFile(path, PASSPHRASE_FILE_MAX);
+const readSecret: ReadSecret = (path) => readRegularFile(path, PASSPHRASE_FILE_MAX, { secret: true });
 
 /** Load policy texts (the files of one policy, in merge order); files the policy names are read with `read`. */
 export function loadPolicyTexts(

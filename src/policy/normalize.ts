@@ -95,12 +95,14 @@ function normalizeHotspot(h: Doc): Hotspot {
   const pmf =
     (h.pmf as Hotspot["pmf"] | undefined) ??
     (security === "wpa3" ? "required" : security === "wpa2-wpa3" ? "optional" : "disabled");
+  const holdDown = obj(h.holdDown);
   const dhcp = obj(h.dhcp);
   const pool =
     dhcp.start === undefined || dhcp.end === undefined ? defaultDhcpPool(str(h.address)) : undefined;
   return {
     interface: str(h.interface),
     activate: h.activate as Hotspot["activate"],
+    holdDown: { raise: parseDuration(holdDown.raise), lower: parseDuration(holdDown.lower) },
     driver: h.driver as Hotspot["driver"],
     shareInterface: h.shareInterface as boolean,
     ssid: str(h.ssid),
@@ -325,6 +327,7 @@ function hotspotToDocument(h: Hotspot): Record<string, unknown> {
   return {
     interface: h.interface,
     activate: h.activate,
+    holdDown: { raise: formatDuration(h.holdDown.raise), lower: formatDuration(h.holdDown.lower) },
     driver: h.driver,
     shareInterface: h.shareInterface,
     ssid: h.ssid,

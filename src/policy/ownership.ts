@@ -19,9 +19,9 @@ export function policySysctls(p: EffectivePolicy): ReadonlyMap<string, string> {
   return out;
 }
 
-/** The hotspot runs its services (and has its address) whatever the uplinks do: `activate: always`. */
-export function hotspotRaised(p: EffectivePolicy): p is EffectivePolicy & { hotspot: Hotspot } {
-  return p.hotspot !== undefined && p.hotspot.activate === "always";
+/** The hotspot may run (`activate` always or when-no-uplink): its services and address are ours. */
+export function hotspotPlanned(p: EffectivePolicy): p is EffectivePolicy & { hotspot: Hotspot } {
+  return p.hotspot !== undefined && p.hotspot.activate !== "never";
 }
 
 /** The hotspot's address as observation writes an interface address ("100.64.50.1/24", canonical). */
@@ -39,6 +39,6 @@ export function ownershipOf(p: EffectivePolicy): Ownership {
     nftTable: { family: "inet", name: p.routing.nftTable },
     sysctls: [...policySysctls(p).keys()].sort(),
     uplinkInterfaces: p.uplinks.flatMap((u) => (u.interface === undefined ? [] : [u.interface])),
-    addresses: hotspotRaised(p) ? [`${p.hotspot.interface} ${hotspotAddress(p.hotspot)}`] : [],
+    addresses: hotspotPlanned(p) ? [`${p.hotspot.interface} ${hotspotAddress(p.hotspot)}`] : [],
   };
 }

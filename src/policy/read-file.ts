@@ -8,7 +8,7 @@ export type FileReading =
   | { readonly ok: true; readonly text: string }
   | {
       readonly ok: false;
-      readonly reason: "missing" | "not-regular" | "too-large" | "unreadable";
+      readonly reason: "missing" | "not-regular" | "too-large" | "unreadable" | "exposed";
       readonly message: string;
     };
 
@@ -21,8 +21,21 @@ function whatItIs(st: ReturnType<typeof fstatSync>): string {
   return "not a regular file";
 }
 
+/**
+ * Why a file that holds a secret may not be used: it must belong to the user backhaul runs as (a file
+ * in someone else's home is theirs to change) and be readable by nobody else.
+ */
+function exposure(path: string, st: { readonly uid: number; readonly mode: number }): string | undefined {
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid)
+    return `${path} belongs to uid ${st.uid}, not to the user backhaul runs as (uid ${uid}): a secret must be its own`;
+  if ((st.mode & 0o077) !== 0)
+    return `${path} is readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}): chmod 600 it`;
+  return undefined;
+}
+
 /** Read a whole regular file of at most maxBytes as UTF-8. Never blocks, never reads past the cap. */
-export function readRegularFile(path: string, maxBytes: number): FileReading {
+export function readRegularFile(path: string, maxBytes: number, o: { secret?: boolean } = {}): FileReading {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -36,6 +49,9 @@ export function readRegularFile(path: string, maxBytes: number): FileReading {
     const st = fstatSync(fd);
     if (!st.isFile())
       return { ok: false, reason: "not-regular", message: `${path} is ${whatItIs(st)}, not a regular file` };
+    const exposed =
+      o.secret === true ? exposure(path, { uid: Number(st.uid), mode: Number(st.mode) }) : undefined;
+    if (exposed !== undefined) return { ok: false, reason: "exposed", message: exposed };
     if (st.size > maxBytes)
       return {
         ok: false,

@@ -159,6 +159,11 @@ export type Pmf = "disabled" | "optional" | "required";
 export interface Hotspot {
   readonly interface: string;
   readonly activate: HotspotActivate;
+  /**
+   * For `when-no-uplink`: how long no uplink must have been usable before the hotspot comes up (raise),
+   * and how long an uplink must have been usable before it goes down again (lower).
+   */
+  readonly holdDown: { readonly raise: Millis; readonly lower: Millis };
   /** "nl80211" for a radio; "wired" for a lab without one. */
   readonly driver: "nl80211" | "wired";
   /** Also listed as an uplink's interface, on purpose. */

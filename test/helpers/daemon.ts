@@ -224,7 +224,7 @@ export async function killServicesIn(netns: string): Promise<void> {
     } catch {
       continue;
     }
-    if (comm === "dnsmasq" || comm === "udhcpc")
+    if (comm === "dnsmasq" || comm === "udhcpc" || comm === "hostapd")
       try {
         process.kill(pid, "SIGKILL");
       } catch {

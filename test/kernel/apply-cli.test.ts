@@ -22,7 +22,7 @@ const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = staticDemoPolicy();
 /** The demo policy's daemon.stateDir. */
 const STATE_DIR = "/run/backhaul-lab";
-const OPS_IN_DEMO_PLAN = 13;
+const OPS_IN_DEMO_PLAN = 14;
 
 const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
 
@@ -267,8 +267,9 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
     const r = await cli(["apply", file, "--netns", lab().node, "--assume-health", "up"]);
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    // One ip batch, one nft batch and the hotspot's DHCP server (sysctls are written by this process).
-    expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 3 writing process(es)`);
+    // One ip batch, one nft batch, the hotspot's access point and its DHCP server (sysctls are written
+    // by this process).
+    expect(r.stdout).toContain(`Applied ${OPS_IN_DEMO_PLAN} ops in 4 writing process(es)`);
     const rules = await ipJson<{ priority: number; table?: string; src?: string }[]>(lab().node, ["rule"]);
     expect(rules.map((x) => [x.priority, x.src ?? "all", x.table])).toEqual([
       [0, "all", "local"],

@@ -17,8 +17,8 @@ import { DaemonProcess, tempDir } from "../helpers/daemon.js";
 import { demoTopology, eventually, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 import { DEMO_POLICY_FILE } from "../helpers/policies.js";
 
-/** The demo's plan from a fresh node: the client's start, 4 sysctls, 3 routes, 4 rules, the NAT table, the hotspot's DHCP server. */
-const OPS_BEFORE_LEASE = 14;
+/** The demo's plan from a fresh node: the client's start, 4 sysctls, 3 routes, 4 rules, the NAT table, the hotspot's access point and DHCP server. */
+const OPS_BEFORE_LEASE = 15;
 
 describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP client on the demo's phone", () => {
   const lab = useLab(demoTopology());

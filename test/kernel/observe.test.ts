@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
 import { observe } from "../../src/effects/observe.js";
-import { sha256, digest } from "../../src/util/canonical.js";
+import { digest } from "../../src/util/canonical.js";
 import { processCounter, run } from "../../src/effects/exec.js";
 import { showText } from "../../src/cli/commands/show.js";
 import type { KernelObject, KernelState, Route, Rule } from "../../src/kinds/types.js";
@@ -15,6 +15,9 @@ import { requireKernel } from "../helpers/kernel.js";
 import { dhcpDir } from "../../src/kinds/services/dhcp-client.js";
 import { dnsmasqArgv, dnsmasqDir, dnsmasqPaths } from "../../src/kinds/services/dnsmasq.js";
 import { startService } from "../../src/effects/apply/service-process.js";
+import { hostapdDir, hostapdOf, type Hostapd } from "../../src/kinds/services/hostapd.js";
+import { DRIVERS } from "../../src/kinds/registry.js";
+import type { ServiceLine } from "../../src/kinds/driver.js";
 
 const kernel = requireKernel(["hostapd", "hostapd_cli", "dnsmasq", "udhcpc"]);
 
@@ -26,6 +29,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
   let state: KernelState;
   let processes = 0;
   let serverArgv: string[];
+  let accessPoint: Hostapd;
   let dhcpArgvSeen: string[] = [];
 
   beforeAll(async () => {
@@ -91,25 +95,23 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     ] as const) {
       await run(["tee", `/proc/sys/net/${path}`], { netns: node, input: `${value}\n` });
     }
-    // Services as backhaul keeps them: config, pid and control files under the state directory.
-    for (const d of ["hostapd", "dhcp"]) mkdirSync(join(stateDir, d));
-    writeFileSync(
-      join(stateDir, "hostapd", "wlan0.conf"),
-      `interface=wlan0\ndriver=wired\nctrl_interface=${join(stateDir, "hostapd", "ctrl")}\nssid=bh-test\n` +
-        "wpa=2\nwpa_key_mgmt=WPA-PSK\nwpa_passphrase=correcthorse\nrsn_pairwise=CCMP\n",
-    );
-    await run(
-      [
-        "hostapd",
-        "-B",
-        "-P",
-        join(stateDir, "hostapd", "wlan0.pid"),
-        join(stateDir, "hostapd", "wlan0.conf"),
-      ],
-      {
-        netns: node,
-      },
-    );
+    // Services as backhaul keeps them: our access point started the way apply starts it.
+    accessPoint = hostapdOf(hostapdDir(stateDir, node), {
+      iface: "wlan0",
+      driver: "wired",
+      ssid: "bh-test",
+      channel: 6,
+      security: "wpa2",
+      pmf: "disabled",
+      clientIsolation: true,
+      maxClients: 8,
+    });
+    const [apStart] = DRIVERS.hostapd.command.render(
+      { op: "add", after: accessPoint },
+      { replacedRoots: new Set() },
+    ) as readonly ServiceLine[];
+    if (apStart?.action !== "start") throw new Error("expected a start line");
+    await startService(apStart, { netns: node });
     // Our hotspot server, started the way apply starts it.
     serverArgv = dnsmasqArgv(dnsmasqDir(stateDir, node), {
       iface: "wlan0",
@@ -348,12 +350,11 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     const pid = (f: string): number => Number(readFileSync(join(stateDir, f), "utf8").trim());
     expect(state.hostapd).toEqual([
       {
-        kind: "hostapd",
-        iface: "wlan0",
+        ...accessPoint,
+        pid: pid(`hostapd/${node}/wlan0.pid`),
         state: "ENABLED",
-        ssid: "bh-test",
-        security: "wpa2",
-        configHash: sha256(readFileSync(join(stateDir, "hostapd", "wlan0.conf"), "utf8")),
+        stations: 0,
+        passphraseSince: expect.any(Number),
       },
     ]);
     expect(state.dnsmasq).toEqual([
@@ -416,7 +417,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     expect(text).toContain("0.0.0.0/0 proto boot nexthop via 198.51.100.1 dev eth0 weight 3");
     expect(text).toContain("class htb 1:10 prio 0 rate 4Mbit ceil 10Mbit");
     expect(text).toContain("parent 1: pref 2 ip u32 ip dsfield 0xb8/0xfc -> 1:10");
-    expect(text).toContain('wlan0: ENABLED ssid "bh-test" security wpa2');
+    expect(text).toMatch(/access point on wlan0: pid \d+, ENABLED, ssid "bh-test" wpa2, 0 station\(s\)/);
     expect(text).not.toMatch(/^\s+br0\s/m);
     expect(text).not.toContain("32766:");
     const all = await showText({ netns: node, stateDir, all: true });
@@ -470,7 +471,7 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     }
   });
   it("reports no hostapd once it died, though its control socket is left behind", async () => {
-    const pid = Number(readFileSync(join(stateDir, "hostapd", "wlan0.pid"), "utf8").trim());
+    const pid = Number(readFileSync(join(stateDir, "hostapd", node, "wlan0.pid"), "utf8").trim());
     process.kill(pid, "SIGKILL");
     await new Promise((r) => setTimeout(r, 100));
     const s = await observe({ netns: node, stateDir, kinds: ["hostapd"] });

@@ -44,7 +44,7 @@ describe("the DHCP client kind", () => {
         action: "start",
         argv: c.argv,
         pidFile: `${dir}/usb0.pid`,
-        hook: { kind: "dhcp", path: `${dir}/hook.mjs` },
+        prepare: { kind: "dhcp", path: `${dir}/hook.mjs` },
       }),
     ]);
     expect(render({ op: "delete", before: { ...c, pid: 7 } })).toEqual([

@@ -82,7 +82,7 @@ describe("the hotspot's DHCP and DNS server (dnsmasq)", () => {
     ]);
   });
 
-  it("is planned from the policy's hotspot only when it is raised always", () => {
+  it("is planned from the policy's hotspot unless it is never raised", () => {
     const policy = (activate: string) => {
       const r = loadPolicyTexts([
         {
@@ -105,12 +105,19 @@ describe("the hotspot's DHCP and DNS server (dnsmasq)", () => {
       if (!r.ok) throw new Error(r.diagnostics.map((x) => x.summary).join("; "));
       return r.policy;
     };
-    expect(plannerInputs(policy("always"), emptyState()).hotspot).toEqual({
+    expect(plannerInputs(policy("always"), emptyState()).hotspot).toMatchObject({
+      raise: "always",
       address: "100.64.50.1/24",
       dir: "/var/lib/backhaul/dnsmasq/host",
       dnsmasq: P,
+      hostapd: {
+        dir: "/var/lib/backhaul/hostapd/host",
+        params: { iface: "wlan0", ssid: "shop", security: "open" },
+      },
     });
     expect(plannerInputs(policy("never"), emptyState()).hotspot).toBeUndefined();
-    expect(plannerInputs(policy("when-no-uplink"), emptyState()).hotspot).toBeUndefined();
+    expect(plannerInputs(policy("when-no-uplink"), emptyState()).hotspot).toMatchObject({
+      raise: "when-no-uplink",
+    });
   });
 });

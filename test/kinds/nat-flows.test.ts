@@ -32,7 +32,7 @@ const ADDRESSES = JSON.stringify([
 const raw = (conntrack?: string): RawObservation => ({
   ip: { out: ADDRESSES, sections: ["address"] },
   hostapd: [],
-  daemons: { dnsmasq: [], dhcp: [] },
+  daemons: { dnsmasq: [], dhcp: [], hostapd: [] },
   ...(conntrack === undefined ? {} : { conntrack }),
 });
 

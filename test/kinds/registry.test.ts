@@ -55,7 +55,7 @@ describe("the kind registry", () => {
   });
 
   it("supervises only processes it starts and stops itself, and removes them on cleanup", () => {
-    expect(SUPERVISED_KINDS).toEqual(["dnsmasq", "dhcp-client"]);
+    expect(SUPERVISED_KINDS).toEqual(["hostapd", "dnsmasq", "dhcp-client"]);
     for (const k of SUPERVISED_KINDS) {
       expect(DRIVERS[k].command.tool, k).toBe("service");
       expect(CLEANUP_KINDS, k).toContain(k);
@@ -103,7 +103,7 @@ describe("the kind registry", () => {
       before: { kind: "dnsmasq" as const, iface: "wlan0", argv: ["dnsmasq"] },
     };
     expect(splitIndependent([server, rule])).toEqual({ main: [rule], side: [server] });
-    expect(KIND_NAMES.filter((k) => DRIVERS[k].independent === true)).toEqual(["dnsmasq"]);
+    expect(KIND_NAMES.filter((k) => DRIVERS[k].independent === true)).toEqual(["hostapd", "dnsmasq"]);
   });
 
   it("gives every kind a distinct place in show's output", () => {

@@ -84,7 +84,7 @@ describe("defaults", () => {
     ]);
   });
 
-  it("hotspot: the reference's SSID, channel 6, WPA2/WPA3, 24h rotation, 5m tokens, isolation, 10 clients", () => {
+  it("hotspot: the reference's SSID, channel 6, WPA2/WPA3, 24h rotation, 5m tokens, isolation, 10 clients, 30s/60s hold-downs", () => {
     const h = load(`${MINIMAL}hotspot:\n  passphraseFile: /nonexistent/psk\n`).hotspot!;
     expect(h).toMatchObject({
       interface: "wlan0",
@@ -97,6 +97,7 @@ describe("defaults", () => {
       clientIsolation: true,
       maxClients: 10,
       activate: "when-no-uplink",
+      holdDown: { raise: 30_000, lower: 60_000 },
       nat: true,
     });
   });

@@ -1,6 +1,7 @@
 // Loading from files and directories, the source map, and the limits against hostile input.
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmodSync, chownSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -208,7 +209,7 @@ describe("hostile input", () => {
 describe("semantic checks", () => {
   it("check the passphrase file when it can be read", async () => {
     const psk = join(dir, "psk");
-    await writeFile(psk, "short\n");
+    await writeFile(psk, "short\n", { mode: 0o600 });
     const text = `${UPLINKS}${PROBES}hotspot:\n  security: wpa2\n  passphraseFile: ${psk}\n`;
     const bad = loadPolicyTexts([{ file: "h.yaml", text }]);
     expect(bad.diagnostics.find((d) => d.code === "bad-passphrase")?.summary).toMatch(/8-63 characters/);
@@ -273,7 +274,7 @@ describe("files that are not what they claim", () => {
 
   it("refuses a passphrase file larger than any passphrase, and one holding a CR, never quoting it", async () => {
     const psk = join(dir, "psk");
-    await writeFile(psk, `${"secret-".repeat(1000)}\n`);
+    await writeFile(psk, `${"secret-".repeat(1000)}\n`, { mode: 0o600 });
     const big = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
     expect(big.diagnostics.find((d) => d.code === "bad-passphrase")?.summary).toMatch(/at most 4096/);
     await writeFile(psk, "correct horse battery staple\r\n");
@@ -281,6 +282,29 @@ describe("files that are not what they claim", () => {
     const d = cr.diagnostics.find((x) => x.code === "bad-passphrase");
     expect(d?.summary).toMatch(/printable ASCII/);
     expect(JSON.stringify(cr.diagnostics)).not.toContain("horse");
+  });
+
+  it("refuses a passphrase file others can read or change, and one that belongs to another user", async () => {
+    const psk = join(dir, "exposed.psk");
+    await writeFile(psk, "correct horse battery staple\n", { mode: 0o644 });
+    chmodSync(psk, 0o644);
+    const readable = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
+    const d = readable.diagnostics.find((x) => x.code === "bad-passphrase");
+    expect(d).toMatchObject({ severity: "error", location: { file: "h.yaml", start: { line: 8 } } });
+    expect(d?.summary).toMatch(/readable or writable by group or others \(mode 0644\): chmod 600 it/);
+    chmodSync(psk, 0o620);
+    expect(loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]).ok).toBe(false);
+    chmodSync(psk, 0o600);
+    expect(loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]).ok).toBe(true);
+    if (process.getuid?.() === 0) {
+      // A file in someone else's home: theirs to change, so not a secret of ours.
+      chownSync(psk, 1000, 1000);
+      const theirs = loadPolicyTexts([{ file: "h.yaml", text: hotspot(psk) }]);
+      expect(theirs.diagnostics.find((x) => x.code === "bad-passphrase")?.summary).toMatch(
+        /belongs to uid 1000, not to the user backhaul runs as/,
+      );
+    }
+    expect(JSON.stringify(readable.diagnostics)).not.toContain("horse");
   });
 
   it("refuses a policy path that is a FIFO, and a directory holding a FIFO or a sub-directory named *.yaml", async () => {

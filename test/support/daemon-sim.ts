@@ -19,6 +19,7 @@ import {
   type TxOutcome,
 } from "../../src/core/decide/daemon-step.js";
 import { loadPolicyTexts } from "../../src/policy/load.js";
+import { fc } from "./fc.js";
 import { formatOneLine } from "../../src/policy/diagnostic-line.js";
 import type { EffectivePolicy } from "../../src/policy/types.js";
 import type { Selection } from "../../src/core/selection/types.js";
@@ -49,6 +50,49 @@ export type WorldEvent =
   | { readonly dt: number; readonly type: "answers"; readonly iface: string; readonly answers: boolean }
   | { readonly dt: number; readonly type: "round"; readonly iface: string }
   | { readonly dt: number; readonly type: "periodic" };
+
+/**
+ * World events on the given interfaces: mostly probe rounds, now and then a carrier change, answers
+ * stopping or resuming (a gray failure) and a periodic pass; `answers: false` leaves gray failures out.
+ */
+export function worldEventArb(
+  ifaces: readonly string[],
+  o: { readonly answers?: boolean; readonly roundDt?: number } = {},
+): fc.Arbitrary<WorldEvent> {
+  const iface = fc.constantFrom(...ifaces);
+  return fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        dt: fc.integer({ min: 0, max: o.roundDt ?? 1500 }),
+        type: fc.constant("round" as const),
+        iface,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        dt: fc.integer({ min: 0, max: 3000 }),
+        type: fc.constant("carrier" as const),
+        iface,
+        up: fc.boolean(),
+      }),
+    },
+    {
+      weight: o.answers === false ? 0 : 1,
+      arbitrary: fc.record({
+        dt: fc.integer({ min: 0, max: 3000 }),
+        type: fc.constant("answers" as const),
+        iface,
+        answers: fc.boolean(),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ dt: fc.integer({ min: 0, max: 5000 }), type: fc.constant("periodic" as const) }),
+    },
+  );
+}
 
 /** A pass the simulated daemon finished, with what it knew then. */
 export interface SimPass {

@@ -8,6 +8,7 @@ import type { PlanResult } from "../../src/core/plan/order.js";
 import type { Op } from "../../src/kinds/types.js";
 import { schemeSysctls } from "../../src/core/plan/desired.js";
 import type { DnsmasqParams } from "../../src/kinds/services/dnsmasq.js";
+import type { HostapdParams } from "../../src/kinds/services/hostapd.js";
 
 /** The hotspot DHCP server of a /24 hotspot on wlan0 (100.64.50.1), as the planner builds it. */
 export const HOTSPOT_SERVER: DnsmasqParams = {
@@ -17,6 +18,18 @@ export const HOTSPOT_SERVER: DnsmasqParams = {
   start: "100.64.50.100",
   end: "100.64.50.200",
   leaseSeconds: 3600,
+  maxClients: 16,
+};
+
+/** The access point of a WPA2/WPA3 hotspot on wlan0 whose passphrase backhaul generates. */
+export const HOTSPOT_AP: HostapdParams = {
+  iface: "wlan0",
+  driver: "nl80211",
+  ssid: "edge",
+  channel: 6,
+  security: "wpa2-wpa3",
+  pmf: "optional",
+  clientIsolation: true,
   maxClients: 16,
 };
 

@@ -204,6 +204,23 @@ describe("rollback target", () => {
   });
 });
 
+describe("restoring a service after a crash", () => {
+  it("aims for a gone access point as its start makes it: credentials current, never the stale ones", () => {
+    const ap = {
+      kind: "hostapd" as const,
+      iface: "wlan0",
+      argv: ["hostapd", "/var/lib/backhaul/hostapd/host/wlan0.conf"],
+      config: ["interface=wlan0", "wpa=2"],
+      passphraseFile: "/var/lib/backhaul/hostapd/host/wlan0.psk",
+      credentials: "stale" as const,
+    };
+    const pre = { ...emptyState(), hostapd: [ap] };
+    expect(restorable(pre, emptyState(), own).hostapd).toEqual([{ ...ap, credentials: "current" }]);
+    // Still running: its file can be put back as it was (the reload's rollback), stale and all.
+    expect(restorable(pre, { ...emptyState(), hostapd: [{ ...ap, pid: 7 }] }, own).hostapd).toEqual([ap]);
+  });
+});
+
 describe("restoring tracked flows", () => {
   it("cannot bring deleted flows back: the rollback target holds the flows the kernel holds now", () => {
     const nat = (source: string) => ({

@@ -17,7 +17,7 @@ import {
   tcValue,
 } from "../../src/kinds/tc/parse.js";
 import { parseNftTable } from "../../src/kinds/nft/table.js";
-import { parseHostapd } from "../../src/kinds/services/hostapd.js";
+import { parseHostapdStatus, securityOf, ssidOf } from "../../src/kinds/services/hostapd.js";
 import { splitBatchOutput } from "../../src/kinds/json.js";
 
 const fixture = (p: string): string => fileURLToPath(new URL(`../fixtures/${p}`, import.meta.url));
@@ -235,10 +235,18 @@ describe("normalization of a captured lab node", () => {
     ]);
   });
 
-  it("reads hostapd's state, SSID and security", () => {
+  it("reads our access point's settings from its files and its state and stations from its control socket", () => {
     expect(s.hostapd).toEqual([
-      expect.objectContaining({ iface: "wwan0", state: "ENABLED", ssid: "backhaul-test", security: "wpa2" }),
+      expect.objectContaining({
+        iface: "wwan0",
+        pid: 4242,
+        state: "ENABLED",
+        stations: 0,
+        credentials: "current",
+      }),
     ]);
+    expect(ssidOf(s.hostapd[0]!.config)).toBe("backhaul-test");
+    expect(securityOf(s.hostapd[0]!.config)).toBe("wpa2");
   });
 });
 
@@ -268,19 +276,16 @@ describe("nft table", () => {
 });
 
 describe("hostapd answers", () => {
-  const out = (mgmt: string, wpa = 2) =>
-    `> state=ENABLED\nssid[0]=x\n> ssid=x\nwpa=${wpa}\nkey_mgmt=${mgmt}\n`;
-  it.each([
-    [out("WPA-PSK"), "wpa2"],
-    [out("SAE"), "wpa3"],
-    [out("WPA-PSK SAE"), "wpa2-wpa3"],
-    [out("", 0), "open"],
-  ] as const)("maps key management to a security mode (%#)", (text, security) => {
-    expect(parseHostapd(text, "wlan0", "h")?.security).toBe(security);
+  it("gives the interface state and the stations of the first BSS", () => {
+    expect(parseHostapdStatus("> state=ENABLED\nssid[0]=x\nnum_sta[0]=3\n> ")).toEqual({
+      state: "ENABLED",
+      stations: 3,
+    });
+    expect(parseHostapdStatus("> state=COUNTRY_UPDATE\n")).toEqual({ state: "COUNTRY_UPDATE", stations: 0 });
   });
   it("is absent when hostapd did not answer", () => {
     expect(
-      parseHostapd("Failed to connect to hostapd - wpa_ctrl_open: No such file or directory\n", "wlan0", "h"),
+      parseHostapdStatus("Failed to connect to hostapd - wpa_ctrl_open: No such file or directory\n"),
     ).toBeUndefined();
   });
 });

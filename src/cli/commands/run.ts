@@ -65,8 +65,10 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   const policy = first.policy;
   let status: StatusServer;
   try {
-    status = await serveStatus(statusSocketPath(policy.daemon.statusSocket, currentNetns()), () =>
-      daemon.snapshot(),
+    status = await serveStatus(
+      statusSocketPath(policy.daemon.statusSocket, currentNetns()),
+      () => daemon.snapshot(),
+      { pass: (reason) => daemon.passNow(reason) },
     );
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -28,6 +28,13 @@ import {
 import type { ProbeRound } from "../health/stats.js";
 import { linkLost, patchLink, type LinkChange } from "./fast-path.js";
 import {
+  activationDue,
+  initialActivation,
+  stepActivation,
+  type Activation,
+  type ActivationInput,
+} from "./hotspot-activation.js";
+import {
   limitReason,
   sameActive,
   switchCause,
@@ -113,6 +120,8 @@ export interface DaemonState {
   /** What the last full pass found changed behind the daemon's back since the pass before. */
   readonly drift: readonly DriftItem[];
   readonly pending?: Pending;
+  /** The hotspot's activation (a policy hotspot that may run), and the uplinks usable when last stepped. */
+  readonly hotspot?: { readonly activation: Activation; readonly usable: readonly string[] };
 }
 
 export type DaemonEvent =
@@ -400,12 +409,36 @@ function decide(
     if (transitioned(before, after)) logs.push(transitionLog(u.name, before, after));
     tracked.set(u.name, after);
   }
-  const s: DaemonState = { ...s0, tracked, inputs };
-  const base = desiredInputOf(inputs, observed, healthAt(s, now), facts.usage, previousOf(s));
+  const health = healthAt({ ...s0, tracked }, now);
+  const hotspot = activated({ ...s0, tracked }, observed, inputs, health, facts.usage, now);
+  if (hotspot !== undefined && hotspot.activation.up !== s0.hotspot?.activation.up)
+    logs.push({
+      type: "log",
+      level: "info",
+      message: `hotspot ${hotspot.activation.up ? "up" : "down"}: ${hotspot.activation.why}`,
+      fields: { hotspot: { up: hotspot.activation.up, why: hotspot.activation.why } },
+    });
+  const planInputs: PlannerInputs =
+    hotspot === undefined || inputs.hotspot === undefined
+      ? inputs
+      : {
+          ...inputs,
+          hotspot: {
+            ...inputs.hotspot,
+            raise: { up: hotspot.activation.up, why: hotspot.activation.why },
+          },
+        };
+  const s: DaemonState = {
+    ...s0,
+    tracked,
+    inputs: planInputs,
+    ...(hotspot === undefined ? {} : { hotspot }),
+  };
+  const base = desiredInputOf(planInputs, observed, health, facts.usage, previousOf(s));
   const ownDrift = s.drift.filter((d) => d.class !== "conflict");
   const leave = !s.policy.daemon.drift.heal && ownDrift.length > 0;
   const planWith = (desired: DesiredInput, heal = !leave): PlanPass =>
-    planChecked(desired, inputs, s.digest, heal ? {} : { towards: (d) => leavingDrift(d, s.drift) });
+    planChecked(desired, planInputs, s.digest, heal ? {} : { towards: (d) => leavingDrift(d, s.drift) });
   let pass = planWith(base);
   let healingPlan = !leave;
   if (leave && !pass.ok) {
@@ -441,7 +474,7 @@ function decide(
     path,
     triggers,
     observed,
-    inputs,
+    inputs: planInputs,
     pass,
     previous: prev,
     policyChanged: s.policyChanged,
@@ -461,7 +494,7 @@ function decide(
   }
   return {
     state: { ...s, pending },
-    intents: [...logs, { type: "transact", observed, ops: pass.ops, inputs }],
+    intents: [...logs, { type: "transact", observed, ops: pass.ops, inputs: planInputs }],
   };
 }
 
@@ -536,6 +569,55 @@ function settle(s: DaemonState, p: Pending, tx: TxOutcome | undefined, txError: 
     state: { ...state, probeSources: new Map(assignments.map((a) => [a.name, a.source])) },
     intents,
   };
+}
+
+function activationInput(policy: EffectivePolicy, usable: readonly string[]): ActivationInput | undefined {
+  const h = policy.hotspot;
+  if (h === undefined || h.activate === "never") return undefined;
+  return { mode: h.activate, usable, raiseAfterMs: h.holdDown.raise, lowerAfterMs: h.holdDown.lower };
+}
+
+/**
+ * The hotspot's activation after this pass's facts: stepped with the uplinks usable now. A daemon
+ * that starts while our access point runs takes the hotspot as up (a restart does not lower it); one
+ * that starts without it does not count uplinks its probes have not judged yet (in Probing with their
+ * link up, within the start's grace) as gone, so the hotspot is not raised while they are verified.
+ */
+function activated(
+  s: DaemonState,
+  observed: KernelState,
+  inputs: PlannerInputs,
+  health: Readonly<Record<string, Health>>,
+  usage: Usage,
+  now: number,
+): DaemonState["hotspot"] {
+  if (inputs.hotspot === undefined) return undefined;
+  const selection = select(desiredInputOf(inputs, observed, health, usage, previousOf(s)));
+  const usable = selection.verdicts.filter((v) => v.usable).map((v) => v.name);
+  const p = s.policy.probes;
+  const graceEnds = s.startedAt + p.holdDown.probingToUp + 2 * (p.interval + p.timeout);
+  const unjudged =
+    now < graceEnds
+      ? [...s.tracked].filter(([, t]) => t.machine.state === "probing" && t.physical.ok).map(([n]) => n)
+      : [];
+  const input = activationInput(s.policy, usable);
+  if (input === undefined) return undefined;
+  const iface = inputs.hotspot.hostapd.params.iface;
+  const prev: Activation =
+    s.hotspot?.activation ??
+    (observed.hostapd.some((h) => h.iface === iface)
+      ? { mode: input.mode, up: true, since: now, why: "up when the daemon started" }
+      : initialActivation({ ...input, usable: [...usable, ...unjudged] }, now));
+  // Unjudged uplinks hold back a raise, never count towards a lowering.
+  const towards = prev.up ? usable : [...new Set([...usable, ...unjudged])];
+  return { activation: stepActivation(prev, { ...input, usable: towards }, now), usable: towards };
+}
+
+/** When the hotspot's activation changes next without new facts (its hold-down ends), if it does. */
+export function hotspotDue(s: DaemonState): number | undefined {
+  if (s.hotspot === undefined) return undefined;
+  const input = activationInput(s.policy, s.hotspot.usable);
+  return input === undefined ? undefined : activationDue(s.hotspot.activation, input);
 }
 
 /** One probe loop per uplink with an IPv4 address, slower on metered uplinks and on battery. */

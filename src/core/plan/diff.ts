@@ -73,7 +73,8 @@ export function diff(observed: KernelState, desired: KernelState, own: Ownership
       matched[i] = 1;
       const after = want[i]!;
       if (equal(before, after)) continue;
-      if (inPlace) ops.push({ op: "change", before, after });
+      if (inPlace === true || (inPlace !== false && inPlace(before, after)))
+        ops.push({ op: "change", before, after });
       else ops.push({ op: "delete", before }, { op: "add", after });
     }
     want.forEach((after, i) => {

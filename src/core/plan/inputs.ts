@@ -5,8 +5,9 @@ import { schemeSysctls, type DhcpParams, type HotspotParams, type RoutingParams 
 import ipaddr from "ipaddr.js";
 import { ipv4Subnet, type NatParams } from "./nat.js";
 import { dnsmasqDir } from "../../kinds/services/dnsmasq.js";
+import { hostapdDir } from "../../kinds/services/hostapd.js";
 import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
-import { hotspotAddress, hotspotRaised, ownershipOf } from "../../policy/ownership.js";
+import { hotspotAddress, hotspotPlanned, ownershipOf } from "../../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
 import { globMatches } from "../../policy/values.js";
 import type { SelectionParams, UplinkSpec } from "../selection/types.js";
@@ -24,7 +25,7 @@ export interface PlannerInputs {
   readonly unmatched: readonly string[];
   /** Uplinks with `addressing: dhcp`: our DHCP client runs on each (its files under stateDir). */
   readonly dhcp?: DhcpParams;
-  /** The hotspot's own services, when the policy raises it (`activate: always`). */
+  /** The hotspot's own services, when the policy may raise it (`activate` other than never). */
   readonly hotspot?: HotspotParams;
 }
 
@@ -107,10 +108,11 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
       ? [{ name: u.name, iface }]
       : [];
   });
-  // `when-no-uplink` needs the hotspot's own activation state machine, which does not exist yet: only a
-  // hotspot the policy raises always runs its services.
-  const hotspot: HotspotParams | undefined = hotspotRaised(policy)
+  // `when-no-uplink` is raised when no uplink is usable in the plan's own selection; the daemon
+  // decides it instead with the hold-downs (core/decide/hotspot-activation.ts).
+  const hotspot: HotspotParams | undefined = hotspotPlanned(policy)
     ? {
+        raise: policy.hotspot.activate === "always" ? "always" : "when-no-uplink",
         address: hotspotAddress(policy.hotspot),
         dir: dnsmasqDir(policy.daemon.stateDir, scopeOf(netns)),
         dnsmasq: {
@@ -121,6 +123,23 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
           end: policy.hotspot.dhcp.end,
           leaseSeconds: Math.round(policy.hotspot.dhcp.lease / 1000),
           maxClients: policy.hotspot.maxClients,
+        },
+        hostapd: {
+          dir: hostapdDir(policy.daemon.stateDir, scopeOf(netns)),
+          params: {
+            iface: policy.hotspot.interface,
+            driver: policy.hotspot.driver,
+            ssid: policy.hotspot.ssid,
+            ...(policy.hotspot.country === undefined ? {} : { country: policy.hotspot.country }),
+            channel: policy.hotspot.channel,
+            security: policy.hotspot.security,
+            pmf: policy.hotspot.pmf,
+            clientIsolation: policy.hotspot.clientIsolation,
+            maxClients: policy.hotspot.maxClients,
+            ...(policy.hotspot.passphraseFile === undefined
+              ? {}
+              : { passphraseFile: policy.hotspot.passphraseFile }),
+          },
         },
       }
     : undefined;

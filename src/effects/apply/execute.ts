@@ -23,7 +23,7 @@ import { tcBatchArgv } from "../../kinds/tc/render.js";
 import { conntrackBatchArgv } from "../../kinds/conntrack/nat-flows.js";
 import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
-import { startService, stopService } from "./service-process.js";
+import { reloadService, startService, stopService } from "./service-process.js";
 
 export interface OpFailure {
   readonly index: number;
@@ -244,6 +244,7 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
             ...(o.netns === undefined ? {} : { netns: o.netns }),
             ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
           });
+        else if (s.line.action === "reload") await reloadService(s.line);
         else await stopService(s.line);
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);

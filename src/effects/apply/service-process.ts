@@ -1,14 +1,18 @@
-// Starting and stopping the processes of ours (a service op's line, kinds/driver.ts ServiceLine).
-// Start: the program runs detached in its own session (it outlives `apply`; the daemon supervises it
-// by observing), never through a shell, with a bare environment; it is started when it has written its
-// pid file. Stop: only the process whose command line is exactly the op's is signalled (SIGTERM, then
-// SIGKILL after a grace), so a pid reused by another program, or a client someone else runs, is safe.
+// Starting, reloading and stopping the processes of ours (a service op's line, kinds/driver.ts
+// ServiceLine). Start: the program runs detached in its own session (it outlives `apply`; the daemon
+// supervises it by observing), never through a shell, with a bare environment; it is started when it
+// has written its pid file, or (a program that writes none) when its control socket is there and
+// backhaul has recorded its pid. Reload: its files rewritten, then SIGHUP. Stop: only the process whose
+// command line is exactly the op's is signalled (SIGTERM, then SIGKILL after a grace), so a pid reused
+// by another program, or a client someone else runs, is safe.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ServiceLine } from "../../kinds/driver.js";
 import { plainEqual } from "../../util/canonical.js";
 import { writeDhcpHook } from "../dhcp/hook-file.js";
+import { writeHostapdFiles } from "../hotspot/credentials.js";
+import { writeTextAtomic } from "../state/durable-file.js";
 import { netnsArgv, processCounter } from "../exec.js";
 import { pollUntil, processArgv, readPidFile } from "../proc.js";
 
@@ -44,8 +48,11 @@ export async function startService(
 ): Promise<number> {
   if (ourProcess(line) !== undefined) throw new Error(`${line.label} already runs`);
   mkdirSync(dirname(line.pidFile), { recursive: true, mode: 0o700 });
-  if (line.hook?.kind === "dhcp") writeDhcpHook(line.hook.path);
+  if (line.prepare?.kind === "dhcp") writeDhcpHook(line.prepare.path);
+  if (line.prepare?.kind === "hostapd") writeHostapdFiles(line.prepare);
   rmSync(line.pidFile, { force: true });
+  // A socket left by a process that died would pass for the new one's.
+  if (line.ready !== undefined) rmSync(line.ready.socket, { force: true });
   const full = netnsArgv(line.argv, o.netns);
   const [file, ...args] = full;
   if (file === undefined) throw new Error("empty command line");
@@ -68,16 +75,26 @@ export async function startService(
     });
     child.unref();
     const end = Date.now() + (o.timeoutMs ?? 5000);
+    const ready = (): number | undefined => {
+      if (line.ready === undefined) return ourProcess(line);
+      // `ip netns exec` becomes the program (exec): the child's pid is the program's once its
+      // command line is ours.
+      const pid = child.pid;
+      if (pid === undefined || !existsSync(line.ready.socket)) return undefined;
+      if (!plainEqual(processArgv(pid), [...line.argv])) return undefined;
+      writeTextAtomic(line.pidFile, `${pid}\n`, 0o600);
+      return pid;
+    };
     while (Date.now() < end) {
       if (exited !== undefined) break;
-      const pid = ourProcess(line);
+      const pid = ready();
       if (pid !== undefined) return pid;
       await sleep(20);
     }
     if (exited === undefined) child.kill("SIGKILL");
     const tail = logTail(line.logFile);
     throw new Error(
-      `${line.label}: ${exited ?? "wrote no pid file in time"}${tail === "" ? "" : `; ${line.logFile} ends:\n${tail}`}`,
+      `${line.label}: ${exited ?? (line.ready === undefined ? "wrote no pid file in time" : "opened no control socket in time")}${tail === "" ? "" : `; ${line.logFile} ends:\n${tail}`}`,
     );
   } finally {
     closeSync(log);
@@ -100,4 +117,19 @@ export async function stopService(
     }
   }
   rmSync(line.pidFile, { force: true });
+  for (const f of line.remove ?? []) rmSync(f, { force: true });
+}
+
+/**
+ * Reload our process: its files rewritten (or the previous ones put back, for a rollback), then
+ * SIGHUP, which hostapd answers by reading its configuration again while it keeps serving.
+ */
+export async function reloadService(line: Extract<ServiceLine, { action: "reload" }>): Promise<void> {
+  const pid = ourProcess(line);
+  if (pid === undefined) throw new Error(`${line.label} does not run: nothing to reload`);
+  writeHostapdFiles(line.prepare, { restore: line.restore });
+  process.kill(pid, "SIGHUP");
+  // A configuration hostapd cannot load ends it: give it a moment to say so.
+  await sleep(100);
+  if (ourProcess(line) !== pid) throw new Error(`${line.label} exited when it was reloaded`);
 }

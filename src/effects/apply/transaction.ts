@@ -13,6 +13,8 @@ import { applyByKey, ApplyModelError } from "../../core/model-kernel/by-key.js";
 import {
   describeObject,
   describeOp,
+  driver,
+  KIND_NAMES,
   ownedState,
   settledState,
   TRANSIENT_KINDS,
@@ -79,14 +81,25 @@ export async function remaining(target: KernelState, ctx: RestoreContext): Promi
 
 /**
  * Routes and per-interface sysctls of a device that no longer exists cannot come back: leave them out.
- * Neither can deleted flows: transient kinds stay as the kernel holds them now.
+ * Neither can deleted flows: transient kinds stay as the kernel holds them now. A service that is
+ * gone comes back as its start makes it (its driver's startsAs).
  */
 export function restorable(pre: KernelState, current: KernelState, own: Ownership): KernelState {
   const links = new Set(current.link.map((l) => l.name));
   const owned = ownedState(pre, own);
   const now = ownedState(current, own);
+  const restarted = Object.fromEntries(
+    KIND_NAMES.flatMap((k) => {
+      const d = driver(k);
+      const startsAs = d.startsAs;
+      if (startsAs === undefined) return [];
+      const running = new Set(now[k].map((o) => d.key(o)));
+      return [[k, owned[k].map((o) => (running.has(d.key(o)) ? o : startsAs(o)))]];
+    }),
+  );
   return {
     ...owned,
+    ...restarted,
     ...Object.fromEntries(TRANSIENT_KINDS.map((k) => [k, now[k]])),
     route: owned.route.filter(
       (r) => (r.dev === undefined || links.has(r.dev)) && (r.nexthops ?? []).every((h) => links.has(h.dev)),

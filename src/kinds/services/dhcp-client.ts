@@ -143,7 +143,7 @@ function render(op: OpOn<DhcpClient>) {
           argv,
           pidFile: paths.pid,
           logFile: paths.log,
-          hook: { kind: "dhcp", path: paths.hook },
+          prepare: { kind: "dhcp", path: paths.hook },
         } as const)
       : ({ action: "stop", label: describe(c), argv, pidFile: paths.pid } as const),
   ];

@@ -7,6 +7,7 @@ import {
   policyOf,
   startSim,
   withConnected,
+  worldEventArb,
   type Sim,
   type WorldEvent,
 } from "../../support/daemon-sim.js";
@@ -43,38 +44,7 @@ selection:
 const IFACES = ["eth0", "wlan0", "wwan0"] as const;
 const T = Date.UTC(2026, 11, 6, 12, 0, 0);
 
-const worldEvent: fc.Arbitrary<WorldEvent> = fc.oneof(
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      dt: fc.integer({ min: 0, max: 1500 }),
-      type: fc.constant("round" as const),
-      iface: fc.constantFrom(...IFACES),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      dt: fc.integer({ min: 0, max: 3000 }),
-      type: fc.constant("carrier" as const),
-      iface: fc.constantFrom(...IFACES),
-      up: fc.boolean(),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      dt: fc.integer({ min: 0, max: 3000 }),
-      type: fc.constant("answers" as const),
-      iface: fc.constantFrom(...IFACES),
-      answers: fc.boolean(),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ dt: fc.integer({ min: 0, max: 5000 }), type: fc.constant("periodic" as const) }),
-  },
-);
+const worldEvent = worldEventArb(IFACES);
 
 const rounds = (n: number, dt: number): WorldEvent[] =>
   Array.from({ length: n }, (_, i) => ({ dt, type: "round" as const, iface: IFACES[i % 3]! }));

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   computeDesired,
   layoutFor,
+  objectId,
   rpFilterName,
   type DesiredInput,
 } from "../../../src/core/plan/desired.js";
@@ -14,6 +15,7 @@ import { applyByKey } from "../../../src/core/model-kernel/by-key.js";
 import {
   addr,
   down,
+  HOTSPOT_AP,
   HOTSPOT_SERVER,
   link,
   mainDefault,
@@ -271,11 +273,13 @@ describe("desired tracked flows and hotspot services", () => {
     });
   });
 
-  describe("the hotspot's own address and server", () => {
+  describe("the hotspot's own address, access point and server", () => {
     const hotspot = {
+      raise: "always" as const,
       address: "100.64.50.1/24",
       dir: "/var/lib/backhaul/dnsmasq/host",
       dnsmasq: { ...HOTSPOT_SERVER, iface: "ap0" },
+      hostapd: { dir: "/var/lib/backhaul/hostapd/host", params: { ...HOTSPOT_AP, iface: "ap0" } },
     };
     const own = { ...ownership(), addresses: ["ap0 100.64.50.1/24"] };
     const withAp = (s: KernelState, addressed: boolean): KernelState => ({
@@ -290,7 +294,11 @@ describe("desired tracked flows and hotspot services", () => {
       expect(d.state.address).toEqual([addr("ap0", "100.64.50.1/24")]);
       const ops = opsOf(plan(observed, d.state, own));
       const kinds = ops.map((o) => objectOfOp(o).kind);
-      expect(kinds.filter((k) => k === "address" || k === "dnsmasq")).toEqual(["address", "dnsmasq"]);
+      expect(kinds.filter((k) => k === "address" || k === "dnsmasq" || k === "hostapd")).toEqual([
+        "address",
+        "hostapd",
+        "dnsmasq",
+      ]);
       expect(kinds.indexOf("address")).toBeLessThan(kinds.indexOf("dnsmasq"));
       const after = applyByKey(observed, ops);
       expect(opsOf(plan(after, computeDesired(input({ observed: after, hotspot })).state, own))).toEqual([]);
@@ -305,9 +313,45 @@ describe("desired tracked flows and hotspot services", () => {
       expect(addressOps).toEqual([]);
     });
 
+    const allDown = { eth0: down(), wlan0: down(), wwan0: down() };
+    const nat = { table: "backhaul", hotspotInterface: "ap0", address: "100.64.50.1/24" };
+    const served = (d: ReturnType<typeof computeDesired>) => [
+      ...d.state.hostapd.map((h) => h.kind),
+      ...d.state.dnsmasq.map((x) => x.kind),
+      ...d.state["nft-table"].map((t) => t.kind),
+    ];
+
+    it("raises a when-no-uplink hotspot in a one-shot plan exactly when no uplink is usable", () => {
+      const observed = withAp(node(), true);
+      const when = { ...hotspot, raise: "when-no-uplink" as const };
+      expect(served(computeDesired(input({ observed, hotspot: when, nat })))).toEqual([]);
+      const raised = computeDesired(input({ observed, hotspot: when, nat, health: allDown }));
+      expect(served(raised)).toEqual(["hostapd", "dnsmasq", "nft-table"]);
+      const id = objectId(raised.state.hostapd[0]!);
+      expect(raised.reasons.get(id)).toMatch(/^hotspot \(no uplink is usable\): access point "edge"/);
+    });
+
+    it("follows the daemon's decision, and keeps the address (never deletes it) while lowered", () => {
+      const observed = withAp(node(), true);
+      const lowered = { ...hotspot, raise: { up: false, why: "fibre usable for 60 s" } };
+      const d = computeDesired(input({ observed, hotspot: lowered, nat, health: allDown }));
+      expect(served(d)).toEqual([]);
+      expect(d.state.address).toEqual([addr("ap0", "100.64.50.1/24")]);
+      expect(opsOf(plan(observed, d.state, own)).filter((o) => objectOfOp(o).kind === "address")).toEqual([]);
+      const up = { ...hotspot, raise: { up: true, why: "no uplink usable for 30 s" } };
+      expect(served(computeDesired(input({ observed, hotspot: up, nat })))).toEqual([
+        "hostapd",
+        "dnsmasq",
+        "nft-table",
+      ]);
+      // Not there while lowered: nothing to keep, nothing added.
+      const bare = withAp(node(), false);
+      expect(computeDesired(input({ observed: bare, hotspot: lowered })).state.address).toEqual([]);
+    });
+
     it("waits for the hotspot interface to exist", () => {
       const d = computeDesired(input({ hotspot }));
-      expect([...d.state.address, ...d.state.dnsmasq]).toEqual([]);
+      expect([...d.state.address, ...d.state.dnsmasq, ...d.state.hostapd]).toEqual([]);
     });
   });
 });

@@ -50,10 +50,8 @@ describe("disruption classes", () => {
     const svc = {
       kind: "hostapd" as const,
       iface: "ap0",
-      state: "ENABLED",
-      ssid: "edge",
-      security: "wpa2" as const,
-      configHash: "a",
+      argv: ["hostapd", "/var/lib/backhaul/hostapd/host/ap0.conf"],
+      config: ["interface=ap0", "ssid=edge"],
     };
     const start: KernelState = {
       ...emptyState(),
@@ -65,7 +63,7 @@ describe("disruption classes", () => {
       { op: "change", before: eth0, after: { ...eth0, mtu: 1400 } },
       { op: "delete", before: addr("eth0", "198.51.100.2/24") },
       { op: "delete", before: svc },
-      { op: "add", after: { ...svc, configHash: "b" } },
+      { op: "add", after: { ...svc, config: ["interface=ap0", "ssid=edge2"] } },
     ];
     expect(classify(start, ops)).toEqual(["flap", "flap", "flap", "none"]);
   });
