@@ -154,6 +154,12 @@ export interface PolicyRef {
   readonly flows?: true;
   /** Part of the routing scheme (rules and routes): a delete of one is "not part of the scheme". */
   readonly routing?: true;
+  /**
+   * The hotspot settings the object stands for, as policy pointers ("/hotspot/dhcp"), each with the
+   * value it has in this object when one can be compared ("/hotspot/ssid=edge"): a change is explained
+   * by the settings whose values differ.
+   */
+  readonly hotspot?: readonly string[];
 }
 
 /** A section of `backhaul show`'s human output. */

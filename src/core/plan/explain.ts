@@ -4,6 +4,7 @@
 // stand for or classify into), the NAT table and ip_forward to /hotspot/nat, and to the routing section
 // otherwise; positions come from the loader's source map.
 import type { PolicyRef } from "../../kinds/driver.js";
+import type { KernelObject } from "../../kinds/types.js";
 import { driverOf } from "../../kinds/registry.js";
 import type { Layout } from "./desired.js";
 import { IP_FORWARD } from "./nat.js";
@@ -43,6 +44,27 @@ function qosPointers(ref: PolicyRef, policy: EffectivePolicy): string[] | undefi
   return name === undefined ? [`/qos/${i}`] : [`/qos/${i}`, `/qos/${i}/classes/${name}`];
 }
 
+/**
+ * The hotspot settings behind an object on the hotspot's interface: for a change or a restart, those
+ * whose values differ (the plan says which key caused the reload or the restart); for a start or a
+ * stop, its activation and what it serves; the interface's own address, the hotspot's address.
+ * Undefined for objects that are not the hotspot's.
+ */
+function hotspotPointers(c: Change, ref: PolicyRef, policy: EffectivePolicy): string[] | undefined {
+  const h = policy.hotspot;
+  if (h === undefined || ref.iface !== h.interface || policy.uplinks.some((u) => u.interface === h.interface))
+    return undefined;
+  if (ref.hotspot === undefined) return ["/hotspot/address"];
+  const unique = (xs: readonly string[]) => [...new Set(xs.map((x) => x.split("=")[0]!))];
+  const settings = (o: KernelObject | null) => (o === null ? [] : (driverOf(o).policyRef(o).hotspot ?? []));
+  const [was, is] = [settings(c.before), settings(c.after)];
+  const changed = [...is.filter((x) => !was.includes(x)), ...was.filter((x) => !is.includes(x))];
+  if (c.before !== null && c.after !== null && changed.length > 0) return unique(changed);
+  // Settings with values stand for the whole access point: its activation and interface explain it.
+  const valued = ref.hotspot.some((x) => x.includes("="));
+  return ["/hotspot/activate", ...(valued ? ["/hotspot/interface"] : unique(ref.hotspot))];
+}
+
 /** JSON pointers into the policy that explain one change. */
 export function pointersFor(
   c: Change,
@@ -57,6 +79,8 @@ export function pointersFor(
   if (ref.setting === IP_FORWARD) return ["/hotspot/nat"];
   const qos = qosPointers(ref, policy);
   if (qos !== undefined) return qos;
+  const hotspot = hotspotPointers(c, ref, policy);
+  if (hotspot !== undefined) return hotspot;
   const uplink = uplinkIndexOf(ref, layout, policy);
   if (uplink !== undefined) {
     const u = policy.uplinks[uplink]!;

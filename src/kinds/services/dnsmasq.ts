@@ -168,6 +168,10 @@ export const dnsmasq: KindDriver<Dnsmasq, KernelState> = {
   // The same process: same interface, same command line (pid and leases are what it is doing).
   equal: (a, b) => a.iface === b.iface && plainEqual(a.argv, b.argv),
   command: { tool: "service", render },
+  policyRef: (o) => ({
+    iface: o.iface,
+    hotspot: ["/hotspot/dhcp", "/hotspot/address", "/hotspot/maxClients"],
+  }),
   observe: (raw) => [...raw.daemons.dnsmasq],
   describe,
   show: {

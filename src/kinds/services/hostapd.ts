@@ -284,6 +284,39 @@ const describe = (h: Hostapd): string => {
   return `access point on ${h.iface}${ssid === undefined ? "" : ` ssid ${JSON.stringify(ssid)}`} ${securityOf(h.config)}`;
 };
 
+/** The policy setting each configuration key comes from. */
+const SETTING_OF: Readonly<Record<string, string>> = {
+  driver: "/hotspot/driver",
+  ssid: "/hotspot/ssid",
+  ssid2: "/hotspot/ssid",
+  hw_mode: "/hotspot/channel",
+  channel: "/hotspot/channel",
+  country_code: "/hotspot/country",
+  ap_isolate: "/hotspot/clientIsolation",
+  max_num_sta: "/hotspot/maxClients",
+  wpa: "/hotspot/security",
+  wpa_key_mgmt: "/hotspot/security",
+  sae_require_mfp: "/hotspot/security",
+  ieee80211w: "/hotspot/pmf",
+};
+
+/** The object's settings as policy pointers with their values (kinds/driver.ts PolicyRef.hotspot). */
+function settingPointers(h: Hostapd): string[] {
+  const out = h.config.flatMap((l) => {
+    const eq = l.indexOf("=");
+    const at = SETTING_OF[l.slice(0, eq)];
+    return at === undefined ? [] : [`${at}=${l.slice(eq + 1)}`];
+  });
+  // Where the passphrase comes from, and whether the running file still carries it (a rotation, a
+  // token, an edit of the user's file).
+  if (h.passphraseFile !== undefined) out.push(`/hotspot/passphraseFile=${h.passphraseFile}`);
+  const conf = h.argv[1] ?? "";
+  const generated = h.passphraseFile === conf.replace(/\.conf$/, ".psk");
+  if (h.credentials !== undefined)
+    out.push(`${generated ? "/hotspot/rotation" : "/hotspot/passphraseFile"}=${h.credentials}`);
+  return out;
+}
+
 /** Only where the credentials come from, or whether they are current, differs: a reload does it. */
 export function credentialsOnly(a: Hostapd, b: Hostapd): boolean {
   return a.iface === b.iface && plainEqual(a.argv, b.argv) && plainEqual(a.config, b.config);
@@ -363,6 +396,7 @@ export const hostapd: KindDriver<Hostapd, KernelState> = {
   // New credentials are a reload that keeps the access point up; other settings are a restart.
   inPlace: credentialsOnly,
   command: { tool: "service", render },
+  policyRef: (o) => ({ iface: o.iface, hotspot: settingPointers(o) }),
   disruption: (op) => (op.op === "add" ? "none" : op.op === "change" ? "in-place" : "flap"),
   observe: (raw) =>
     raw.daemons.hostapd.map((h) => {

@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import { pointersFor } from "../../../src/core/plan/explain.js";
 import { layoutFor } from "../../../src/core/plan/desired.js";
 import type { Change } from "../../../src/core/plan/document.js";
-import type { NatFlows } from "../../../src/kinds/types.js";
+import type { KernelObject, NatFlows } from "../../../src/kinds/types.js";
+import { dnsmasqOf } from "../../../src/kinds/services/dnsmasq.js";
+import { hostapdOf } from "../../../src/kinds/services/hostapd.js";
 import { policyOf } from "../../support/daemon-sim.js";
-import { ROUTING, uplink } from "../../support/plan-fixtures.js";
+import { HOTSPOT_AP, HOTSPOT_SERVER, ROUTING, uplink } from "../../support/plan-fixtures.js";
 
 const POLICY = `
 uplinks:
@@ -51,5 +53,68 @@ describe("--explain of tracked flows", () => {
 
   it("points flows of an interface no uplink names (a matched tether) at the selection", () => {
     expect(pointersFor(flowsDelete("usb0"), layout, policy, ["fibre"])).toEqual(["/selection/strategy"]);
+  });
+});
+
+describe("--explain of the hotspot's objects", () => {
+  const policy = policyOf(`${POLICY}hotspot:\n  interface: ap0\n  ssid: edge\n  security: wpa2\n`);
+  const layout = layoutFor([uplink("fibre", "ethernet", { iface: "eth0" })], ROUTING);
+  const dir = "/var/lib/backhaul/hostapd/host";
+  const ap = hostapdOf(dir, { ...HOTSPOT_AP, iface: "ap0", security: "wpa2", pmf: "disabled" });
+  const change = (before: KernelObject | null, after: KernelObject | null): Change => ({
+    actions: before === null ? ["create"] : after === null ? ["delete"] : ["update"],
+    kind: (before ?? after)!.kind,
+    key: "ap0",
+    before,
+    after,
+    reason: "",
+    disruption: "none",
+    steps: [0],
+  });
+
+  it("names the setting whose value changed, for a restart and for a reload", () => {
+    const renamed = hostapdOf(dir, {
+      ...HOTSPOT_AP,
+      iface: "ap0",
+      ssid: "edge-2",
+      security: "wpa2",
+      pmf: "disabled",
+    });
+    expect(pointersFor(change(ap, renamed), layout, policy, [])).toEqual(["/hotspot/ssid"]);
+    const secured = hostapdOf(dir, { ...HOTSPOT_AP, iface: "ap0", security: "wpa2-wpa3", pmf: "optional" });
+    expect(pointersFor(change(ap, secured), layout, policy, [])).toEqual([
+      "/hotspot/security",
+      "/hotspot/pmf",
+    ]);
+    // New credentials for the generated passphrase: its rotation.
+    expect(pointersFor(change({ ...ap, credentials: "stale" }, ap), layout, policy, [])).toEqual([
+      "/hotspot/rotation",
+    ]);
+    const own = { ...ap, passphraseFile: "/etc/backhaul/psk" };
+    expect(pointersFor(change({ ...own, credentials: "stale" }, own), layout, policy, [])).toEqual([
+      "/hotspot/passphraseFile",
+    ]);
+  });
+
+  it("points a start at the activation, the server at its DHCP settings, the address at the address", () => {
+    expect(pointersFor(change(null, ap), layout, policy, [])).toEqual([
+      "/hotspot/activate",
+      "/hotspot/interface",
+    ]);
+    const server = dnsmasqOf("/var/lib/backhaul/dnsmasq/host", { ...HOTSPOT_SERVER, iface: "ap0" });
+    expect(pointersFor(change(null, server), layout, policy, [])).toEqual([
+      "/hotspot/activate",
+      "/hotspot/dhcp",
+      "/hotspot/address",
+      "/hotspot/maxClients",
+    ]);
+    const address = {
+      kind: "address" as const,
+      family: 4 as const,
+      dev: "ap0",
+      local: "192.168.50.1/24",
+      scope: "global" as const,
+    };
+    expect(pointersFor(change(null, address), layout, policy, [])).toEqual(["/hotspot/address"]);
   });
 });
