@@ -15,6 +15,7 @@ import { registerConfirm, registerRevert } from "./commands/confirm.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerHotspot } from "./commands/hotspot.js";
+import { registerVerify } from "./commands/verify.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -34,6 +35,7 @@ function buildProgram(): Command {
   registerRun(program);
   registerStatus(program);
   registerHotspot(program);
+  registerVerify(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { fc } from "../../support/fc.js";
 import { addr, link, merge, node as bareNode } from "../../support/plan-fixtures.js";
 import {
+  FAST_PROBES,
   fullPass,
   happen,
   policyOf,
@@ -17,17 +18,7 @@ const POLICY = (activate: string) => `
 uplinks:
   - {name: fibre, interface: eth0, kind: ethernet}
   - {name: lte, interface: wwan0, kind: lte}
-probes:
-  targets: [tcp://192.0.2.10:443]
-  quorum: 1
-  interval: 1s
-  timeout: 500ms
-  failuresBeforeDegraded: 1
-  failuresBeforeDown: 2
-  successesToRecover: 1
-  holdDown: {upToDegraded: 1s, degradedToDown: 1s, downToProbing: 1s, probingToUp: 1s}
-  minStateDuration: 500ms
-hotspot:
+${FAST_PROBES}hotspot:
   interface: ap0
   activate: ${activate}
   driver: wired
