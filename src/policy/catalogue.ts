@@ -76,6 +76,14 @@ export const CATALOGUE = {
   "dscp-claimed-twice": "A DSCP value is in two QoS classes.",
   "duplicate-qos": "Two QoS entries for one interface.",
   "metrics-exposed": "Metrics listen on an address other than loopback (warning).",
+  "verify-invariants":
+    "verify: a plan of the daemon breaks an invariant, or none keeps them (docs/verify.md).",
+  "verify-reaches-usable-uplink":
+    "verify: general traffic does not reach a usable uplink in time (docs/verify.md).",
+  "verify-switch-limit": "verify: voluntary switches exceed the switch limit (docs/verify.md).",
+  "verify-emergency-only":
+    "verify: an emergency-only uplink carries traffic while a normal one is usable (docs/verify.md).",
+  "verify-hotspot-activation": "verify: the hotspot runs other than its activation says (docs/verify.md).",
 } as const satisfies Record<string, string>;
 
 export type DiagnosticCode = keyof typeof CATALOGUE;

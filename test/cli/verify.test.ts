@@ -55,6 +55,20 @@ describe("backhaul verify (the command)", () => {
     });
     expect(doc.sources.map((s) => s.line)).toEqual(expect.arrayContaining([9, 10]));
     const gh = await cli(["verify", policy, "--runs", "50", "--seed", "1", "--format", "github"]);
+    const sarif = await cli(["verify", policy, "--runs", "50", "--seed", "1", "--format", "sarif"]);
+    expect(sarif.exitCode).toBe(2);
+    const log = JSON.parse(sarif.stdout) as {
+      version: string;
+      runs: {
+        results: { ruleId: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[];
+      }[];
+    };
+    expect(log.version).toBe("2.1.0");
+    const results = log.runs[0]!.results;
+    expect(new Set(results.map((x) => x.ruleId))).toEqual(new Set(["verify-reaches-usable-uplink"]));
+    expect(results.map((x) => x.locations[0]!.physicalLocation.region.startLine)).toEqual(
+      expect.arrayContaining([9, 10]),
+    );
     expect(gh.stdout).toMatch(
       new RegExp(`^::error file=${policy},line=9,col=15,title=backhaul verify reaches-usable-uplink::`, "m"),
     );

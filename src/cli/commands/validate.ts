@@ -20,7 +20,8 @@ export interface ValidateOutput {
   readonly stdout: string;
 }
 
-function version(): string {
+/** backhaul's own version, from its package.json. */
+export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
     version: string;
   };

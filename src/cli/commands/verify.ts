@@ -1,4 +1,4 @@
-// `backhaul verify [POLICY] [--runs N] [--seed S] [--json | --format github]`: does this policy keep
+// `backhaul verify [POLICY] [--runs N] [--seed S] [--json | --format github|sarif]`: does this policy keep
 // the node online under every failure sequence? No root and no kernel: the daemon's own decision step
 // in simulated time on the model kernel (core/verify/verify.ts). Exit 0 when every history held, 2
 // with a shrunk counterexample, 1 on an error (an invalid policy says where, as validate does).
@@ -7,7 +7,9 @@ import { sourcesFor } from "../../core/plan/explain.js";
 import { verifyPolicy } from "../../core/verify/verify.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { positionOf } from "../../policy/source.js";
-import { formatHuman } from "../diagnostics.js";
+import { formatHuman, formatSarif } from "../diagnostics.js";
+import type { Diagnostic } from "../../policy/types.js";
+import { version } from "./validate.js";
 import { EXIT } from "../exit.js";
 
 export interface VerifyCliOptions {
@@ -30,8 +32,8 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
   let runs: number;
   let seed: number;
   try {
-    if (o.format !== undefined && o.format !== "github" && o.format !== "text")
-      throw new Error(`--format ${JSON.stringify(o.format)}: expected text or github`);
+    if (o.format !== undefined && !["text", "github", "sarif"].includes(o.format))
+      throw new Error(`--format ${JSON.stringify(o.format)}: expected text, github or sarif`);
     runs = integer(o.runs, "--runs", 1) ?? DEFAULT_RUNS;
     seed = integer(o.seed, "--seed", 0) ?? Math.floor(Math.random() * 2 ** 31);
   } catch (e) {
@@ -62,6 +64,24 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
     return EXIT.ok;
   }
   const c = r.counterexample;
+  const replay = `backhaul verify ${policyPath} --seed ${c.seed} --runs ${r.runs}`;
+  if (o.format === "sarif") {
+    // One result per deciding line, so code scanning shows it where the policy says it.
+    const code = `verify-${c.violation.property}` as const;
+    const summary = `${c.violation.message} (replay: ${replay})`;
+    const diagnostics: Diagnostic[] =
+      written.length > 0
+        ? written.map((pointer) => ({
+            severity: "error",
+            code,
+            summary,
+            pointer,
+            location: positionOf(loaded.sources, pointer)!,
+          }))
+        : [{ severity: "error", code, summary, pointer: "" }];
+    process.stdout.write(`${JSON.stringify(formatSarif(diagnostics, version()), null, 2)}\n`);
+    return EXIT.changes;
+  }
   if (o.format === "github") {
     for (const s of sources.length > 0 ? sources : [undefined])
       process.stdout.write(
@@ -77,7 +97,7 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
       ...(sources.length > 0
         ? sources.map((s) => `  ${s.file}:${s.line}:${s.column}  ${s.pointer}`)
         : c.violation.pointers.map((p) => `  ${p} (its default: not written in the policy)`)),
-      `replay: backhaul verify ${policyPath} --seed ${c.seed} --runs ${r.runs}`,
+      `replay: ${replay}`,
       "",
     ].join("\n"),
   );
@@ -94,7 +114,10 @@ export function registerVerify(program: Command): void {
     .option("--runs <n>", `how many histories (default ${DEFAULT_RUNS})`)
     .option("--seed <s>", "the random seed (default: a new one, printed; the same seed replays)")
     .option("--json", "print the result as JSON")
-    .option("--format <format>", "text (default) or github (workflow annotations at the policy's lines)")
+    .option(
+      "--format <format>",
+      "text (default), github (workflow annotations at the policy's lines) or sarif (SARIF 2.1.0 for code scanning)",
+    )
     .action(async (policy: string, opts: VerifyCliOptions) => {
       process.exitCode = await verifyCommand(policy, opts);
     });
