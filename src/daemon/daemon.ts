@@ -19,7 +19,7 @@ import { applyOps } from "../core/model-kernel/index.js";
 import { diff } from "../core/plan/diff.js";
 import { orderOps } from "../core/plan/order.js";
 import { observe } from "../effects/observe.js";
-import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
+import { hotspotFiles, plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import type { Selection } from "../core/selection/types.js";
@@ -45,8 +45,6 @@ import type { RoundResult } from "../effects/probe/round.js";
 import { HotspotKeeper } from "./hotspot-keeper.js";
 import { hotspotStatus, type PassphraseFacts } from "./hotspot-status.js";
 import { passphraseFingerprint, passphraseSince } from "../effects/hotspot/credentials.js";
-import { scopeOf } from "../kinds/services/dhcp-client.js";
-import { hostapdDir, hostapdPaths } from "../kinds/services/hostapd.js";
 import { onBattery } from "./power.js";
 import { Prober } from "./prober.js";
 import { Scheduler, type PassOutcome as SchedulerOutcome, type PassRequest } from "./scheduler.js";
@@ -586,9 +584,7 @@ export class Daemon {
   private passphraseFacts(): PassphraseFacts {
     const h = this.state.policy.hotspot;
     if (h === undefined || h.security === "open") return {};
-    const path =
-      h.passphraseFile ??
-      hostapdPaths(hostapdDir(this.stateDir, scopeOf(this.o.netns)), h.interface).passphrase;
+    const path = hotspotFiles(this.state.policy, this.o.netns)!.passphrase;
     const fingerprint = passphraseFingerprint(path);
     const since = passphraseSince(path);
     return {

@@ -2,8 +2,7 @@
 // when the policy's rotation says (before the pass observes, so the pass reloads hostapd with it),
 // and a pass is asked for when the next change is due (a rotation, an onboarding token's expiry, the
 // activation's hold-down), since no kernel event would announce those.
-import { scopeOf } from "../kinds/services/dhcp-client.js";
-import { hostapdDir, hostapdPaths } from "../kinds/services/hostapd.js";
+import { hotspotFiles } from "../core/plan/inputs.js";
 import {
   fingerprint,
   nextTokenExpiry,
@@ -22,8 +21,7 @@ export function rotatedPassphrase(
   if (h === undefined || h.activate === "never" || h.security === "open" || h.passphraseFile !== undefined)
     return undefined;
   if (h.rotation === null) return undefined;
-  const dir = hostapdDir(policy.daemon.stateDir, scopeOf(netns));
-  return { path: hostapdPaths(dir, h.interface).passphrase, rotationMs: h.rotation };
+  return { path: hotspotFiles(policy, netns)!.paths.passphrase, rotationMs: h.rotation };
 }
 
 /** When a passphrase set at `since` is due for rotation. */
@@ -66,10 +64,9 @@ export class HotspotKeeper {
     if (h === undefined || h.activate === "never") return extra;
     const r = rotatedPassphrase(policy, netns);
     const since = r === undefined ? undefined : passphraseSince(r.path);
-    const dir = hostapdDir(policy.daemon.stateDir, scopeOf(netns));
     let expiry: number | undefined;
     try {
-      expiry = nextTokenExpiry(hostapdPaths(dir, h.interface).tokens, now);
+      expiry = nextTokenExpiry(hotspotFiles(policy, netns)!.paths.tokens, now);
     } catch {
       // A damaged token file is moved aside and reported by the pass that reads it.
       expiry = undefined;

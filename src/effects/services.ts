@@ -9,10 +9,10 @@ import { basename } from "node:path";
 import type { DhcpClient, Dnsmasq, Hostapd } from "../kinds/types.js";
 import { dhcpDir, dhcpPaths, dirOfArgv, parseLease } from "../kinds/services/dhcp-client.js";
 import { dnsmasqDir, dnsmasqPaths, paramsOfArgv, parseHotspotLeases } from "../kinds/services/dnsmasq.js";
-import { hostapdDir, hostapdPaths, parseConf, securityOf } from "../kinds/services/hostapd.js";
+import { hostapdDir, hostapdPaths, securityOf } from "../kinds/services/hostapd.js";
 import { readRegularFile } from "../policy/read-file.js";
 import { plainEqual } from "../util/canonical.js";
-import { credentialsState, passphraseSince } from "./hotspot/credentials.js";
+import { credentialsOf, passphraseSince, readOurConf } from "./hotspot/credentials.js";
 import { processArgv, readPidFile } from "./proc.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/backhaul";
@@ -103,15 +103,14 @@ function observeHostapd(stateDir: string, scope: string, now: number): Hostapd[]
     const pid = readPidFile(paths.pid);
     const argv = pid === undefined ? undefined : processArgv(pid);
     if (pid === undefined || !plainEqual(argv, ["hostapd", paths.conf])) return [];
-    const conf = readRegularFile(paths.conf, 64 * 1024, { secret: true });
-    const parsed = conf.ok ? parseConf(conf.text) : undefined;
+    const parsed = readOurConf(paths.conf);
     if (parsed === undefined) return [];
     const security = securityOf(parsed.config);
     const pf = parsed.passphraseFile;
     const credentials =
       security === "open" || pf === undefined
         ? undefined
-        : credentialsState({ ...paths, security, passphraseFile: pf }, now);
+        : credentialsOf(parsed, { ...paths, security, passphraseFile: pf }, now);
     const since = pf === undefined ? undefined : passphraseSince(pf);
     return [
       {

@@ -9,8 +9,8 @@ import { fetchStatus, NoDaemonError, requestPass } from "../../daemon/status-cli
 import { statusSocketPath } from "../../daemon/status-server.js";
 import { addToken, credentialsState } from "../../effects/hotspot/credentials.js";
 import { currentNetns } from "../../effects/netns.js";
-import { scopeOf } from "../../kinds/services/dhcp-client.js";
-import { hostapdDir, hostapdPaths, takesPskKeys } from "../../kinds/services/hostapd.js";
+import { hotspotFiles } from "../../core/plan/inputs.js";
+import { takesPskKeys } from "../../kinds/services/hostapd.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { formatDuration, parseDuration } from "../../util/units.js";
 import { formatHuman } from "../diagnostics.js";
@@ -79,17 +79,14 @@ export async function tokenCommand(policyPath: string, o: TokenOptions): Promise
       );
     throw e;
   }
-  const dir = hostapdDir(policy.daemon.stateDir, scopeOf(netns));
-  const paths = hostapdPaths(dir, h.interface);
+  const { paths, passphrase } = hotspotFiles(policy, netns)!;
   const now = Date.now();
   const token = addToken(paths.tokens, ttl, now);
   await requestPass(socket, "hotspot token");
   // In force when hostapd runs our file with it; a hotspot that is down takes it when it comes up.
   const running =
-    credentialsState(
-      { ...paths, security: h.security, passphraseFile: h.passphraseFile ?? paths.passphrase },
-      Date.now(),
-    ) === "current";
+    credentialsState({ ...paths, security: h.security, passphraseFile: passphrase }, Date.now()) ===
+    "current";
   const expires = new Date(token.expires).toISOString();
   const uri = wifiUri(h.ssid, token.passphrase);
   if (o.json === true) {

@@ -410,7 +410,12 @@ function decide(
     tracked.set(u.name, after);
   }
   const health = healthAt({ ...s0, tracked }, now);
-  const hotspot = activated({ ...s0, tracked }, observed, inputs, health, facts.usage, now);
+  // The fast path only moves general traffic: the hotspot is stepped by the full pass right after it,
+  // so the carrier-loss path does not select twice.
+  const hotspot =
+    path === "fast" && s0.hotspot !== undefined
+      ? s0.hotspot
+      : activated({ ...s0, tracked }, observed, inputs, health, facts.usage, now);
   if (hotspot !== undefined && hotspot.activation.up !== s0.hotspot?.activation.up)
     logs.push({
       type: "log",

@@ -5,7 +5,7 @@ import { schemeSysctls, type DhcpParams, type HotspotParams, type RoutingParams 
 import ipaddr from "ipaddr.js";
 import { ipv4Subnet, type NatParams } from "./nat.js";
 import { dnsmasqDir } from "../../kinds/services/dnsmasq.js";
-import { hostapdDir } from "../../kinds/services/hostapd.js";
+import { hostapdDir, hostapdPaths } from "../../kinds/services/hostapd.js";
 import { dhcpDir, scopeOf } from "../../kinds/services/dhcp-client.js";
 import { hotspotAddress, hotspotPlanned, ownershipOf } from "../../policy/ownership.js";
 import type { EffectivePolicy, QosInterface, Uplink } from "../../policy/types.js";
@@ -49,6 +49,24 @@ function resolveInterface(
       (m.kind === undefined || l.linkClass === m.kind) &&
       (m.driver === undefined || l.driver === m.driver),
   )?.name;
+}
+
+/**
+ * Where the hotspot's access point keeps its files for this policy and namespace, and the file its
+ * passphrase is read from (the policy's passphraseFile, or the one backhaul generates). Undefined
+ * without a hotspot.
+ */
+export function hotspotFiles(
+  policy: EffectivePolicy,
+  netns: string | undefined,
+):
+  | { readonly dir: string; readonly paths: ReturnType<typeof hostapdPaths>; readonly passphrase: string }
+  | undefined {
+  const h = policy.hotspot;
+  if (h === undefined) return undefined;
+  const dir = hostapdDir(policy.daemon.stateDir, scopeOf(netns));
+  const paths = hostapdPaths(dir, h.interface);
+  return { dir, paths, passphrase: h.passphraseFile ?? paths.passphrase };
 }
 
 /** `netns`: the namespace planned for (its DHCP clients keep their files apart from other namespaces'). */
@@ -125,7 +143,7 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
           maxClients: policy.hotspot.maxClients,
         },
         hostapd: {
-          dir: hostapdDir(policy.daemon.stateDir, scopeOf(netns)),
+          dir: hotspotFiles(policy, netns)!.dir,
           params: {
             iface: policy.hotspot.interface,
             driver: policy.hotspot.driver,

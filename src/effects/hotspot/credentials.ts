@@ -137,18 +137,21 @@ export function writeHostapdFiles(p: HostapdPrepare, o: { now?: number; restore?
   writeTextAtomic(p.conf, confText(p, creds.confLines), 0o600);
 }
 
+/** hostapd's configuration file of ours, read back (0600, ours); undefined when it is not one. */
+export function readOurConf(path: string): ReturnType<typeof parseConf> {
+  const conf = readRegularFile(path, 64 * 1024, { secret: true });
+  return conf.ok ? parseConf(conf.text) : undefined;
+}
+
 /**
- * Whether the file hostapd runs carries the credentials its files hold now. Undefined when the file is
- * not one of ours; "stale" too when the passphrase cannot be read (the reload will say why).
+ * Whether a configuration file already read back carries the credentials the files hold now; "stale"
+ * too when the passphrase cannot be read (the reload will say why).
  */
-export function credentialsState(
-  p: Pick<HostapdPrepare, "conf" | "wpaPsk" | "tokens" | "security" | "passphraseFile">,
+export function credentialsOf(
+  parsed: NonNullable<ReturnType<typeof parseConf>>,
+  p: Pick<HostapdPrepare, "wpaPsk" | "tokens" | "security" | "passphraseFile">,
   now: number,
-): "current" | "stale" | undefined {
-  const conf = readRegularFile(p.conf, 64 * 1024, { secret: true });
-  if (!conf.ok) return undefined;
-  const parsed = parseConf(conf.text);
-  if (parsed === undefined) return undefined;
+): "current" | "stale" {
   if (p.security === "open") return "current";
   try {
     const want = wanted({ ...p, generate: false }, now);
@@ -162,6 +165,15 @@ export function credentialsState(
   } catch {
     return "stale";
   }
+}
+
+/** The same for the file on disk: undefined when it is not one of ours. */
+export function credentialsState(
+  p: Pick<HostapdPrepare, "conf" | "wpaPsk" | "tokens" | "security" | "passphraseFile">,
+  now: number,
+): "current" | "stale" | undefined {
+  const parsed = readOurConf(p.conf);
+  return parsed === undefined ? undefined : credentialsOf(parsed, p, now);
 }
 
 /** The secrets' fingerprint for people: shows that the passphrase changed, never what it is. */

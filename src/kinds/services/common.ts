@@ -1,16 +1,18 @@
 // What the service kinds share: the processes backhaul runs are observed only through the files it keeps
 // for them in its state directory (effects/services.ts reads them), so whatever is seen is ours.
-import { COMMON_PARTS, RenderError, type KindDriver, type OpOn, type RawSource } from "../driver.js";
+import { plainEqual } from "../../util/canonical.js";
+import { COMMON_PARTS, type KindDriver, type RawSource } from "../driver.js";
 
-/** A service process of ours, bound to one interface. */
+/** A service process of ours, bound to one interface, known by its whole command line. */
 export interface ServiceRecord {
   readonly kind: "hostapd" | "dnsmasq" | "dhcp-client";
   readonly iface: string;
+  readonly argv: readonly string[];
 }
 
 /**
- * The driver parts every service kind has the same way. A kind backhaul only observes so far (hostapd)
- * keeps the refusing renderer; a kind it runs overrides command and cleanup.
+ * The driver parts every service kind has the same way; each kind adds how its ops become service
+ * lines, what it observes and shows, and what it supervises.
  */
 export function serviceParts<T extends ServiceRecord>(
   rank: number,
@@ -24,7 +26,6 @@ export function serviceParts<T extends ServiceRecord>(
   | "inPlace"
   | "deletable"
   | "rank"
-  | "command"
   | "disruption"
   | "affectsLookup"
   | "slot"
@@ -36,24 +37,18 @@ export function serviceParts<T extends ServiceRecord>(
     key: (o) => o.iface,
     owned: () => true,
     sources,
-    equal: COMMON_PARTS.equal,
+    // The same process: same interface, same command line (pid and what it serves are what it does).
+    equal: (a, b) => a.iface === b.iface && plainEqual(a.argv, b.argv),
     // A service picks up a new configuration by restarting: stop, then start.
     inPlace: false,
     deletable: COMMON_PARTS.deletable,
     inverse: COMMON_PARTS.inverse,
     rank,
-    command: {
-      tool: "ip",
-      render(op: OpOn<T>): never {
-        const o = op.op === "delete" ? op.before : op.after;
-        throw new RenderError(`backhaul observes ${o.kind} on ${o.iface} but does not start or stop it`);
-      },
-    },
     disruption: (op) => (op.op === "add" ? "none" : "flap"),
     affectsLookup: () => false,
     slot: (o) => `${o.kind} ${o.iface}`,
     policyRef: (o) => ({ iface: o.iface }),
-    // Left running: the services issue makes them ours to stop.
-    cleanup: "keep",
+    // `run --cleanup-on-exit` stops the processes of ours.
+    cleanup: "remove",
   };
 }

@@ -152,8 +152,6 @@ function render(op: OpOn<DhcpClient>) {
 export const dhcpClient: KindDriver<DhcpClient, KernelState> = {
   kind: "dhcp-client",
   ...serviceParts<DhcpClient>(2, ["service-pids"]),
-  // The same process: same interface, same command line (pid and lease are what it is doing).
-  equal: (a, b) => a.iface === b.iface && plainEqual(a.argv, b.argv),
   command: { tool: "service", render },
   policyRef: (o) => ({ iface: o.iface, addressing: true }),
   // Its address appears once it has a lease; starting it changes no route, stopping it removes one.
@@ -176,6 +174,5 @@ export const dhcpClient: KindDriver<DhcpClient, KernelState> = {
       },
     ],
   },
-  cleanup: "remove",
   supervision: { pid: (o) => o.pid, iface: (o) => o.iface },
 };

@@ -165,8 +165,6 @@ function render(op: OpOn<Dnsmasq>) {
 export const dnsmasq: KindDriver<Dnsmasq, KernelState> = {
   kind: "dnsmasq",
   ...serviceParts<Dnsmasq>(12, ["service-pids"]),
-  // The same process: same interface, same command line (pid and leases are what it is doing).
-  equal: (a, b) => a.iface === b.iface && plainEqual(a.argv, b.argv),
   command: { tool: "service", render },
   policyRef: (o) => ({
     iface: o.iface,
@@ -187,7 +185,6 @@ export const dnsmasq: KindDriver<Dnsmasq, KernelState> = {
       },
     ],
   },
-  cleanup: "remove",
   supervision: { pid: (o) => o.pid, iface: (o) => o.iface, clients: (o) => o.leases ?? [] },
   independent: true,
 };

@@ -257,14 +257,27 @@ const SAFE_PATH = /^\/[\w./-]*$/;
 const safePath = (p: string) => SAFE_PATH.test(p) && !p.split("/").includes("..");
 
 /** The object checked before it reaches a process or a file: our command line, plain settings. */
-function checked(h: Hostapd): { dir: string; paths: ReturnType<typeof hostapdPaths> } {
-  if (!validInterfaceName(h.iface) || h.iface.startsWith("-"))
-    throw new RenderError(`invalid interface name ${JSON.stringify(h.iface)}`);
+/** The directory a command line of ours keeps its files in (`hostapd DIR/IFACE.conf`), if it is one. */
+function dirOfArgv(h: Hostapd): string | undefined {
   const conf = h.argv[1];
   const suffix = `/${h.iface}.conf`;
   if (h.argv.length !== 2 || h.argv[0] !== "hostapd" || conf === undefined || !conf.endsWith(suffix))
+    return undefined;
+  return conf.slice(0, -suffix.length);
+}
+
+/** The passphrase comes from the file backhaul generates (not the user's). */
+const generatedPassphrase = (h: Hostapd): boolean => {
+  const dir = dirOfArgv(h);
+  return dir !== undefined && h.passphraseFile === hostapdPaths(dir, h.iface).passphrase;
+};
+
+function checked(h: Hostapd): ReturnType<typeof hostapdPaths> {
+  if (!validInterfaceName(h.iface) || h.iface.startsWith("-"))
+    throw new RenderError(`invalid interface name ${JSON.stringify(h.iface)}`);
+  const dir = dirOfArgv(h);
+  if (dir === undefined)
     throw new RenderError(`the access point on ${h.iface} has a command line backhaul does not run`);
-  const dir = conf.slice(0, -suffix.length);
   if (!safePath(dir)) throw new RenderError(`the access point on ${h.iface} names no usable state directory`);
   // Every setting is one line of a key and a value without control characters: nothing can add a
   // directive of its own, and no setting may carry a secret.
@@ -276,7 +289,7 @@ function checked(h: Hostapd): { dir: string; paths: ReturnType<typeof hostapdPat
     (!h.passphraseFile.startsWith("/") || !/^[\x20-\x7e]+$/.test(h.passphraseFile))
   )
     throw new RenderError(`the passphrase file of ${h.iface} is not a usable absolute path`);
-  return { dir, paths: hostapdPaths(dir, h.iface) };
+  return hostapdPaths(dir, h.iface);
 }
 
 const describe = (h: Hostapd): string => {
@@ -310,10 +323,8 @@ function settingPointers(h: Hostapd): string[] {
   // Where the passphrase comes from, and whether the running file still carries it (a rotation, a
   // token, an edit of the user's file).
   if (h.passphraseFile !== undefined) out.push(`/hotspot/passphraseFile=${h.passphraseFile}`);
-  const conf = h.argv[1] ?? "";
-  const generated = h.passphraseFile === conf.replace(/\.conf$/, ".psk");
   if (h.credentials !== undefined)
-    out.push(`${generated ? "/hotspot/rotation" : "/hotspot/passphraseFile"}=${h.credentials}`);
+    out.push(`${generatedPassphrase(h) ? "/hotspot/rotation" : "/hotspot/passphraseFile"}=${h.credentials}`);
   return out;
 }
 
@@ -323,7 +334,7 @@ export function credentialsOnly(a: Hostapd, b: Hostapd): boolean {
 }
 
 /** What the executor needs to write hostapd's files (kinds/driver.ts ServiceLine). */
-function prepare(h: Hostapd, paths: ReturnType<typeof hostapdPaths>, dir: string) {
+function prepare(h: Hostapd, paths: ReturnType<typeof hostapdPaths>) {
   return {
     kind: "hostapd",
     conf: paths.conf,
@@ -338,7 +349,7 @@ function prepare(h: Hostapd, paths: ReturnType<typeof hostapdPaths>, dir: string
       : {
           passphraseFile: h.passphraseFile,
           // Ours to create when missing; the user's file is only ever read.
-          generate: h.passphraseFile === hostapdPaths(dir, h.iface).passphrase,
+          generate: generatedPassphrase(h),
         }),
   } as const;
 }
@@ -349,21 +360,21 @@ function render(op: OpOn<Hostapd>) {
       throw new RenderError(
         "the access point is restarted for a change of its settings, never changed in place",
       );
-    const { dir, paths } = checked(op.after);
+    const paths = checked(op.after);
     return [
       {
         action: "reload",
         label: describe(op.after),
         argv: op.after.argv,
         pidFile: paths.pid,
-        prepare: prepare(op.after, paths, dir),
+        prepare: prepare(op.after, paths),
         // A rollback takes the file back to what ran before (its credentials were stale then).
         restore: op.after.credentials === "stale",
       } as const,
     ];
   }
   const h = op.op === "add" ? op.after : op.before;
-  const { dir, paths } = checked(h);
+  const paths = checked(h);
   return [
     op.op === "add"
       ? ({
@@ -372,7 +383,7 @@ function render(op: OpOn<Hostapd>) {
           argv: h.argv,
           pidFile: paths.pid,
           logFile: paths.log,
-          prepare: prepare(h, paths, dir),
+          prepare: prepare(h, paths),
           ready: { socket: paths.socket },
         } as const)
       : ({
@@ -418,7 +429,6 @@ export const hostapd: KindDriver<Hostapd, KernelState> = {
       },
     ],
   },
-  cleanup: "remove",
   supervision: { pid: (o) => o.pid, iface: (o) => o.iface, state: (o) => o.state },
   // A start writes the credentials the files hold now: stale ones cannot be started again.
   startsAs: (o) => (o.credentials === undefined ? o : { ...o, credentials: "current" }),
