@@ -80,10 +80,7 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
   const loaded = await loadPolicy(o.policyPath);
   if (!loaded.ok) return { ok: false, stage: "policy", diagnostics: loaded.diagnostics, texts: loaded.texts };
   const policy = loaded.policy;
-  const observed = await observe({
-    stateDir: policy.daemon.stateDir,
-    nftTable: { family: "inet", name: policy.routing.nftTable },
-  });
+  const observed = await observe({ stateDir: policy.daemon.stateDir });
   const inputs = plannerInputs(policy, observed, o.netnsName);
   const layout = layoutFor(inputs.uplinks, inputs.routing);
   const names = inputs.uplinks.map((u) => u.name);

@@ -4,8 +4,20 @@
 //   extra    — an object of ours is there that the desired state no longer holds
 //   conflict — a foreign object overrides ours: it holds the key of one we want, or the model kernel
 //              says general traffic (or an uplink's own traffic) is decided by it and not by our rules
-//              and routes, where without it ours would decide.
-import type { KernelObject, KernelState, KindName, Ownership, Route, Rule } from "../kinds/types.js";
+//              and routes, where without it ours would decide, or its packet filter drops what our
+//              NAT forwards.
+import ipaddr from "ipaddr.js";
+import type {
+  KernelObject,
+  KernelState,
+  KindName,
+  NftTable,
+  Ownership,
+  Route,
+  Rule,
+} from "../kinds/types.js";
+import { natOf } from "../kinds/nft/table.js";
+import { forwardVerdict, type ForwardedPacket } from "./model-kernel/filter.js";
 import {
   KIND_NAMES,
   describeObject,
@@ -74,7 +86,7 @@ export function driftItems(
       out.push(item("extra", null, op.before, `${describeObject(op.before)} is no longer wanted`));
     else out.push(item("changed", op.after, op.before, `${describeObject(op.before)} differs`));
   }
-  return [...out, ...overrides(seen, wanted, own, flows)];
+  return [...out, ...overrides(seen, wanted, own, flows), ...filterDrops(seen, wanted, own)];
 }
 
 function item(
@@ -152,6 +164,77 @@ function overrides(
         actual: culprit,
         detail: `foreign ${describeObject(culprit)} decides ${flow} (${decidedBy(got)}) instead of ours (${decidedBy(want)})`,
       });
+  }
+  return [...out.values()];
+}
+
+/** A new web connection of a hotspot client: what the NAT is there to forward. */
+const CLIENT_PORTS = { l4proto: "tcp", sport: 40000, dport: 443 } as const;
+
+/** A client's address in the subnet: the first host that is not the node's own. */
+function clientIn(addr: string, len: number, own: string): string {
+  const net = ipaddr.IPv4.networkAddressFromCIDR(`${addr}/${len}`).toByteArray();
+  const host = (n: number): string => {
+    const b = [...net];
+    for (let i = 3, carry = n; i >= 0 && carry > 0; i--) {
+      const v = b[i]! + carry;
+      b[i] = v % 256;
+      carry = Math.floor(v / 256);
+    }
+    return b.join(".");
+  };
+  return host(1) === own ? host(2) : host(1);
+}
+
+/**
+ * Foreign filter chains that drop what our NAT forwards: a hotspot client's new connection to each
+ * generic destination, routed as ours decide, judged by the model kernel's packet filter over every
+ * table. Only a drop whatever the filter's unknowns are is a conflict.
+ */
+function filterDrops(observed: KernelState, desired: KernelState, own: Ownership): DriftItem[] {
+  const ourNat = desired["nft-table"].find((t) => isOwned(t, own));
+  const nat = ourNat === undefined ? undefined : natOf(ourNat);
+  if (ourNat === undefined || nat?.subnet === undefined) return [];
+  const { addr, len } = nat.subnet;
+  const target = converged(observed, desired, own);
+  const hotspot = target.address.find((a) => {
+    const [ip, l] = a.local.split("/");
+    return (
+      a.family === 4 &&
+      Number(l) === len &&
+      ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${len}`).toString() === addr
+    );
+  });
+  if (hotspot === undefined) return [];
+  const node = hotspot.local.split("/")[0]!;
+  const client = clientIn(addr, len, node);
+  const kernel = ModelKernel.from(target);
+  const out = new Map<string, DriftItem>();
+  for (const dst of genericDestinations(target).filter((d) => !d.includes(":"))) {
+    const r = kernel.lookup({ dst, src: client });
+    const oif = r.kind === "route" ? r.nexthops[0]?.dev : undefined;
+    if (oif === undefined || !nat.ifaces.includes(oif)) continue;
+    const packet: ForwardedPacket = {
+      iifname: hotspot.dev,
+      oifname: oif,
+      saddr: client,
+      daddr: dst,
+      ...CLIENT_PORTS,
+    };
+    const v = forwardVerdict(target["nft-table"], packet);
+    if (v.verdict !== "drop" || isOwned(v.at.table, own)) continue;
+    const t: NftTable = v.at.table;
+    const k = keyOf(t);
+    if (out.has(k)) continue;
+    const where = v.at.rule === "policy" ? "its policy drop" : `rule ${v.at.rule}`;
+    out.set(k, {
+      class: "conflict",
+      kind: "nft-table",
+      key: k,
+      expected: ourNat,
+      actual: t,
+      detail: `foreign nft table ${t.family} ${t.name} drops what we forward: chain ${v.at.chain}, ${where}, drops ${client} (${hotspot.dev}) → ${dst}:443/tcp out ${oif}`,
+    });
   }
   return [...out.values()];
 }

@@ -190,10 +190,7 @@ export class Daemon {
   }
 
   private observeKernel(): Promise<KernelState> {
-    return observe({
-      stateDir: this.stateDir,
-      nftTable: { family: "inet", name: this.state.policy.routing.nftTable },
-    });
+    return observe({ stateDir: this.stateDir });
   }
 
   private txContext(inputs: PlannerInputs): TxContext {

@@ -5,7 +5,7 @@
 //   find ...                  sysfs link facts and sysctls (see sysfs.ts)
 //   tc -j -d qdisc show       then, only for devices with a configured tree, one tc batch for classes
 //                             and filters
-//   nft -j list table ...     our table
+//   nft -j list ruleset       every table: ours, and foreign ones drift judges
 //   hostapd_cli               per hostapd control socket under the state directory
 //   conntrack -L --src-nat    the flows the kernel source-NAT'ed (read when the tool is there: without
 //                             it, or without connection tracking, no flows are seen and none flushed)
@@ -34,11 +34,7 @@ export interface ObserveOptions {
   readonly stateDir?: string;
   /** Only these kinds (default: all); the others are empty lists. */
   readonly kinds?: readonly KindName[];
-  /** Our nftables table (default inet backhaul). */
-  readonly nftTable?: { readonly family: string; readonly name: string };
 }
-
-export const DEFAULT_NFT_TABLE = { family: "inet", name: "backhaul" } as const;
 
 /** The readings the wanted kinds' drivers parse. */
 function sourcesOf(kinds: readonly KindName[]): Set<RawSource> {
@@ -49,7 +45,6 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
   const want = sourcesOf(opts.kinds ?? KIND_NAMES);
   const netns = opts.netns;
   const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
-  const nftTable = opts.nftTable ?? DEFAULT_NFT_TABLE;
   const sections: IpSection[] = [
     ...(want.has("ip-address") ? (["address"] as const) : []),
     ...(want.has("ip-rule") ? (["rule"] as const) : []),
@@ -84,13 +79,10 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
       })
     : undefined;
   const nft = want.has("nft")
-    ? run(["nft", "-j", "list", "table", nftTable.family, nftTable.name], { netns, allowFailure: true }).then(
-        (r) => {
-          if (r.exitCode === 0) return r.stdout;
-          if (/No such file or directory/.test(r.stderr)) return undefined;
-          throw new Error(`nft -j list table ${nftTable.family} ${nftTable.name}: ${r.stderr.trim()}`);
-        },
-      )
+    ? run(["nft", "-j", "list", "ruleset"], { netns, allowFailure: true }).then((r) => {
+        if (r.exitCode === 0) return r.stdout;
+        throw new Error(`nft -j list ruleset: ${r.stderr.trim()}`);
+      })
     : undefined;
   const scope = scopeOf(netns ?? currentNetns());
   const daemons = want.has("service-pids")
@@ -151,13 +143,9 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
 }
 
 /** Pure: raw outputs to the canonical state (every kind sorted by its key), each kind parsed by its driver. */
-export function parseObservation(
-  raw: RawObservation,
-  opts: Pick<ObserveOptions, "kinds" | "nftTable"> = {},
-): KernelState {
-  const ctx = { nftTable: opts.nftTable ?? DEFAULT_NFT_TABLE };
+export function parseObservation(raw: RawObservation, opts: Pick<ObserveOptions, "kinds"> = {}): KernelState {
   const state: Record<string, unknown> = { ...emptyState() };
-  for (const k of opts.kinds ?? KIND_NAMES) state[k] = driver(k).observe(raw, ctx);
+  for (const k of opts.kinds ?? KIND_NAMES) state[k] = driver(k).observe(raw);
   return canonicalState(state as unknown as KernelState);
 }
 

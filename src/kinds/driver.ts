@@ -187,7 +187,7 @@ export interface KindDriver<T extends KindRecord, S = unknown> {
   /** True when backhaul owns this object and may change or delete it. */
   owned(o: T, own: Ownership): boolean;
   /** Parse and normalize this kind's objects from one observation's raw readings (pure, never throws). */
-  observe(raw: RawObservation, ctx: ObserveContext): T[];
+  observe(raw: RawObservation): T[];
   /** The readings observe needs (the reader reads only those of the kinds wanted). */
   readonly sources: readonly RawSource[];
   /** Structural equality of two normalized objects. */
@@ -281,11 +281,6 @@ export type RawSource =
   | "service-pids"
   /** `conntrack -L`: the flows the kernel source-NAT'ed. */
   | "conntrack";
-
-export interface ObserveContext {
-  /** Our nftables table. */
-  readonly nftTable: { readonly family: string; readonly name: string };
-}
 
 /** The parts most kinds share: structural equality, the add ↔ delete inverse, deletable once not desired. */
 export const COMMON_PARTS = {

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { driftItems, summarizeDrift } from "../../src/core/drift.js";
 import { canonicalState, ownedState } from "../../src/kinds/registry.js";
 import type { KernelState, Route, Rule } from "../../src/kinds/types.js";
-import { node } from "../support/plan-fixtures.js";
+import { addr, link, merge, node } from "../support/plan-fixtures.js";
+import { emptyState } from "../../src/kinds/registry.js";
+import { parseNftTables } from "../../src/kinds/nft/table.js";
 import { patchLink } from "../../src/core/decide/fast-path.js";
 import { plannerInputs } from "../../src/core/plan/inputs.js";
 import {
@@ -149,5 +151,82 @@ describe("drift between the kernel and the desired state", () => {
     const own = plannerInputs(policyOf(text), unplugged).ownership;
     const items = driftItems(unplugged, baseline, own, flows);
     expect(items.filter((d) => d.key.includes("wwan0"))).toEqual([]);
+  });
+
+  describe("a foreign packet filter against what our NAT forwards", () => {
+    const HOTSPOT = `${POLICY}hotspot:
+  interface: ap0
+  activate: always
+  driver: wired
+  security: open
+  address: 100.64.50.1/24
+`;
+    /** A node converged with its hotspot up: our NAT masquerades 100.64.50.0/24 out of the uplinks. */
+    function withHotspot() {
+      const k = merge(withConnected(node()), {
+        ...emptyState(),
+        link: [link("ap0", "wifi", true, 9)],
+        address: [addr("ap0", "100.64.50.1/24")],
+      });
+      const sim = startSim(policyOf(HOTSPOT), k, Date.UTC(2026, 11, 6));
+      fullPass(sim, "start");
+      for (let i = 0; i < 30; i++) happen(sim, { dt: 300, type: "round", iface: i % 2 ? "eth0" : "wwan0" });
+      const own = sim.state.inputs!.ownership;
+      expect(sim.kernel["nft-table"]).toHaveLength(1);
+      return { kernel: sim.kernel, desired: ownedState(sim.kernel, own), own };
+    }
+    const foreign = (chainBody: object, ...rules: object[][]) =>
+      parseNftTables({
+        nftables: [
+          { table: { family: "inet", name: "firewall", handle: 1 } },
+          { chain: { family: "inet", table: "firewall", name: "forward", handle: 1, ...chainBody } },
+          ...rules.map((expr, i) => ({
+            rule: { family: "inet", table: "firewall", chain: "forward", handle: i + 2, expr },
+          })),
+        ],
+      });
+    const withTables = (k: KernelState, t: KernelState["nft-table"]): KernelState =>
+      canonicalState({ ...k, "nft-table": [...k["nft-table"], ...t] });
+    const FORWARD = { type: "filter", hook: "forward", prio: 0 };
+    const fromHotspot = { match: { op: "==", left: { meta: { key: "iifname" } }, right: "ap0" } };
+
+    it("names a foreign forward chain that drops the hotspot's traffic as a conflict, with the rule", () => {
+      const c = withHotspot();
+      const t = foreign({ ...FORWARD, policy: "accept" }, [fromHotspot, { drop: null }]);
+      const items = driftItems(withTables(c.kernel, t), c.desired, c.own, flows);
+      expect(items).toEqual([
+        expect.objectContaining({ class: "conflict", kind: "nft-table", key: "inet firewall", actual: t[0] }),
+      ]);
+      expect(items[0]!.detail).toMatch(
+        /^foreign nft table inet firewall drops what we forward: chain forward, rule 1, drops 100\.64\.50\.2 \(ap0\) → .* out eth0$/,
+      );
+      // A policy drop is one too.
+      const byPolicy = foreign({ ...FORWARD, policy: "drop" });
+      expect(driftItems(withTables(c.kernel, byPolicy), c.desired, c.own, flows)[0]!.detail).toMatch(
+        /chain forward, its policy drop/,
+      );
+    });
+
+    it("does not call a filter a conflict when it lets the hotspot's new connections through, or may", () => {
+      const c = withHotspot();
+      const accepting = foreign({ ...FORWARD, policy: "drop" }, [fromHotspot, { accept: null }]);
+      const onlyOthers = foreign({ ...FORWARD, policy: "accept" }, [
+        { match: { op: "==", left: { meta: { key: "iifname" } }, right: "eth9" } },
+        { drop: null },
+      ]);
+      const maybe = foreign({ ...FORWARD, policy: "accept" }, [
+        { match: { op: "==", left: { meta: { key: "mark" } }, right: 1 } },
+        { drop: null },
+      ]);
+      const inputOnly = foreign({ type: "filter", hook: "input", prio: 0, policy: "drop" });
+      for (const t of [accepting, onlyOthers, maybe, inputOnly])
+        expect(driftItems(withTables(c.kernel, t), c.desired, c.own, flows)).toEqual([]);
+    });
+
+    it("judges no filter when there is no NAT of ours: nothing is forwarded", () => {
+      const c = converged();
+      const t = foreign({ ...FORWARD, policy: "drop" });
+      expect(driftItems(withTables(c.kernel, t), c.desired, c.own, flows)).toEqual([]);
+    });
   });
 });

@@ -83,4 +83,47 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("apply with the hotspot N
     const listed = await run(["nft", "list", "tables"], { netns: lab().node });
     expect(listed.stdout).not.toContain("bhlextra");
   });
+
+  it("a foreign firewall's forward chain: the client's connection fails exactly when drift calls it a conflict", async () => {
+    // Each ruleset is judged twice, by the kernel (the client connects through the node, or not) and
+    // by the model kernel's filter (drift names the table, or not): the two must agree.
+    const rulesets: readonly [string, string, boolean][] = [
+      ["policy drop", "policy drop;", false],
+      ["a drop of the hotspot's interface", 'policy accept;\n  iifname "wlan0" drop', false],
+      [
+        "a reject of its subnet's web traffic",
+        "policy accept;\n  ip saddr 100.64.50.0/24 tcp dport { 80, 443 } reject",
+        false,
+      ],
+      ["a drop after a jump", 'policy accept;\n  iifname "wlan*" jump sub\n }\n chain sub {\n  drop', false],
+      [
+        "drop with the hotspot's new connections accepted",
+        'policy drop;\n  ct state established,related accept\n  iifname "wlan0" oifname "eth0" accept',
+        true,
+      ],
+      ["a drop of other traffic only", 'policy accept;\n  iifname "eth9" drop\n  udp dport 443 drop', true],
+    ];
+    const appliedTables = (await full(lab().node))["nft-table"];
+    for (const [what, body, passes] of rulesets) {
+      await run(["nft", "-f", "-"], {
+        netns: lab().node,
+        input: `table inet firewall {\n chain forward {\n  type filter hook forward priority 0; ${body}\n }\n}\n`,
+      });
+      try {
+        const connected = (await tcpConnect(client(), TARGET)) === "connected";
+        const r = await cliIn(lab().node, ["drift", DEMO_POLICY, "--assume-health", "up", "--json"]);
+        const drift = (JSON.parse(r.stdout) as { drift: { class: string; kind: string; key: string }[] })
+          .drift;
+        expect([what, connected], r.stderr).toEqual([what, passes]);
+        expect([what, drift.map((d) => [d.class, d.kind, d.key])]).toEqual([
+          what,
+          passes ? [] : [["conflict", "nft-table", "inet firewall"]],
+        ]);
+      } finally {
+        await run(["nft", "delete", "table", "inet", "firewall"], { netns: lab().node });
+      }
+    }
+    // Our own table was never touched by any of it.
+    expect((await full(lab().node))["nft-table"]).toEqual(appliedTables);
+  });
 });

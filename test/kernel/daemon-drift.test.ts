@@ -1,6 +1,6 @@
 // `backhaul run` and drift: what someone changes behind the daemon's back is logged once with its class
-// and healed by the next pass; a foreign rule that overrides ours is logged once as a conflict and left
-// alone (it is not ours to remove).
+// and healed by the next pass; a foreign rule that overrides ours, and a foreign firewall that drops
+// what our NAT forwards, are each logged once as a conflict and left alone (not ours to remove).
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { activeDev, DaemonProcess, demoPolicyIn, tempDir } from "../helpers/daemon.js";
@@ -8,7 +8,7 @@ import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } fr
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: drift in the demo lab", () => {
+describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in the demo lab", () => {
   const lab = useLab(demoTopology());
   const dir = tempDir("bhl-run-drift-");
   const running: DaemonProcess[] = [];
@@ -26,7 +26,10 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: drift in the demo lab"
   it("logs each drift once with its class, heals ours, and leaves a foreign conflict in place", async () => {
     const d = DaemonProcess.start(
       lab().node,
-      demoPolicyIn(join(dir.path, "a"), (t) => t),
+      // nftables sends no event the daemon listens to: its safety-net pass is what sees a firewall.
+      demoPolicyIn(join(dir.path, "a"), (t) =>
+        t.replace("  logLevel: info", "  logLevel: info\n  resyncInterval: 2s"),
+      ),
     );
     running.push(d);
     await d.started();
@@ -61,5 +64,18 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: drift in the demo lab"
     expect(driftLines(d, mark).map((l) => l.drift.class)).toEqual(["conflict"]);
     const rules = (await ipJson(lab().node, ["rule", "show"])) as { priority: number }[];
     expect(rules.some((r) => r.priority === 500)).toBe(true);
+
+    // A foreign firewall that drops what our NAT forwards: a conflict too, logged once, left in place.
+    mark = d.lines.length;
+    await lab().exec(lab().node, ["nft", "-f", "-"], {
+      input:
+        "table inet firewall {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n" +
+        '  iifname "wlan0" drop\n }\n}\n',
+    });
+    const dropped = await d.waitFor((l) => l["drift"] !== undefined, 10_000, mark);
+    expect(dropped["drift"]).toMatchObject({ class: "conflict", kind: "nft-table", key: "inet firewall" });
+    await sleep(2500);
+    expect(driftLines(d, mark).map((l) => l.drift.kind)).toEqual(["nft-table"]);
+    expect((await sh("nft", "list", "tables")).stdout).toContain("table inet firewall");
   });
 });

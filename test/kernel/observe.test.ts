@@ -399,13 +399,18 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
     }
   });
 
-  it("is absent for an nft table that does not exist", async () => {
-    const s = await observe({
-      netns: node,
-      kinds: ["nft-table"],
-      nftTable: { family: "inet", name: "nothere" },
-    });
-    expect(s["nft-table"]).toEqual([]);
+  it("sees every table of the ruleset, a foreign one beside ours, and none in a namespace without", async () => {
+    await run(["nft", "add", "table", "ip", "foreign"], { netns: node });
+    try {
+      const s = await observe({ netns: node, kinds: ["nft-table"] });
+      expect(s["nft-table"].map((t) => `${t.family} ${t.name} ${t.body}`)).toEqual([
+        "inet backhaul " + state["nft-table"][0]!.body,
+        "ip foreign {}",
+      ]);
+    } finally {
+      await run(["nft", "delete", "table", "ip", "foreign"], { netns: node });
+    }
+    expect((await observe({ netns: peer, kinds: ["nft-table"] }))["nft-table"]).toEqual([]);
   });
 
   it("`show` prints readable tables of what backhaul manages, and everything with --all", async () => {

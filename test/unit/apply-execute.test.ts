@@ -256,7 +256,6 @@ describe("transaction", () => {
       await expect(
         transact(emptyState(), [{ op: "add", after: link }], "digest", {
           ownership: own,
-          nftTable: own.nftTable,
           stateDir: dir,
           journalPath: journal,
           netnsName: undefined,

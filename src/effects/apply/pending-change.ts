@@ -28,7 +28,6 @@ export async function revertPending(
 ): Promise<RestoreResult> {
   const r = await restore(p.preState, {
     ownership: p.ownership,
-    nftTable: p.ownership.nftTable,
     stateDir,
   });
   if (r.ok) {

@@ -42,7 +42,6 @@ import {
 
 export interface TxContext {
   readonly ownership: Ownership;
-  readonly nftTable: { readonly family: string; readonly name: string };
   readonly stateDir: string;
   readonly journalPath: string;
   /** The namespace's name, recorded in the journal. */
@@ -55,10 +54,10 @@ export interface TxContext {
 }
 
 /** What observing and restoring need (no journal: a pending change's record plays that part). */
-export type RestoreContext = Pick<TxContext, "ownership" | "nftTable" | "stateDir" | "verifyTries">;
+export type RestoreContext = Pick<TxContext, "ownership" | "stateDir" | "verifyTries">;
 
 export async function observeOwned(ctx: RestoreContext): Promise<KernelState> {
-  return observe({ stateDir: ctx.stateDir, nftTable: ctx.nftTable });
+  return observe({ stateDir: ctx.stateDir });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -239,7 +238,7 @@ export async function recover(ctx: TxContext): Promise<RecoverResult> {
   if (journal === undefined) return { found: false };
   // The ownership the pre-state was taken under, not today's policy's (it may have been edited since).
   const ownership = journal.ownership ?? ctx.ownership;
-  const under = { ...ctx, ownership, nftTable: ownership.nftTable };
+  const under = { ...ctx, ownership };
   // The plan's result on the owned objects alone (the journal holds no links: set-based, no lookups).
   const result = journal.phase === "applying" ? resultOf(journal.preState, journal.ops) : undefined;
   if (result !== undefined && (await remaining(result, { ...under, verifyTries: 1 })).length === 0) {

@@ -20,7 +20,6 @@ export function txContextOf(
   const stateDir = policy.daemon.stateDir;
   return {
     ownership,
-    nftTable: { family: "inet", name: policy.routing.nftTable },
     stateDir,
     journalPath: journalPath(stateDir, netns),
     netnsName: netns,
@@ -80,10 +79,7 @@ export async function openWriter(
   }
   try {
     // The ownership here is only a fallback for journals written before they recorded their own.
-    const observed = await observe({
-      stateDir: policy.daemon.stateDir,
-      nftTable: { family: "inet", name: policy.routing.nftTable },
-    });
+    const observed = await observe({ stateDir: policy.daemon.stateDir });
     const ctx = txContextOf(policy, plannerInputs(policy, observed, netns).ownership, netns);
     const rec = await recover(ctx);
     if (rec.found && !rec.restored.ok)

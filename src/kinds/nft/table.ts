@@ -1,5 +1,6 @@
-// Our nftables table (the hotspot's NAT), one object holding the table's whole body in canonical JSON.
-// Observed from `nft -j list table FAMILY NAME`: handles, counter values, quota usage and element expiry
+// nftables tables, one object per table holding its whole body in canonical JSON. Ours is the hotspot's
+// NAT; foreign tables are observed and never changed, so drift can judge what they drop. Observed from
+// `nft -j list ruleset`: handles, counter values, quota usage and element expiry
 // dropped; sets, maps and chains sorted by name; each chain's rules in kernel order (order is meaning
 // there). Rendered to an nft JSON batch (libnftables' schema, the one `nft -j list` prints, so any body
 // the observer produced renders back without loss): a batch is one netlink transaction, all or nothing,
@@ -55,37 +56,58 @@ const byName = (a: Json, b: Json): number => {
 
 /** The table, or undefined when the output holds no table of that family and name. */
 export function parseNftTable(json: unknown, family: string, name: string): NftTable | undefined {
-  const fam = FAMILIES.find((f) => f === family);
-  if (fam === undefined || !isObject(json)) return undefined;
+  return parseNftTables(json).find((t) => t.family === family && t.name === name);
+}
+
+/**
+ * Every table of a ruleset (`nft -j list ruleset`), ours and foreign: a foreign one is read so drift
+ * can judge whether it drops what we forward.
+ */
+export function parseNftTables(json: unknown): NftTable[] {
+  if (!isObject(json)) return [];
   const items = objects(json["nftables"]);
-  const table = items.find((i) => {
+  const tables = new Map<string, { family: NftTable["family"]; name: string }>();
+  for (const i of items) {
     const t = i["table"];
-    return isObject(t) && t["family"] === family && t["name"] === name;
-  });
-  if (table === undefined) return undefined;
-  const groups = new Map<string, Json[]>();
-  const rules = new Map<string, unknown[]>();
+    if (!isObject(t)) continue;
+    const fam = FAMILIES.find((f) => f === t["family"]);
+    const name = str(t, "name");
+    if (fam !== undefined && name !== undefined) tables.set(`${fam} ${name}`, { family: fam, name });
+  }
+  const groups = new Map<string, Map<string, Json[]>>();
+  const rules = new Map<string, Map<string, unknown[]>>();
   for (const item of items) {
     const [type, body] = Object.entries(item)[0] ?? [];
     if (type === undefined || type === "metainfo" || type === "table" || !isObject(body)) continue;
-    if (body["family"] !== family || body["table"] !== name) continue;
+    const id = `${String(body["family"])} ${String(body["table"])}`;
+    if (!tables.has(id)) continue;
     const { family: _f, table: _t, ...rest } = scrub(body) as Json;
     if (type === "rule") {
       const chain = str(body, "chain");
       if (chain === undefined) continue;
       const { chain: _c, ...rule } = rest;
-      rules.set(chain, [...(rules.get(chain) ?? []), rule]);
+      const of = rules.get(id) ?? new Map<string, unknown[]>();
+      of.set(chain, [...(of.get(chain) ?? []), rule]);
+      rules.set(id, of);
       continue;
     }
-    groups.set(type, [...(groups.get(type) ?? []), rest]);
+    const of = groups.get(id) ?? new Map<string, Json[]>();
+    of.set(type, [...(of.get(type) ?? []), rest]);
+    groups.set(id, of);
   }
-  const body: Json = {};
-  for (const type of [...groups.keys()].sort()) {
-    const list = (groups.get(type) ?? []).sort(byName);
-    body[type] =
-      type === "chain" ? list.map((c) => ({ ...c, rules: rules.get(str(c, "name") ?? "") ?? [] })) : list;
-  }
-  return { kind: "nft-table", family: fam, name, body: canonicalJson(body) };
+  return [...tables].map(([id, t]) => {
+    const of = groups.get(id) ?? new Map<string, Json[]>();
+    const chainRules = rules.get(id) ?? new Map<string, unknown[]>();
+    const body: Json = {};
+    for (const type of [...of.keys()].sort()) {
+      const list = (of.get(type) ?? []).sort(byName);
+      body[type] =
+        type === "chain"
+          ? list.map((c) => ({ ...c, rules: chainRules.get(str(c, "name") ?? "") ?? [] }))
+          : list;
+    }
+    return { kind: "nft-table", family: t.family, name: t.name, body: canonicalJson(body) };
+  });
 }
 
 /**
@@ -162,18 +184,25 @@ export function renderNftBatch(ops: readonly OpOn<NftTable>[]): string {
   return nftBatch(ops.flatMap(nftCommands));
 }
 
-/** "masquerade 100.64.50.0/24 out eth0, wwan0" for a table of our shape; undefined for any other body. */
-export function describeNat(t: NftTable): string | undefined {
+/** What a NAT table of our shape masquerades: its subnet and out interfaces (none: no uplink yet). */
+export interface NatShape {
+  readonly subnet: { readonly addr: string; readonly len: number } | undefined;
+  readonly ifaces: readonly string[];
+}
+
+/** The NAT a table of our shape does; undefined for any other body. */
+export function natOf(t: NftTable): NatShape | undefined {
   let body: unknown;
   try {
     body = JSON.parse(t.body);
   } catch {
     return undefined;
   }
+  if (!isObject(body)) return undefined;
   const chains = (body as { chain?: { name?: string; rules?: { expr?: unknown[] }[] }[] }).chain;
-  const keys = Object.keys(body as object);
+  const keys = Object.keys(body);
   if (keys.length !== 1 || chains?.length !== 1 || chains[0]?.name !== NAT_CHAIN) return undefined;
-  let subnet: string | undefined;
+  let subnet: NatShape["subnet"];
   const ifaces: string[] = [];
   for (const r of chains[0].rules ?? []) {
     const e = r.expr as
@@ -185,16 +214,28 @@ export function describeNat(t: NftTable): string | undefined {
       | undefined;
     const pre = e?.[0]?.match?.right?.prefix;
     const iface = e?.[1]?.match?.right;
-    if (e?.length !== 3 || pre === undefined || typeof iface !== "string" || !("masquerade" in e[2]))
+    if (
+      e?.length !== 3 ||
+      typeof pre?.addr !== "string" ||
+      typeof pre.len !== "number" ||
+      typeof iface !== "string" ||
+      !("masquerade" in e[2])
+    )
       return undefined;
-    const s = `${pre.addr}/${pre.len}`;
-    if (subnet !== undefined && subnet !== s) return undefined;
-    subnet = s;
+    if (subnet !== undefined && (subnet.addr !== pre.addr || subnet.len !== pre.len)) return undefined;
+    subnet = { addr: pre.addr, len: pre.len };
     ifaces.push(iface);
   }
-  return subnet === undefined
+  return { subnet, ifaces };
+}
+
+/** "masquerade 100.64.50.0/24 out eth0, wwan0" for a table of our shape; undefined for any other body. */
+export function describeNat(t: NftTable): string | undefined {
+  const nat = natOf(t);
+  if (nat === undefined) return undefined;
+  return nat.subnet === undefined
     ? "masquerade nothing (no uplink interface)"
-    : `masquerade ${subnet} out ${ifaces.join(", ")}`;
+    : `masquerade ${nat.subnet.addr}/${nat.subnet.len} out ${nat.ifaces.join(", ")}`;
 }
 
 export const nftTable: KindDriver<NftTable, KernelState> = {
@@ -203,10 +244,7 @@ export const nftTable: KindDriver<NftTable, KernelState> = {
   key: (o) => `${o.family} ${o.name}`,
   owned: (o, own) => o.family === own.nftTable.family && o.name === own.nftTable.name,
   sources: ["nft"],
-  observe: (raw, ctx) => {
-    const t = parseNftTable(firstJson(raw.nft), ctx.nftTable.family, ctx.nftTable.name);
-    return t === undefined ? [] : [t];
-  },
+  observe: (raw) => parseNftTables(firstJson(raw.nft)),
   inPlace: true,
   rank: 9,
   command: { tool: "nft", render: nftCommands },
@@ -226,7 +264,7 @@ export const nftTable: KindDriver<NftTable, KernelState> = {
         title: "nftables",
         lines:
           tables.length === 0
-            ? ["  no backhaul table"]
+            ? ["  no table"]
             : tables.map((t) => {
                 const body = JSON.parse(t.body) as Record<string, { rules?: unknown[] }[]>;
                 const chains = body["chain"] ?? [];
