@@ -16,6 +16,7 @@ import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerHotspot } from "./commands/hotspot.js";
 import { registerVerify } from "./commands/verify.js";
+import { registerAdopt } from "./commands/adopt.js";
 
 function buildProgram(): Command {
   const program = new Command("backhaul")
@@ -36,6 +37,7 @@ function buildProgram(): Command {
   registerStatus(program);
   registerHotspot(program);
   registerVerify(program);
+  registerAdopt(program);
   return program;
 }
 

@@ -9,11 +9,13 @@ import { formatHuman, formatJson } from "../diagnostics.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../../effects/netns.js";
 import { renderDrift } from "../drift-view.js";
+import { runAdopt } from "./adopt.js";
 
 export interface DriftOptions {
   readonly json?: boolean;
   readonly assumeHealth?: string;
   readonly detailedExitcode?: boolean;
+  readonly emitPolicy?: boolean;
 }
 
 export async function runDrift(
@@ -63,8 +65,11 @@ export function registerDrift(program: Command): void {
     .option("--assume-health <spec>", 'skip probing: "up", "down", "up:NAME,down:NAME", ...')
     .option("--detailed-exitcode", "exit 2 when there is drift, 0 when there is none (always so for drift)")
     .option("--netns <name>", "compare this network namespace")
+    .option("--emit-policy", "print a policy for the node as it is instead (backhaul adopt; POLICY unused)")
     .action(async (path: string, o: DriftOptions) => {
-      const r = await runDrift(path, o);
+      const r = o.emitPolicy
+        ? await runAdopt(o.assumeHealth === undefined ? {} : { assumeHealth: o.assumeHealth })
+        : await runDrift(path, o);
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);
       process.exitCode = r.exitCode;
