@@ -3,8 +3,12 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Kernel tests create namespaces; they run in separate files and share nothing, but two cores limit us.
+    // Kernel tests create namespaces; they run in separate files and share nothing. Most of their time
+    // is waiting (on timers, daemons, the kernel), so more files run at once than there are cores
+    // (vitest's default, cores - 1, would run them one by one on a two-core machine).
     pool: "forks",
+    maxWorkers: 4,
+    minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

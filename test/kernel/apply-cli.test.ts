@@ -60,7 +60,8 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply on the demo lab", () 
       expect(r.stderr).not.toContain(`op ${k} (`);
       expect(await full(lab().node)).toEqual(pre);
     }
-  });
+    // One apply and one full observation per op: minutes, not the default minute, on a busy machine.
+  }, 240_000);
 
   it("a failure after the last op is named as such, not as an op's, and rolled back", async () => {
     const r = await apply(["--auto-approve", "--json"], { BACKHAUL_FAULT: `fail-at:${OPS_IN_DEMO_PLAN}` });
