@@ -432,7 +432,8 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
 
   it("`show --json` prints a versioned document through the real CLI", async () => {
     const cli = ["node", "--import", "tsx", "src/cli/main.ts", "show"];
-    const r = await run([...cli, "--json", "--netns", node, "--state-dir", stateDir]);
+    // The CLI compiles itself through tsx first: slow on a busy machine, so more than exec's default.
+    const r = await run([...cli, "--json", "--netns", node, "--state-dir", stateDir], { timeoutMs: 60_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.format_version).toBe(1);
     expect(doc.netns).toBe(node);
