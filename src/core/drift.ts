@@ -86,7 +86,9 @@ export function driftItems(
       out.push(item("extra", null, op.before, `${describeObject(op.before)} is no longer wanted`));
     else out.push(item("changed", op.after, op.before, `${describeObject(op.before)} differs`));
   }
-  return [...out, ...overrides(seen, wanted, own, flows), ...filterDrops(seen, wanted, own)];
+  // The kernel as it would be once ours are as desired: what both model-kernel judgements ask.
+  const target = converged(seen, wanted, own);
+  return [...out, ...overrides(target, own, flows), ...filterDrops(target, wanted, own)];
 }
 
 function item(
@@ -131,13 +133,7 @@ const decidedBy = (r: LookupResult): string =>
     ? `rule ${r.rulePriority} → table ${r.table} → ${r.route.dst} ${r.nexthops.map((h) => `dev ${h.dev}`).join(",")}`
     : `${r.error}${r.rulePriority === undefined ? "" : ` (rule ${r.rulePriority})`}`;
 
-function overrides(
-  observed: KernelState,
-  desired: KernelState,
-  own: Ownership,
-  flows: DriftFlows,
-): DriftItem[] {
-  const target = converged(observed, desired, own);
+function overrides(target: KernelState, own: Ownership, flows: DriftFlows): DriftItem[] {
   const withForeign = ModelKernel.from(target);
   const ours = ModelKernel.from(withoutOverriders(target, own));
   const queries: LookupQuery[] = genericDestinations(target).flatMap((dst) => [
@@ -191,12 +187,11 @@ function clientIn(addr: string, len: number, own: string): string {
  * generic destination, routed as ours decide, judged by the model kernel's packet filter over every
  * table. Only a drop whatever the filter's unknowns are is a conflict.
  */
-function filterDrops(observed: KernelState, desired: KernelState, own: Ownership): DriftItem[] {
+function filterDrops(target: KernelState, desired: KernelState, own: Ownership): DriftItem[] {
   const ourNat = desired["nft-table"].find((t) => isOwned(t, own));
   const nat = ourNat === undefined ? undefined : natOf(ourNat);
   if (ourNat === undefined || nat?.subnet === undefined) return [];
   const { addr, len } = nat.subnet;
-  const target = converged(observed, desired, own);
   const hotspot = target.address.find((a) => {
     const [ip, l] = a.local.split("/");
     return (

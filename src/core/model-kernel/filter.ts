@@ -83,7 +83,7 @@ export function forwardVerdict(tables: readonly NftTable[], p: ForwardedPacket):
   let unknown: FilterPlace | undefined;
   for (const { t, body, c } of bases) {
     const budget = { forks: 0 };
-    const o = runChain({ table: t, body, packet: p, budget }, c, 0);
+    const o = runFrom({ table: t, body, packet: p, budget }, c, 0, 0);
     const end = o.end === "return" ? policyOf(t, c) : o;
     if (end.end === "drop") return { verdict: "drop", at: end.at };
     if (end.end === "unknown") unknown ??= end.at;
@@ -100,10 +100,6 @@ interface Run {
   readonly body: Body;
   readonly packet: ForwardedPacket;
   readonly budget: { forks: number };
-}
-
-function runChain(r: Run, c: Chain, depth: number): Outcome {
-  return runFrom(r, c, 0, depth);
 }
 
 /** The chain from rule i on. */
@@ -174,7 +170,7 @@ function verdictOf(r: Run, key: string, arg: unknown, at: FilterPlace, depth: nu
       const target = isObject(arg) ? arg["target"] : undefined;
       const c = r.body.chain?.find((x) => x.name === target);
       if (c === undefined || depth >= MAX_DEPTH) return { end: "unknown", at };
-      const o = runChain(r, c, depth + 1);
+      const o = runFrom(r, c, 0, depth + 1);
       // A goto's chain that runs out returns past the chain that went there: the base chain's policy.
       return key === "goto" && o.end === "return" ? { end: "return" } : o;
     }
