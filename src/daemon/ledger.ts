@@ -9,7 +9,7 @@ import { interfaceNameProblem } from "../policy/values.js";
 import type { Usage } from "../core/selection/types.js";
 import { CorruptFileError, readDurable, writeDurable } from "../effects/state/durable-file.js";
 import type { UsageStatus } from "./status-model.js";
-import type { Period, PeriodDef } from "./budget-period.js";
+import type { Period, PeriodDef } from "../core/usage/budget-period.js";
 import {
   addProbe,
   record,
@@ -17,7 +17,7 @@ import {
   type Account,
   type CounterReading,
   type CounterSample,
-} from "./usage-account.js";
+} from "../core/usage/usage-account.js";
 
 const KIND = "usage-ledger";
 const VERSION = 1;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fc } from "../support/fc.js";
-import { periodAt, type PeriodDef } from "../../src/daemon/budget-period.js";
+import { periodAt, type PeriodDef } from "../../src/core/usage/budget-period.js";
 
 const DAY = 86_400_000;
 const def: fc.Arbitrary<PeriodDef> = fc.oneof(

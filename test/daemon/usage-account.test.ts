@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fc } from "../support/fc.js";
-import { periodAt, type PeriodDef } from "../../src/daemon/budget-period.js";
+import { periodAt, type PeriodDef } from "../../src/core/usage/budget-period.js";
 import {
   addProbe,
   counterDelta,
@@ -8,7 +8,7 @@ import {
   usageOf,
   type Account,
   type CounterSample,
-} from "../../src/daemon/usage-account.js";
+} from "../../src/core/usage/usage-account.js";
 
 const MONTHLY: PeriodDef = { period: "monthly", resetDay: 1 };
 const T0 = Date.parse("2026-11-10T00:00:00Z");

@@ -91,6 +91,7 @@ export function plannerInputs(policy: EffectivePolicy, observed: KernelState, ne
       use: u.use,
       gateway: u.gateway,
       metered: u.metered !== undefined,
+      ...(u.metered === undefined ? {} : { onExhausted: u.metered.onExhausted }),
     };
   });
   const s = policy.selection;

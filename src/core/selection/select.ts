@@ -116,8 +116,19 @@ function verdictFor(
     };
   }
   const budget = spec.metered ? overBudget(input.usage[spec.name]) : undefined;
-  const tier: Tier = spec.use === "emergency-only" || budget !== undefined ? "fallback" : "primary";
-  const why = spec.use === "emergency-only" ? "emergency-only" : (budget ?? "");
+  if (budget !== undefined && spec.onExhausted === "never")
+    return { ...attached, usable: false, score, reason: `${budget}: not used until its next period` };
+  // keep: a spent budget is only reported; otherwise the uplink is kept for emergencies.
+  const spent = budget !== undefined && spec.onExhausted !== "keep";
+  const tier: Tier = spec.use === "emergency-only" || spent ? "fallback" : "primary";
+  const why =
+    spec.use === "emergency-only"
+      ? "emergency-only"
+      : budget === undefined
+        ? ""
+        : spent
+          ? budget
+          : `${budget}, kept in use`;
   const state = health.state === "degraded" ? `${healthWords(health)}, ` : "";
   return {
     ...attached,

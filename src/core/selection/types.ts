@@ -45,6 +45,8 @@ export interface UplinkSpec {
   /** IPv6 gateway when not auto-discovered; absent means "auto". */
   readonly gateway6?: "auto" | string;
   readonly metered: boolean;
+  /** What a metered uplink becomes once its budget is spent (absent: emergency-only). */
+  readonly onExhausted?: "emergency-only" | "never" | "keep";
   /** Pins the uplink's routing table; by default tables follow the uplink's position in the policy. */
   readonly table?: number;
 }

@@ -179,6 +179,30 @@ describe("failover selection", () => {
     expect(alone.active[0]!.name).toBe("wwan0");
   });
 
+  it("onExhausted never: a spent metered uplink is not used even when nothing else is usable", () => {
+    const uplinks = [
+      uplink("wwan0", "lte", { metered: true, onExhausted: "never", bias: 900 }),
+      uplink("wlan0", "wifi"),
+    ];
+    const usage = { wwan0: { usedBytes: 5 * 1024 ** 2, budgetBytes: 4 * 1024 ** 2, exhausted: true } };
+    const s = select(input({ uplinks, usage, health: { wwan0: up(), wlan0: down("3 probes timed out") } }));
+    expect(s.active).toEqual([]);
+    expect(s.verdicts[0]!.usable).toBe(false);
+    expect(s.verdicts[0]!.reason).toContain("not used until its next period");
+  });
+
+  it("onExhausted keep: a spent metered uplink stays primary and says so", () => {
+    const uplinks = [
+      uplink("wwan0", "lte", { metered: true, onExhausted: "keep", bias: 900 }),
+      uplink("wlan0", "wifi"),
+    ];
+    const usage = { wwan0: { usedBytes: 5 * 1024 ** 2, budgetBytes: 4 * 1024 ** 2, exhausted: true } };
+    const s = select(input({ uplinks, usage, health: { wwan0: up(), wlan0: up() } }));
+    expect(s.active[0]!.name).toBe("wwan0");
+    expect(s.verdicts[0]!.tier).toBe("primary");
+    expect(s.verdicts[0]!.reason).toContain("kept in use");
+  });
+
   it("leaves an active metered uplink once it goes over budget and another primary is usable", () => {
     const uplinks = [uplink("wwan0", "lte", { metered: true, bias: 900 }), uplink("wlan0", "wifi")];
     const previous = { active: [{ name: "wwan0", weight: 1, score: 1870 }], usable: ["wwan0", "wlan0"] };

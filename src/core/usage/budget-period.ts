@@ -1,6 +1,6 @@
 // Budget periods of metered uplinks, in UTC: a node's local time zone (or its lack of one) must not
 // move the boundary. A period is the half-open interval [start, end) in epoch milliseconds.
-import type { MeteredPeriod } from "../policy/types.js";
+import type { MeteredPeriod } from "../../policy/types.js";
 
 export interface PeriodDef {
   readonly period: MeteredPeriod;
