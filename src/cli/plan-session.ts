@@ -13,6 +13,7 @@ import { fetchStatus, NoDaemonError } from "../daemon/status-client.js";
 import { statusSocketPath } from "../daemon/status-server.js";
 import { parseAssumeHealth, quickProbe } from "../effects/probe/quick-probe.js";
 import { plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
+import type { RecordedNode } from "../core/recorded-state.js";
 
 export interface PlanNodeOptions {
   readonly policyPath: string;
@@ -23,6 +24,11 @@ export interface PlanNodeOptions {
   readonly now?: number;
   /** The namespace the node is (for the last-applied record; undefined: the host). */
   readonly netnsName?: string;
+  /**
+   * Plan against this recorded node state (`plan --against`) instead of the kernel: its namespace is
+   * the node's, health is `assumeHealth`'s, and the node's last-applied record is not at hand.
+   */
+  readonly against?: RecordedNode;
 }
 
 export type PlanNodeResult =
@@ -46,6 +52,8 @@ export type PlanNodeResult =
       /** Probed health only: uplinks not measurable until this plan builds their own path. */
       readonly unprobed: readonly string[];
       readonly pass: PlanPass;
+      /** The recorded node state planned against, if one was. */
+      readonly against?: RecordedNode;
     };
 
 /** Health of every uplink from the daemon running for this node, or undefined when none answers. */
@@ -80,14 +88,19 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
   const loaded = await loadPolicy(o.policyPath);
   if (!loaded.ok) return { ok: false, stage: "policy", diagnostics: loaded.diagnostics, texts: loaded.texts };
   const policy = loaded.policy;
-  const observed = await observe({ stateDir: policy.daemon.stateDir });
-  const inputs = plannerInputs(policy, observed, o.netnsName);
+  const against = o.against;
+  if (against !== undefined && o.assumeHealth === undefined)
+    throw new Error(
+      `--against ${against.file}: a recorded node's uplinks cannot be probed from here; say what to assume with --assume-health (up, down, up:NAME,down:NAME, ...)`,
+    );
+  const netnsName = against === undefined ? o.netnsName : against.netns;
+  const observed = against?.observed ?? (await observe({ stateDir: policy.daemon.stateDir }));
+  const inputs = plannerInputs(policy, observed, netnsName);
   const layout = layoutFor(inputs.uplinks, inputs.routing);
   const names = inputs.uplinks.map((u) => u.name);
   // Health: assumed when asked; else what a running daemon knows (it has watched the uplinks for a
   // while); else one quick probe round.
-  const fromDaemon =
-    o.assumeHealth === undefined ? await daemonHealth(policy, o.netnsName, names) : undefined;
+  const fromDaemon = o.assumeHealth === undefined ? await daemonHealth(policy, netnsName, names) : undefined;
   const probed =
     o.assumeHealth === undefined && fromDaemon === undefined
       ? await quickProbe(policy, inputs.uplinks, layout, observed, now)
@@ -97,7 +110,8 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
       ? parseAssumeHealth(o.assumeHealth, names, now)
       : (fromDaemon ?? probed!.health);
   const policyDigest = digest(policy);
-  const lastApplied = readApplied(appliedPath(policy.daemon.stateDir, o.netnsName));
+  const lastApplied =
+    against === undefined ? readApplied(appliedPath(policy.daemon.stateDir, netnsName)) : undefined;
   const pass = planChecked(desiredInputOf(inputs, observed, health), inputs, policyDigest, {
     ...(o.managementPeer === undefined ? {} : { managementPeer: o.managementPeer }),
     ...(lastApplied === undefined ? {} : { lastApplied }),
@@ -115,5 +129,6 @@ export async function planNode(o: PlanNodeOptions): Promise<PlanNodeResult> {
     healthSource: o.assumeHealth !== undefined ? "assumed" : fromDaemon !== undefined ? "daemon" : "probed",
     unprobed: probed?.unprobed ?? [],
     pass,
+    ...(against === undefined ? {} : { against }),
   };
 }

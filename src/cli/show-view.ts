@@ -28,9 +28,21 @@ export function selectForShow(s: KernelState, all: boolean): KernelState {
   return out as unknown as KernelState;
 }
 
-/** The --json document. */
-export function showDocument(s: KernelState, opts: { netns?: string; all: boolean }): object {
-  return { format_version: SHOW_FORMAT_VERSION, netns: opts.netns ?? null, all: opts.all, state: s };
+/**
+ * The --json document (schemas/show.schema.json). With `all` it is the node's whole observed state,
+ * which `plan --against` reads back (core/recorded-state.ts).
+ */
+export function showDocument(
+  s: KernelState,
+  opts: { netns?: string; all: boolean; stateDir?: string },
+): object {
+  return {
+    format_version: SHOW_FORMAT_VERSION,
+    netns: opts.netns ?? null,
+    all: opts.all,
+    ...(opts.stateDir === undefined ? {} : { state_dir: opts.stateDir }),
+    state: s,
+  };
 }
 
 /** The human form: one section per kind that has something to show (sections of one title merge). */

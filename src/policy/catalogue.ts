@@ -4,6 +4,7 @@
 export const CATALOGUE = {
   "no-policy": "The policy path does not exist, or a directory holds no YAML files.",
   "too-many-files": "A policy directory holds more files than backhaul reads.",
+  "policy-changing": "A policy directory changed during every read: no consistent revision was read.",
   "file-too-large": "A policy file is larger than 1 MiB.",
   "yaml-syntax": "The file is not valid YAML.",
   "duplicate-key": "A key appears twice in one mapping of one file.",
@@ -76,6 +77,10 @@ export const CATALOGUE = {
   "dscp-claimed-twice": "A DSCP value is in two QoS classes.",
   "duplicate-qos": "Two QoS entries for one interface.",
   "metrics-exposed": "Metrics listen on an address other than loopback (warning).",
+  "state-syntax": "A recorded node state (`plan --against FILE`) is not JSON.",
+  "state-document":
+    "A recorded node state is not a whole `show --json --all` document of a known format_version.",
+  "state-object": "An object of a recorded node state is malformed, or its key is given twice.",
   "verify-invariants":
     "verify: a plan of the daemon breaks an invariant, or none keeps them (docs/verify.md).",
   "verify-reaches-usable-uplink":
@@ -84,6 +89,11 @@ export const CATALOGUE = {
   "verify-emergency-only":
     "verify: an emergency-only uplink carries traffic while a normal one is usable (docs/verify.md).",
   "verify-hotspot-activation": "verify: the hotspot runs other than its activation says (docs/verify.md).",
+  "verify-metered-budget":
+    "verify: a metered uplink whose budget is spent carries traffic other than onExhausted says (docs/verify.md).",
+  "verify-probe-cadence":
+    "verify: an uplink is probed other than every interval, stretched on metered uplinks and on battery (docs/verify.md).",
+  "verify-foreign-kept": "verify: the daemon takes away a foreign rule or route (docs/verify.md).",
 } as const satisfies Record<string, string>;
 
 export type DiagnosticCode = keyof typeof CATALOGUE;

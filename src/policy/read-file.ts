@@ -5,7 +5,12 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 export type FileReading =
-  | { readonly ok: true; readonly text: string }
+  | {
+      readonly ok: true;
+      readonly text: string;
+      /** The file read, as its descriptor's stat saw it: device, inode, size and modification time. */
+      readonly identity: string;
+    }
   | {
       readonly ok: false;
       readonly reason: "missing" | "not-regular" | "too-large" | "unreadable" | "exposed";
@@ -33,6 +38,14 @@ function exposure(path: string, st: { readonly uid: number; readonly mode: numbe
     return `${path} is readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}): chmod 600 it`;
   return undefined;
 }
+
+/** What tells one version of a file from another: device, inode, size, modification time. */
+export const fileIdentity = (st: {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
 
 /** Read a whole regular file of at most maxBytes as UTF-8. Never blocks, never reads past the cap. */
 export function readRegularFile(path: string, maxBytes: number, o: { secret?: boolean } = {}): FileReading {
@@ -64,7 +77,11 @@ export function readRegularFile(path: string, maxBytes: number, o: { secret?: bo
     for (let r = -1; r !== 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
     if (n > maxBytes)
       return { ok: false, reason: "too-large", message: `${path} is larger than ${maxBytes} bytes` };
-    return { ok: true, text: buf.subarray(0, n).toString("utf8") };
+    return {
+      ok: true,
+      text: buf.subarray(0, n).toString("utf8"),
+      identity: fileIdentity(st),
+    };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { ok: false, reason: "unreadable", message: `${path}: cannot be read (${code ?? "error"})` };

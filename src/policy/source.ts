@@ -1,7 +1,7 @@
 // Policy sources: read a file or a directory of YAML files, parse them keeping every node's position,
 // and merge them into one document with a source map from JSON pointers to file:line:col.
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
-import { readRegularFile } from "./read-file.js";
+import { fileIdentity, readRegularFile } from "./read-file.js";
 import { join } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
 import type { Diagnostic, Location, SourceMap } from "./types.js";
@@ -257,32 +257,65 @@ export function mergeFiles(files: readonly ParsedFile[]): Omit<ParsedSources, "t
   return { data, sources: { files: files.map((f) => f.file), entries }, diagnostics };
 }
 
-/** Read a policy: a file, or a directory whose *.yaml and *.yml files merge in name order. */
+type SourceReading = { files: SourceFile[]; diagnostics: Diagnostic[] };
+
+/**
+ * A directory that changes while it is read (a git sync tool renaming files in, or swapping the
+ * symlink it is reached by) is read again, up to `attempts` times; a read counts only when nothing in
+ * it changed from before the read until `settleMs` after the last change, so a revision written file
+ * by file is not taken half-written.
+ */
+export const CONSISTENCY = { attempts: 20, settleMs: 100 } as const;
+
+const isPolicyName = (n: string): boolean => /\.ya?ml$/.test(n) && !n.startsWith(".");
+
+/** Where a directory resolves to, what it lists and every entry's identity, and the latest change. */
+interface DirSnapshot {
+  readonly home: string;
+  readonly names: readonly string[];
+  /** Each listed file's identity (fileIdentity of what it leads to), by name. */
+  readonly identities: ReadonlyMap<string, string>;
+  /** Everything that tells this state of the directory from another, as one string. */
+  readonly marks: string;
+  /** The directory's or an entry's latest change, epoch ms. */
+  readonly newest: number;
+}
+
+async function snapshotDir(path: string): Promise<DirSnapshot> {
+  const home = await realpath(path);
+  const dir = await stat(home);
+  const names = (await readdir(home)).filter(isPolicyName).sort();
+  let newest = Math.max(dir.mtimeMs, dir.ctimeMs);
+  const marks: string[] = [home, fileIdentity(dir), String(dir.ctimeMs)];
+  const identities = new Map<string, string>();
+  for (const n of names) {
+    const file = join(home, n);
+    const link = await lstat(file).catch(() => undefined);
+    const target = link?.isSymbolicLink() ? await stat(file).catch(() => undefined) : link;
+    const resolved = link?.isSymbolicLink() ? await realpath(file).catch(() => "") : "";
+    newest = Math.max(newest, link?.ctimeMs ?? 0, target?.ctimeMs ?? 0);
+    if (target !== undefined) identities.set(n, fileIdentity(target));
+    marks.push(
+      n,
+      link === undefined ? "-" : `${link.ino}:${link.ctimeMs}`,
+      target === undefined ? "-" : `${fileIdentity(target)}:${target.ctimeMs}`,
+      resolved,
+    );
+  }
+  return { home, names, identities, marks: marks.join("\n"), newest };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
+
 /**
  * Read a policy file, or the *.yaml / *.yml files of a policy directory in name order. A path named
  * directly is followed wherever its links point (the operator chose it); inside a directory, a link
  * is followed only to a file within that directory, so a link planted in a pushed policy directory
  * cannot make validate read, or quote in its errors, a file elsewhere (a secret, /etc/shadow).
- * Errors without a place of their own name the file at 1:1.
+ * A directory is read as one revision (CONSISTENCY). Errors without a place of their own name the
+ * file at 1:1.
  */
-export async function readSources(path: string): Promise<{ files: SourceFile[]; diagnostics: Diagnostic[] }> {
-  const problem = (code: DiagnosticCode, summary: string, detail: string, file = path) => ({
-    files: [],
-    diagnostics: [
-      {
-        severity: "error" as const,
-        code,
-        summary,
-        detail,
-        pointer: "",
-        location: {
-          file,
-          start: { line: 1, column: 1, offset: 0 },
-          end: { line: 1, column: 1, offset: 0 },
-        },
-      },
-    ],
-  });
+export async function readSources(path: string): Promise<SourceReading> {
   let st;
   try {
     st = await stat(path);
@@ -291,67 +324,124 @@ export async function readSources(path: string): Promise<{ files: SourceFile[]; 
       "no-policy",
       `cannot read ${path}: no such file or directory`,
       "give the path of a policy file or directory",
+      path,
     );
   }
-  let names: string[];
-  if (st.isDirectory()) {
-    names = (await readdir(path))
-      .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
-      .sort()
-      .map((n) => join(path, n));
-    if (names.length === 0)
+  if (!st.isDirectory()) return readFiles([{ file: path, read: path }]).reading;
+  for (let attempt = 1; ; attempt++) {
+    const before = await snapshotDir(path).catch(() => undefined);
+    const read = before === undefined ? undefined : await readDirectory(path, before);
+    // Changed just now: wait out the settle time, so a revision still being written shows as a change.
+    if (before !== undefined && Date.now() - before.newest < CONSISTENCY.settleMs)
+      await sleep(CONSISTENCY.settleMs);
+    const after = before === undefined ? undefined : await snapshotDir(path).catch(() => undefined);
+    if (read !== undefined && read !== "changed" && after?.marks === before?.marks) return read;
+    if (attempt === CONSISTENCY.attempts)
       return problem(
-        "no-policy",
-        `${path} holds no *.yaml or *.yml files`,
-        "a policy directory holds YAML files merged in name order",
+        "policy-changing",
+        `${path} changed while it was read, ${attempt} times in a row: no consistent revision was read`,
+        "a sync tool should replace the directory in one step (a symlink swapped to a complete copy, as git-sync does) or write each revision within a moment",
+        path,
       );
-    if (names.length > LIMITS.files)
-      return problem(
-        "too-many-files",
-        `${path} holds ${names.length} policy files; at most ${LIMITS.files} are read`,
-        "merge some of them",
-      );
-    const home = await realpath(path);
-    for (const file of names) {
-      if (!(await lstat(file)).isSymbolicLink()) continue;
-      const target = await realpath(file).catch(() => undefined);
-      if (target !== undefined && !target.startsWith(`${home}/`))
-        return problem(
-          "outside-link",
-          `${file} is a link to a file outside the policy directory ${path}: not read`,
-          "put the file itself in the directory, or link only to files inside it",
-          file,
-        );
-    }
-  } else {
-    names = [path];
+    await sleep(CONSISTENCY.settleMs);
   }
-  const files: SourceFile[] = [];
-  for (const file of names) {
-    // Links are followed; what is read must be a regular file within the size cap (a FIFO or a
-    // device named *.yaml is refused, never read as an empty policy, and never blocks the reader).
-    const r = readRegularFile(file, LIMITS.fileBytes);
-    if (r.ok) {
-      files.push({ file, text: r.text });
-      continue;
-    }
-    if (r.reason === "too-large")
-      return problem(
-        "file-too-large",
-        `${r.message}; policy files may be at most ${LIMITS.fileBytes} bytes`,
-        "split a large policy into several files in a directory",
-        file,
-      );
-    if (r.reason === "not-regular")
-      return problem("no-policy", r.message, "a policy is a YAML file, or a directory of YAML files", file);
+}
+
+/** One diagnostic at 1:1 of `file`. */
+function problem(code: DiagnosticCode, summary: string, detail: string, file: string): SourceReading {
+  return {
+    files: [],
+    diagnostics: [
+      {
+        severity: "error",
+        code,
+        summary,
+        detail,
+        pointer: "",
+        location: { file, start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } },
+      },
+    ],
+  };
+}
+
+/**
+ * The files of a directory as `before` lists them, read from where it resolved to then (a symlink
+ * swapped meanwhile does not mix two revisions); "changed" when a file read is not the one listed.
+ * Files are named under `path`, as the operator knows them.
+ */
+async function readDirectory(path: string, before: DirSnapshot): Promise<SourceReading | "changed"> {
+  const { home, names } = before;
+  if (names.length === 0)
     return problem(
       "no-policy",
-      `cannot read ${r.message}`,
+      `${path} holds no *.yaml or *.yml files`,
+      "a policy directory holds YAML files merged in name order",
+      path,
+    );
+  if (names.length > LIMITS.files)
+    return problem(
+      "too-many-files",
+      `${path} holds ${names.length} policy files; at most ${LIMITS.files} are read`,
+      "merge some of them",
+      path,
+    );
+  for (const n of names) {
+    const link = await lstat(join(home, n)).catch(() => undefined);
+    if (link === undefined) return "changed";
+    if (!link.isSymbolicLink()) continue;
+    const target = await realpath(join(home, n)).catch(() => undefined);
+    if (target !== undefined && !target.startsWith(`${home}/`))
+      return problem(
+        "outside-link",
+        `${join(path, n)} is a link to a file outside the policy directory ${path}: not read`,
+        "put the file itself in the directory, or link only to files inside it",
+        join(path, n),
+      );
+  }
+  const { reading, identities } = readFiles(names.map((n) => ({ file: join(path, n), read: join(home, n) })));
+  // Each file as its descriptor saw it must be the one the listing saw.
+  if (identities.some((id, i) => id !== before.identities.get(names[i]!))) return "changed";
+  return reading;
+}
+
+/**
+ * Read each file (`read`, reported as `file`): links followed, a regular file within the size cap (a
+ * FIFO or a device named *.yaml is refused, never read as an empty policy, and never blocks the
+ * reader). With each file's identity as its descriptor saw it.
+ */
+function readFiles(list: readonly { readonly file: string; readonly read: string }[]): {
+  reading: SourceReading;
+  identities: string[];
+} {
+  const files: SourceFile[] = [];
+  const identities: string[] = [];
+  for (const { file, read } of list) {
+    const r = readRegularFile(read, LIMITS.fileBytes);
+    if (r.ok) {
+      files.push({ file, text: r.text });
+      identities.push(r.identity);
+      continue;
+    }
+    const message = r.message.startsWith(read) ? file + r.message.slice(read.length) : r.message;
+    const fail = (code: DiagnosticCode, summary: string, detail: string) => ({
+      reading: problem(code, summary, detail, file),
+      identities,
+    });
+    if (r.reason === "too-large")
+      return fail(
+        "file-too-large",
+        `${message}; policy files may be at most ${LIMITS.fileBytes} bytes`,
+        "split a large policy into several files in a directory",
+      );
+    if (r.reason === "not-regular")
+      return fail("no-policy", message, "a policy is a YAML file, or a directory of YAML files");
+    return fail(
+      "no-policy",
+      `cannot read ${message}`,
       r.reason === "missing" ? "remove it or fix the link" : "check the file's permissions",
-      file,
     );
   }
-  return { files, diagnostics: [] };
+  return { reading: { files, diagnostics: [] }, identities };
 }
 
 /** Parse and merge source texts (no file system access). */

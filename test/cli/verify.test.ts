@@ -3,6 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cli } from "../helpers/cli.js";
+import { showDocument } from "../../src/cli/show-view.js";
+import { simulatedNode } from "../../src/core/verify/verify.js";
+import { loadPolicy } from "../../src/policy/load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bhl-verify-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,6 +75,39 @@ describe("backhaul verify (the command)", () => {
     expect(gh.stdout).toMatch(
       new RegExp(`^::error file=${policy},line=9,col=15,title=backhaul verify reaches-usable-uplink::`, "m"),
     );
+  });
+
+  it("starts from a recorded node with --against, and refuses a file that is not one (exit 1)", async () => {
+    const l = await loadPolicy("examples/home-office.yaml");
+    if (!l.ok) throw new Error("home-office.yaml does not load");
+    const shown = join(dir, "node.json");
+    writeFileSync(
+      shown,
+      `${JSON.stringify(showDocument(simulatedNode(l.policy).kernel, { all: true }), null, 2)}\n`,
+    );
+    const r = await cli([
+      "verify",
+      "examples/home-office.yaml",
+      "--against",
+      shown,
+      "--runs",
+      "10",
+      "--seed",
+      "4",
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      `examples/home-office.yaml: verified: 10 generated histories held every property from ${shown} (seed 4)\n`,
+    );
+    const bad = join(dir, "bad-node.json");
+    writeFileSync(bad, '{\n  "format_version": 1,\n  "state": 3\n}\n');
+    const refused = await cli(["verify", "examples/home-office.yaml", "--against", bad]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/bad-node\.json:\d+:\d+/);
+    expect(refused.stderr).toContain(`${bad}: not a recorded node state, nothing verified`);
+    const missing = await cli(["verify", "examples/home-office.yaml", "--against", join(dir, "none.json")]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/^backhaul verify: --against .*none\.json/);
   });
 
   it("exits 1 on a policy that does not load and on a bad option, saying why", async () => {

@@ -8,7 +8,7 @@ import { summarizeDrift } from "../../core/drift.js";
 import { startMonitor } from "../../daemon/monitor.js";
 import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/status-server.js";
 import { SystemdNotifier } from "../../daemon/systemd.js";
-import { watchPolicy } from "../../daemon/policy-watch.js";
+import { followPolicy } from "../../daemon/policy-watch.js";
 import { DEFAULT_POLICY_PATH } from "../../policy/load.js";
 import { EXIT } from "../exit.js";
 import { currentNetns } from "../../effects/netns.js";
@@ -114,19 +114,19 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     },
     onError: (e) => log.warn({ err: e }, e.message),
   });
-  const watch = await watchPolicy(path, () => {
-    void loadOrErrors(path).then((r) => {
-      metrics.recordReload(r.ok);
-      if (!r.ok) {
-        daemon.rejectPolicy(r.errors);
-        log.error(
-          { errors: r.errors },
-          `policy edit refused, the last good policy stays in force:\n  ${r.errors.join("\n  ")}`,
-        );
-        return;
-      }
-      if (daemon.replacePolicy(r.policy)) log.info({ digest: daemon.policy.digest }, "policy reloaded");
-    });
+  const watch = await followPolicy(path, {
+    accept: (policy) => {
+      metrics.recordReload(true);
+      if (daemon.replacePolicy(policy)) log.info({ digest: daemon.policy.digest }, "policy reloaded");
+    },
+    refuse: (errors) => {
+      metrics.recordReload(false);
+      daemon.rejectPolicy(errors);
+      log.error(
+        { errors },
+        `policy edit refused, the last good policy stays in force:\n  ${errors.join("\n  ")}`,
+      );
+    },
   });
   log.info({ policy: path, digest: daemon.policy.digest }, "backhaul run: started");
   const s = await signal;

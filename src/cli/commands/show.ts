@@ -23,17 +23,15 @@ export async function showText(opts: ShowOptions): Promise<string> {
       throw new Error(`--netns ${opts.netns}: no such network namespace (see ip netns list)`);
     }
   }
-  const state = await observe({
-    ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
-    stateDir: opts.stateDir ?? DEFAULT_STATE_DIR,
-  });
+  const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  const state = await observe({ ...(opts.netns !== undefined ? { netns: opts.netns } : {}), stateDir });
   const all = opts.all === true;
   const shown = selectForShow(state, all);
   // After `--netns` re-ran this verb inside the namespace, observation is local; the name is still shown.
   const netns = opts.netns ?? currentNetns();
   const view = { ...(netns !== undefined ? { netns } : {}), all };
   return opts.json === true
-    ? `${JSON.stringify(showDocument(shown, view), null, 2)}\n`
+    ? `${JSON.stringify(showDocument(shown, { ...view, stateDir }), null, 2)}\n`
     : renderShow(shown, view);
 }
 

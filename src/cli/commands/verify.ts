@@ -1,10 +1,13 @@
-// `backhaul verify [POLICY] [--runs N] [--seed S] [--json | --format github|sarif]`: does this policy keep
-// the node online under every failure sequence? No root and no kernel: the daemon's own decision step
-// in simulated time on the model kernel (core/verify/verify.ts). Exit 0 when every history held, 2
-// with a shrunk counterexample, 1 on an error (an invalid policy says where, as validate does).
+// `backhaul verify [POLICY] [--runs N] [--seed S] [--against show.json] [--json | --format github|sarif]`:
+// does this policy keep the node online under every failure sequence? No root and no kernel: the
+// daemon's own decision step in simulated time on the model kernel (core/verify/verify.ts), from a
+// node built from the policy or one recorded by `show --json --all`. Exit 0 when every history held, 2
+// with a shrunk counterexample, 1 on an error (an invalid policy or recorded node says where).
 import type { Command } from "commander";
 import { sourcesFor } from "../../core/plan/explain.js";
-import { verifyPolicy } from "../../core/verify/verify.js";
+import { verifyPolicy, type RecordedStart } from "../../core/verify/verify.js";
+import { loadRecordedState } from "../../core/recorded-state.js";
+import { readRegularFile } from "../../policy/read-file.js";
 import { DEFAULT_POLICY_PATH, loadPolicy } from "../../policy/load.js";
 import { positionOf } from "../../policy/source.js";
 import { formatHuman, formatSarif } from "../diagnostics.js";
@@ -17,9 +20,27 @@ export interface VerifyCliOptions {
   readonly seed?: string;
   readonly json?: boolean;
   readonly format?: string;
+  readonly against?: string;
 }
 
 const DEFAULT_RUNS = 100;
+/** A recorded node is one observation: a large routing table still fits. */
+const RECORDED_MAX_BYTES = 256 * 1024 * 1024;
+
+/** The recorded node `--against` names, or the error already printed (undefined). */
+function recorded(file: string): RecordedStart | undefined {
+  const read = readRegularFile(file, RECORDED_MAX_BYTES);
+  if (!read.ok) {
+    process.stderr.write(`backhaul verify: --against ${read.message}\n`);
+    return undefined;
+  }
+  const r = loadRecordedState(read.text, file);
+  if (r.ok) return { observed: r.observed, netns: r.netns };
+  process.stderr.write(
+    `${formatHuman(r.diagnostics, new Map([[file, read.text]]), false)}\n${file}: not a recorded node state, nothing verified\n`,
+  );
+  return undefined;
+}
 
 function integer(text: string | undefined, name: string, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -45,7 +66,9 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
     process.stderr.write(formatHuman(loaded.diagnostics, loaded.texts, false));
     return EXIT.error;
   }
-  const r = verifyPolicy(loaded.policy, { runs, seed });
+  const against = o.against === undefined ? undefined : recorded(o.against);
+  if (o.against !== undefined && against === undefined) return EXIT.error;
+  const r = verifyPolicy(loaded.policy, { runs, seed, ...(against === undefined ? {} : { against }) });
   // The lines the policy wrote (a setting left at its default has none).
   const written = r.ok
     ? []
@@ -57,14 +80,20 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
     );
     return r.ok ? EXIT.ok : EXIT.changes;
   }
+  if (r.ok && o.format === "sarif") {
+    // Code scanning needs a log on success too: an empty one closes the alerts of an earlier run.
+    process.stdout.write(`${JSON.stringify(formatSarif([], version()), null, 2)}\n`);
+    return EXIT.ok;
+  }
   if (r.ok) {
     process.stdout.write(
-      `${policyPath}: verified: ${r.runs} generated histories held every property (seed ${r.seed})\n`,
+      `${policyPath}: verified: ${r.runs} generated histories held every property${o.against === undefined ? "" : ` from ${o.against}`} (seed ${r.seed})\n`,
     );
     return EXIT.ok;
   }
   const c = r.counterexample;
-  const replay = `backhaul verify ${policyPath} --seed ${c.seed} --runs ${r.runs}`;
+  const from = o.against === undefined ? "" : ` --against ${o.against}`;
+  const replay = `backhaul verify ${policyPath}${from} --seed ${c.seed} --runs ${r.runs}`;
   if (o.format === "sarif") {
     // One result per deciding line, so code scanning shows it where the policy says it.
     const code = `verify-${c.violation.property}` as const;
@@ -85,7 +114,7 @@ export async function verifyCommand(policyPath: string, o: VerifyCliOptions): Pr
   if (o.format === "github") {
     for (const s of sources.length > 0 ? sources : [undefined])
       process.stdout.write(
-        `::error ${s === undefined ? "" : `file=${s.file},line=${s.line},col=${s.column},`}title=backhaul verify ${c.violation.property}::${c.violation.message} (replay: backhaul verify ${policyPath} --seed ${c.seed})\n`,
+        `::error ${s === undefined ? "" : `file=${s.file},line=${s.line},col=${s.column},`}title=backhaul verify ${c.violation.property}::${c.violation.message} (replay: backhaul verify ${policyPath}${from} --seed ${c.seed})\n`,
       );
     return EXIT.changes;
   }
@@ -113,6 +142,10 @@ export function registerVerify(program: Command): void {
     .argument("[policy]", "the policy file or directory", DEFAULT_POLICY_PATH)
     .option("--runs <n>", `how many histories (default ${DEFAULT_RUNS})`)
     .option("--seed <s>", "the random seed (default: a new one, printed; the same seed replays)")
+    .option(
+      "--against <file>",
+      "start every history from a recorded node state (`backhaul show --json --all` saved from the node) instead of one built from the policy",
+    )
     .option("--json", "print the result as JSON")
     .option(
       "--format <format>",

@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { step } from "../../../src/core/decide/daemon-step.js";
-import type { StepFn } from "../../../src/core/verify/sim.js";
+import { step, type DaemonEvent } from "../../../src/core/decide/daemon-step.js";
+import { fullPass, startSim, type StepFn } from "../../../src/core/verify/sim.js";
 import { simulatedNode, verifyPolicy } from "../../../src/core/verify/verify.js";
 import { loadPolicy } from "../../../src/policy/load.js";
 import type { EffectivePolicy } from "../../../src/policy/types.js";
@@ -30,8 +30,21 @@ const deciding =
   (edit: (p: EffectivePolicy) => EffectivePolicy): StepFn =>
   (s, e, now) => {
     const r = step({ ...s, policy: edit(s.policy) }, e, now);
-    return { ...r, state: { ...r.state, policy: s.policy } };
+    return { ...r, state: { ...r.state, policy: e.type === "policy" ? e.policy : s.policy } };
   };
+
+/** The daemon's step, fed events changed on the way in (a planted fault). */
+const hearing =
+  (edit: (e: DaemonEvent) => DaemonEvent): StepFn =>
+  (s, e, now) =>
+    step(s, edit(e), now);
+
+/** A metered LTE line preferred over the fibre, kept for emergencies once its budget is spent. */
+const METERED = (onExhausted: string) => `
+uplinks:
+  - {name: lte, interface: wwan0, kind: lte, bias: 200, metered: {budget: 1GiB, period: daily, onExhausted: ${onExhausted}}}
+  - {name: fibre, interface: eth0, kind: ethernet}
+${FAST_PROBES}`;
 
 const OPTIONS = { runs: 300, seed: 7 };
 
@@ -85,7 +98,10 @@ describe("backhaul verify", () => {
       ...p,
       selection: { ...p.selection, rateLimit: { switches: 100, window: 1000 } },
     }));
-    const r = verifyPolicy(policyOf(POLICY), { ...OPTIONS, step: unlimited });
+    // A small switch margin: every return of the fibre is a voluntary switch back to it.
+    const policy = policyOf(POLICY.replace("selection:\n", "selection:\n  switchMargin: 10\n"));
+    expect(verifyPolicy(policy, OPTIONS).ok).toBe(true);
+    const r = verifyPolicy(policy, { ...OPTIONS, step: unlimited });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.counterexample.violation).toMatchObject({
@@ -147,6 +163,141 @@ describe("backhaul verify", () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.counterexample.violation.property).toMatch(/invariants|reaches-usable-uplink/);
+  });
+
+  it("proves metered budgets with each onExhausted, their periods rolling over", () => {
+    for (const mode of ["emergency-only", "keep"])
+      expect(verifyPolicy(policyOf(METERED(mode)), { runs: 60, seed: 3 }), mode).toMatchObject({ ok: true });
+    const withdraw = `${METERED("never")}selection:\n  noUsableUplink: withdraw\n`;
+    expect(verifyPolicy(policyOf(withdraw), { runs: 60, seed: 3 })).toMatchObject({ ok: true });
+  });
+
+  it("finds that onExhausted never with keep-last keeps the last route through the spent uplink", () => {
+    const r = verifyPolicy(policyOf(`${METERED("never")}selection:\n  noUsableUplink: keep-last\n`), OPTIONS);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation).toMatchObject({
+      property: "metered-budget",
+      pointers: ["/uplinks/0/metered/onExhausted", "/uplinks/0/metered/budget", "/selection/noUsableUplink"],
+    });
+  });
+
+  it("finds a step that never hears of the budget: a spent uplink keeps traffic from a usable fibre", () => {
+    const deaf = hearing((e) => ("usage" in e ? { ...e, usage: {} } : e));
+    const r = verifyPolicy(policyOf(METERED("emergency-only")), { ...OPTIONS, step: deaf });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation).toMatchObject({
+      property: "metered-budget",
+      pointers: ["/uplinks/0/metered/onExhausted", "/uplinks/0/metered/budget"],
+    });
+    expect(r.counterexample.violation.message).toMatch(
+      /lte has used .* of its 1\.0 GiB budget .* while fibre is usable/,
+    );
+    expect(r.counterexample.timeline.join("\n")).toMatch(
+      /lte has used .* of its 1\.0 GiB budget; the period ends at/,
+    );
+  });
+
+  it("finds a step that takes onExhausted never for emergency-only: a spent uplink carries traffic", () => {
+    const lenient = deciding((p) => ({
+      ...p,
+      uplinks: p.uplinks.map((u) =>
+        u.metered === undefined ? u : { ...u, metered: { ...u.metered, onExhausted: "emergency-only" } },
+      ),
+    }));
+    const withdraw = policyOf(`${METERED("never")}selection:\n  noUsableUplink: withdraw\n`);
+    const r = verifyPolicy(withdraw, { ...OPTIONS, step: lenient });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation.property).toBe("metered-budget");
+    expect(r.counterexample.violation.message).toMatch(/onExhausted: never/);
+  });
+
+  it("finds a step that does not know the node is on battery: probes not stretched by batteryFactor", () => {
+    const mains = hearing((e) => (e.type === "observed" || e.type === "link" ? { ...e, battery: false } : e));
+    const r = verifyPolicy(policyOf(POLICY), { ...OPTIONS, step: mains });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation).toMatchObject({
+      property: "probe-cadence",
+      pointers: ["/probes/interval", "/probes/batteryFactor"],
+    });
+    expect(r.counterexample.events.map((e) => e.type)).toEqual(["battery"]);
+    expect(r.counterexample.timeline).toContainEqual(expect.stringMatching(/ the node runs on battery$/));
+  });
+
+  it("finds a step that cleans up foreign rules, and keeps the invariants beside them otherwise", () => {
+    const tidy: StepFn = (s, e, now) => {
+      const r = step(s, e, now);
+      return {
+        ...r,
+        intents: r.intents.map((i) =>
+          i.type === "transact"
+            ? {
+                ...i,
+                ops: [
+                  ...i.ops,
+                  ...i.observed.rule
+                    .filter((x) => x.protocol === 3)
+                    .map((before) => ({ op: "delete" as const, before })),
+                ],
+              }
+            : i,
+        ),
+      };
+    };
+    const r = verifyPolicy(policyOf(POLICY), { ...OPTIONS, step: tidy });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation.property).toBe("foreign-kept");
+    expect(r.counterexample.violation.message).toMatch(/a foreign rule \(.*10\.99\..*\) was taken away/);
+    expect(r.counterexample.timeline).toContainEqual(expect.stringMatching(/ a foreign rule appears: /));
+  });
+
+  it("finds a step that ignores reloads: traffic stays on an uplink the new policy removed", () => {
+    const stubborn = hearing((e) => (e.type === "policy" ? { type: "transacted", outcome: "applied" } : e));
+    const r = verifyPolicy(policyOf(POLICY), { ...OPTIONS, step: stubborn });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation.property).toBe("reaches-usable-uplink");
+    expect(r.counterexample.violation.message).toMatch(/which the policy does not let it use/);
+    expect(r.counterexample.timeline).toContainEqual(expect.stringMatching(/ policy reloaded: \w+ removed$/));
+  });
+
+  it("finds a step that keeps the first DHCP lease it saw: traffic goes to a router that moved", () => {
+    let first: DaemonEvent | undefined;
+    const stale = hearing((e) => {
+      if (e.type !== "observed") return e;
+      first ??= e;
+      const clients = first.type === "observed" ? first.observed["dhcp-client"] : [];
+      return { ...e, observed: { ...e.observed, "dhcp-client": clients }, inputs: undefined };
+    });
+    const policy = policyOf(`
+uplinks:
+  - {name: lte, interface: wwan0, kind: lte, addressing: dhcp}
+${FAST_PROBES}`);
+    expect(verifyPolicy(policy, OPTIONS).ok).toBe(true);
+    const r = verifyPolicy(policy, { ...OPTIONS, step: stale });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.counterexample.violation.property).toBe("reaches-usable-uplink");
+    expect(r.counterexample.timeline).toContainEqual(
+      expect.stringMatching(/ lte \(wwan0\) lease renewed: 10\.100\.\d+\.\d+\/24 via 10\.100\.\d+\.1$/),
+    );
+  });
+
+  it("starts from a recorded node: one where backhaul already routes, as `show --json` gives it", () => {
+    const policy = policyOf(POLICY);
+    const sim = startSim(policy, simulatedNode(policy).kernel, Date.UTC(2026, 0, 1));
+    fullPass(sim, "recorded");
+    expect(sim.kernel.rule.some((x) => x.protocol === policy.routing.protocol)).toBe(true);
+    const r = verifyPolicy(policy, {
+      runs: 40,
+      seed: 2,
+      against: { observed: sim.kernel, netns: undefined },
+    });
+    expect(r).toMatchObject({ ok: true, runs: 40 });
   });
 
   it("gives the same answer for the same seed", () => {
