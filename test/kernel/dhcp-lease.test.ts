@@ -121,11 +121,13 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))(
       const pid = await n.clientPid();
       expect(pid).toBeDefined();
       process.kill(pid!, "SIGUSR1");
+      // udhcpc's own timers bound this: a unicast renew (2 s), three broadcast ones (2 s each), 3 s
+      // after the NAK, then discover and request; under load each step waits longer.
       expect(
         await eventually(async () => {
           const rules = await n.sourceRules();
           return rules.includes("100.64.3.120 103") && !rules.includes("100.64.3.100 103");
-        }, 15_000),
+        }, 45_000),
       ).toBe(true);
       expect(await n.addresses("usb0")).toEqual(["100.64.3.120/24"]);
       expect(await eventually(async () => (await n.uplink("phone"))?.usable === true, 20_000)).toBe(true);
