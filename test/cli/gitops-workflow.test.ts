@@ -1,6 +1,7 @@
 // The CI files of examples/gitops (docs/gitops.md), run: every `run:` step of the GitHub Actions
 // workflow and every `script:` of the GitLab CI jobs, in a copy of examples/gitops, with `backhaul`
-// on PATH as a shim to this checkout's CLI (the steps that install backhaul are the ones left out).
+// on PATH as a shim to this checkout's CLI. The install steps run on their own: they install the
+// tarball `npm pack` makes of this checkout into a prefix of the test's own.
 // Each step's exit code and output are checked: annotations, a SARIF log, the plan.
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -106,7 +107,7 @@ describe("the GitHub Actions workflow of examples/gitops", () => {
   it("runs every step but the install, and uploads the SARIF file the verify step writes", () => {
     const runs = steps.filter((s) => s.run !== undefined && s.id !== "install").map((s) => s.name);
     expect(runs).toEqual(["Validate", "Verify", "Plan against the node", "Plan with fibre down"]);
-    expect(step("Install backhaul").run).toMatch(/^npm install --global backhaul@/);
+    expect(step("Install backhaul").run).toContain('npm install --global "$BACKHAUL_PACKAGE"');
     const upload = step("Upload verify's findings");
     expect(upload.uses).toMatch(/^github\/codeql-action\/upload-sarif@v\d+$/);
     expect(upload.with?.["sarif_file"]).toBe("verify.sarif");
@@ -179,7 +180,7 @@ describe("the GitLab CI jobs of examples/gitops", () => {
 
   it("has the three jobs, each after the install in before_script (the part left out here)", () => {
     expect(Object.keys(jobs)).toEqual(["validate", "verify", "plan"]);
-    expect(doc.default.before_script).toEqual([expect.stringMatching(/^npm install --global backhaul@/)]);
+    expect(doc.default.before_script).toContain('npm install --global "$BACKHAUL_PACKAGE"');
   });
 
   it("validate, verify and plan pass on the example, leaving their artifacts", async () => {
@@ -206,5 +207,62 @@ describe("the GitLab CI jobs of examples/gitops", () => {
     expect(jobs["plan"]!.allow_failure?.exit_codes).toContain(plan.exitCode);
     expect(plan.exitCode).toBe(2);
     expect(plan.stdout).toContain("Selection: lte chosen");
+  });
+});
+
+describe("the install steps of both CI files", () => {
+  const prefix = join(tmp, "prefix");
+  let tarball = "";
+  beforeAll(async () => {
+    // What a user hosts for BACKHAUL_PACKAGE: this checkout packed (prepack builds dist/).
+    const packed = await run(["bash", "-c", 'cd "$ROOT" && npm pack --silent --pack-destination "$DEST"'], {
+      env: { ROOT: here(""), DEST: tmp },
+      timeoutMs: 150_000,
+    });
+    tarball = join(tmp, packed.stdout.trim().split("\n").at(-1)!);
+  }, 180_000);
+
+  /** The install as CI runs it: the package from BACKHAUL_PACKAGE, global installs under `prefix`. */
+  const install = (script: string, pkg: string | undefined): Promise<RunResult> =>
+    run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], {
+      allowFailure: true,
+      timeoutMs: 120_000,
+      env: {
+        ...(pkg === undefined ? {} : { BACKHAUL_PACKAGE: pkg }),
+        npm_config_prefix: prefix,
+        // The dependencies are in npm's cache since `npm ci`.
+        npm_config_prefer_offline: "true",
+        npm_config_audit: "false",
+        npm_config_fund: "false",
+        PATH: `${join(prefix, "bin")}:${process.env["PATH"] ?? ""}`,
+      },
+    });
+  const version = JSON.parse(readFileSync(here("package.json"), "utf8")).version as string;
+
+  it("GitHub: installs the package BACKHAUL_PACKAGE names, and that backhaul runs", async () => {
+    const r = await install(step("Install backhaul").run!, tarball);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").at(-1)).toBe(version);
+  });
+
+  it("GitHub: without BACKHAUL_PACKAGE the step fails with an annotation that says what to set", async () => {
+    const r = await install(step("Install backhaul").run!, undefined);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(
+      /^::error title=backhaul not installed::set the repository variable BACKHAUL_PACKAGE/,
+    );
+  });
+
+  it("GitLab: before_script installs the package BACKHAUL_PACKAGE names, and refuses without it", async () => {
+    const gitlab = parse(readFileSync(join(EXAMPLE, "gitlab-ci.yml"), "utf8")) as {
+      default: { before_script: readonly string[] };
+    };
+    const script = gitlab.default.before_script.join("\n");
+    const ok = await install(script, tarball);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout.trim().split("\n").at(-1)).toBe(version);
+    const refused = await install(script, undefined);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("set the CI/CD variable BACKHAUL_PACKAGE");
   });
 });
