@@ -157,7 +157,7 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "udhcpc"]))("our DHCP server on th
       await d.started();
       const failed = await d.waitFor(
         (l) => l.msg.startsWith("the hotspot's services were not applied"),
-        20_000,
+        60_000,
       );
       expect(failed.msg).toContain("Address already in use");
       expect(await activeDev(lab().node)).toBe("eth0");
