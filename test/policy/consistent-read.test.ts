@@ -62,18 +62,22 @@ async function loadWhileWriting(mode: "rename" | "swap", target: string, path: s
   return { loads, revisions, mixed, refusals, written: Number(out.trim()) };
 }
 
+/** Loads that overlapped a writer, each of one whole revision, in the order they were written. */
+function expectWholeRevisions(o: Awaited<ReturnType<typeof loadWhileWriting>>): void {
+  // The writer really overlapped the loads: many revisions, and the loads saw several of them.
+  expect(o.written).toBeGreaterThan(10);
+  expect(new Set(o.revisions).size).toBeGreaterThan(3);
+  expect(o.mixed).toBe(0);
+  for (const f of o.refusals) expect(f).toMatch(/^policy-changing: .* changed while it was read/);
+  // Revisions only move forward.
+  expect([...o.revisions].sort((a, b) => a - b)).toEqual(o.revisions);
+}
+
 describe("a policy directory replaced while it is read", () => {
   it("by files renamed in one by one: every load is one whole revision", async () => {
     const dir = join(tmp, "renamed");
     writeRevision(dir, 0);
-    const o = await loadWhileWriting("rename", dir, dir);
-    // The writer really overlapped the loads: many revisions, and the loads saw several of them.
-    expect(o.written).toBeGreaterThan(10);
-    expect(new Set(o.revisions).size).toBeGreaterThan(3);
-    expect(o.mixed).toBe(0);
-    for (const f of o.refusals) expect(f).toMatch(/^policy-changing: .* changed while it was read/);
-    // Revisions only move forward.
-    expect([...o.revisions].sort((a, b) => a - b)).toEqual(o.revisions);
+    expectWholeRevisions(await loadWhileWriting("rename", dir, dir));
   }, 30_000);
 
   it("by a symlink swapped to a new copy, the old one removed (git-sync): every load is one whole revision", async () => {
@@ -81,12 +85,7 @@ describe("a policy directory replaced while it is read", () => {
     writeRevision(join(base, "rev-0"), 0);
     const link = join(base, "policy");
     symlinkSync("rev-0", link);
-    const o = await loadWhileWriting("swap", link, link);
-    expect(o.written).toBeGreaterThan(10);
-    expect(new Set(o.revisions).size).toBeGreaterThan(3);
-    expect(o.mixed).toBe(0);
-    for (const f of o.refusals) expect(f).toMatch(/^policy-changing: .* changed while it was read/);
-    expect([...o.revisions].sort((a, b) => a - b)).toEqual(o.revisions);
+    expectWholeRevisions(await loadWhileWriting("swap", link, link));
   }, 30_000);
 
   it("names the directory's files as the operator knows them, not where a symlink leads", async () => {
