@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { MonitorParser, type MonitorEvent } from "../src/daemon/monitor.js";
+import { MonitorParser, type MonitorEvent } from "../src/effects/ip-monitor.js";
 import { run, spawnStream } from "../src/effects/exec.js";
 
 export const REPO = new URL("..", import.meta.url).pathname;

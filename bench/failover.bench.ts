@@ -7,7 +7,8 @@
 //     bare Node listener on `ip monitor link` that runs one `ip route replace`.
 //  2. A gray failure (the ISP drops everything, carrier stays up) on the active uplink with the demo
 //     policy's fast probe profile (250ms rounds): from the start of the fault to the route replaced.
-// Targets (issue 6): carrier loss p95 ≤ 15 ms; gray failure ≤ 1.5 s. Reported, never asserted.
+// Targets (issue 14): carrier loss p95 ≤ 1.5× the bare floor's p95 of the same run; gray failure ≤ 1.5 s
+// (issue 6). Reported, never asserted.
 import { DaemonProcess, demoPolicyIn, tempDir, type PassLine } from "../test/helpers/daemon.js";
 import { Lab } from "../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, hostOf, loadTopology } from "../src/lab/topology.js";
@@ -25,6 +26,7 @@ import {
   defaultRouteDev,
   machine,
   Observer,
+  quantile,
   row,
   sleep,
   table,
@@ -279,7 +281,7 @@ async function runBench(): Promise<void> {
         carrier.map((t) => t.latencyMs),
         "ms",
         {
-          limit: 15,
+          limit: Math.round(1.5 * quantile(floor, 0.95) * 10) / 10,
           on: "p95",
         },
       ),

@@ -6,26 +6,29 @@
 // uplink takes the fast path (core/decide/fast-path.ts) first. Every decision is the pure step's
 // (core/decide/daemon-step.ts); this class performs its intents and feeds their results back. One pass
 // at a time: passes and the fast path share one mutex, and the daemon holds the namespace's writer lock
-// for its whole life.
+// for its whole life. It reads the kernel from its observed-state cache (effects/observe-cache.ts),
+// which the kernel's own events keep current, and writes through long-lived `ip -batch` channels: a
+// pass starts no process unless something changed that only a process can read. The periodic pass
+// resyncs the cache (a fresh read, every disagreement logged and counted).
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
 import { transact, type TxContext, type TxResult } from "../effects/apply/transaction.js";
 import { ServiceWatch } from "./service-watch.js";
 import { openWriter, txContextOf, type Writer } from "../effects/apply/writer.js";
-import { CLEANUP_KINDS, describeOp, ownedState, splitIndependent } from "../kinds/registry.js";
+import { CLEANUP_KINDS, describeOp, objectOfOp, ownedState, splitIndependent } from "../kinds/registry.js";
 import type { KernelState, Op } from "../kinds/types.js";
 import { applyOps } from "../core/model-kernel/index.js";
 import { diff } from "../core/plan/diff.js";
 import { orderOps } from "../core/plan/order.js";
-import { observe } from "../effects/observe.js";
+import { ObserveCache, type CacheMismatch } from "../effects/observe-cache.js";
+import { BatchChannel } from "../effects/batch-channel.js";
 import { hotspotFiles, plannerInputs, type PlannerInputs } from "../core/plan/inputs.js";
 import { loadPolicy } from "../policy/load.js";
 import type { EffectivePolicy } from "../policy/types.js";
 import type { Selection } from "../core/selection/types.js";
 import { digest } from "../util/canonical.js";
-import { keepWarm, stopWarm } from "../effects/exec.js";
-import { batchArgv } from "../kinds/ip/batch.js";
+import type { Family } from "../kinds/driver.js";
 import { formatOneLine } from "../policy/diagnostic-line.js";
 import type { LinkChange } from "../core/decide/fast-path.js";
 import {
@@ -106,6 +109,10 @@ export class Daemon {
   private book: PassBook = emptyBook();
   private clock: PassClock | undefined;
   private mutex: Promise<unknown> = Promise.resolve();
+  /** Link events waiting for the mutex: a full pass that finds one gives way to its fast path. */
+  private linksWaiting = 0;
+  /** The loop runs (start() is done): kernel events become fast paths and passes. */
+  private running = false;
   private readonly scheduler: Scheduler;
   private readonly prober: Prober;
   private writer: Writer | undefined;
@@ -128,6 +135,11 @@ export class Daemon {
   private readonly hotspot = new HotspotKeeper((reason) => this.trigger(reason));
   private ledger: UsageLedger | undefined;
   private webhook: Webhook | undefined;
+  /** The observed state, kept by kernel events (the monitor's link events also feed the fast path). */
+  private readonly cache: ObserveCache;
+  /** Long-lived `ip -batch` processes for writes, per family (undefined: family-neutral lines). */
+  private readonly writeChannels = new Map<Family | undefined, BatchChannel>();
+  private readonly mismatchListeners: ((m: CacheMismatch) => void)[] = [];
   /** The executor's test hook (BACKHAUL_FAULT), on every transaction as `apply` has it. */
   private readonly fault = faultFromEnv(process.env[FAULT_ENV], (line) => this.o.log.warn(line));
 
@@ -137,6 +149,33 @@ export class Daemon {
   ) {
     this.state = initialState(policy, digest(policy), Date.now(), o.netns);
     this.prober = new Prober((name, source, round) => this.onProbeRound(name, source, round));
+    this.cache = new ObserveCache({
+      stateDir: () => this.stateDir,
+      // Before the loop runs, the cache keeps what an event makes stale, and the first pass reads it.
+      onEvent: (e) => {
+        if (!this.running) return;
+        if (e.kind === "link") this.onLinkChange(e);
+        else this.trigger(`${e.kind} ${e.ifname ?? ""}`.trim());
+      },
+      onChange: (what) => {
+        if (this.running) this.trigger(what);
+      },
+      onRestart: (stream, info) => {
+        this.o.log.warn(
+          { ...info, stream },
+          `${stream} monitor restarted: running a full pass on a fresh read for the events it missed`,
+        );
+        this.trigger(`${stream} monitor restarted`);
+      },
+      onError: (e) => this.o.log.warn({ err: e }, e.message),
+      onMismatch: (m) => {
+        this.o.log.error(
+          { cacheMismatch: m },
+          `observed-state cache disagreed with the kernel on ${m.kind} ${m.key}: the kernel's is kept`,
+        );
+        for (const l of this.mismatchListeners) l(m);
+      },
+    });
     this.scheduler = new Scheduler((req) => this.fullPass(req), {
       periodMs: Math.min(policy.daemon.resyncInterval, o.periodCapMs ?? Infinity),
       periodJitter: 0.2,
@@ -176,6 +215,11 @@ export class Daemon {
     this.exitListeners.push(listener);
   }
 
+  /** Called for each disagreement a resync finds between the observed-state cache and the kernel. */
+  onCacheMismatch(listener: (m: CacheMismatch) => void): void {
+    this.mismatchListeners.push(listener);
+  }
+
   /** Called whenever the status may have changed (a pass began or ended, health moved, a policy edit). */
   onChange(listener: () => void): void {
     this.changeListeners.push(listener);
@@ -190,11 +234,27 @@ export class Daemon {
   }
 
   private observeKernel(): Promise<KernelState> {
-    return observe({ stateDir: this.stateDir });
+    return this.cache.read();
+  }
+
+  private writeChannel(family: Family | undefined): BatchChannel {
+    let c = this.writeChannels.get(family);
+    if (c === undefined) {
+      c = new BatchChannel({ argv: ["ip", ...(family === undefined ? [] : [`-${family}`]), "-j"] });
+      this.writeChannels.set(family, c);
+    }
+    return c;
   }
 
   private txContext(inputs: PlannerInputs): TxContext {
-    return txContextOf(this.state.policy, inputs.ownership, this.o.netns, this.fault);
+    return {
+      ...txContextOf(this.state.policy, inputs.ownership, this.o.netns, this.fault),
+      kernel: {
+        observe: () => this.cache.read(),
+        touched: (ops) => this.cache.touched(new Set(ops.map((op) => objectOfOp(op).kind))),
+        ipChannel: (family) => this.writeChannel(family),
+      },
+    };
   }
 
   /**
@@ -222,7 +282,7 @@ export class Daemon {
           ? "found an apply that had finished all its ops: closed its journal"
           : "recovered an unfinished apply: restored the state before it",
       );
-    const observed = await this.observeKernel();
+    const observed = await this.cache.start();
     this.state = startedOn(this.state, observed);
     const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
     if (opened.corrupt !== undefined)
@@ -232,7 +292,8 @@ export class Daemon {
       );
     this.ledger = opened.ledger;
     // The fast path's batch (IPv4 routes and rules) finds its `ip` already started.
-    keepWarm(batchArgv({ family: 4 }));
+    this.writeChannel(4).warm();
+    this.running = true;
     this.scheduler.start();
     this.services.start();
   }
@@ -242,17 +303,19 @@ export class Daemon {
    * what is ours (still under the lock).
    */
   async stop(o: { readonly cleanup?: boolean } = {}): Promise<TxResult | undefined> {
+    this.running = false;
     await this.scheduler.stop();
     this.hotspot.disarm();
     this.services.stop();
     await this.prober.stop();
     await this.mutex;
-    await stopWarm();
     await this.webhook?.stop();
     this.ledger?.flush();
     try {
       return o.cleanup ? await this.cleanup() : undefined;
     } finally {
+      await this.cache.stop();
+      await Promise.all([...this.writeChannels.values()].map((c) => c.close()));
       this.writer?.release();
       this.writer = undefined;
     }
@@ -309,7 +372,9 @@ export class Daemon {
    * full pass. Decided inside the mutex: a pass that ran meanwhile may have switched away already.
    */
   onLinkChange(change: LinkChange): void {
+    this.linksWaiting++;
     void this.exclusive(() => {
+      this.linksWaiting--;
       this.clock = { at: Date.now(), t0: performance.now() };
       return this.dispatch({ type: "link", change, usage: this.usage(), battery: onBattery() });
     }).catch((e: unknown) => this.o.log.error({ err: e }, "fast path failed"));
@@ -339,7 +404,18 @@ export class Daemon {
       let r: PassReport | undefined;
       try {
         this.rotateHotspotPassphrase(at);
-        const observed = await this.observeKernel();
+        // The safety net compares the cache with a fresh read of everything (the kernel's is kept).
+        const observed =
+          req.reasons.length === 1 && req.reasons[0] === "periodic"
+            ? await this.resync()
+            : await this.observeKernel();
+        // A link event came while this pass waited or read: its fast path goes first (a carrier loss
+        // switches in the time of one write), and this pass runs again after it.
+        if (this.linksWaiting > 0) {
+          this.clock = undefined;
+          for (const reason of req.reasons) this.trigger(reason);
+          return { ok: true };
+        }
         this.clock = { at, t0, observeMs: performance.now() - t0 };
         this.services.track(observed);
         this.book = { ...this.book, passInFlight: true };
@@ -365,6 +441,17 @@ export class Daemon {
         ? { ok: true }
         : { ok: false, error: new Error(r?.record.error ?? outcome) };
     });
+  }
+
+  /** The cache against a fresh read of everything; each disagreement is logged as it is found. */
+  private async resync(): Promise<KernelState> {
+    const r = await this.cache.resync();
+    const n = r.mismatches.length;
+    this.o.log.debug(
+      { resync: { mismatches: n } },
+      n === 0 ? "resync: the cache agreed with the kernel" : `resync: the cache was wrong on ${n} object(s)`,
+    );
+    return r.state;
   }
 
   /** A rotation that fails leaves the passphrase as it is: logged, tried again at the next pass. */

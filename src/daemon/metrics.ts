@@ -48,6 +48,7 @@ export class DaemonMetrics {
   private readonly driftByClass: Gauge<"class">;
   private readonly driftHealed: Counter;
   private readonly serviceExits: Counter<"service" | "iface">;
+  private readonly cacheMismatches: Counter<"kind">;
   private readonly hotspotUp: Gauge<"iface">;
   private readonly hotspotServing: Gauge<"iface">;
   private readonly hotspotClients: Gauge<"iface">;
@@ -130,6 +131,12 @@ export class DaemonMetrics {
       name: "backhaul_service_exits_total",
       help: "Exits of backhaul's own service processes (each is started again by the next pass)",
       labelNames: ["service", "iface"] as const,
+      registers,
+    });
+    this.cacheMismatches = new Counter({
+      name: "backhaul_observe_cache_mismatch_total",
+      help: "Objects on which a resync found the observed-state cache and the kernel disagreeing, by kind (should stay 0).",
+      labelNames: ["kind"] as const,
       registers,
     });
     this.switches = new Counter({
@@ -230,6 +237,11 @@ export class DaemonMetrics {
   /** A service process of ours exited (and is restarted). */
   recordServiceExit(service: string, iface: string): void {
     this.serviceExits.labels(service, iface).inc();
+  }
+
+  /** A resync found the cache wrong about one object of this kind. */
+  recordCacheMismatch(kind: string): void {
+    this.cacheMismatches.labels(kind).inc();
   }
 
   /** A policy change on disk was loaded (ok) or refused (the last good one stays). */

@@ -65,81 +65,19 @@ export function netnsArgv(argv: readonly string[], netns?: string): string[] {
   return netns === undefined ? [...argv] : ["ip", "netns", "exec", netns, ...argv];
 }
 
-/**
- * Programs started ahead of need, waiting for their standard input: the daemon keeps one `ip -batch -`
- * ready so the carrier-loss fast path does not pay for a process start (several ms here). A run() of
- * the same command with input takes it: the input is written and stdin closed, and the program then
- * behaves exactly as one started at that moment (same exit code, output, failing line). Another is
- * started in its place at once. Only commands that do nothing before reading stdin belong here.
- */
-const warm = new Map<string, ReturnType<typeof startWaiting>>();
-const warmKey = (argv: readonly string[], netns: string | undefined) => JSON.stringify([netns ?? null, argv]);
-
-function startWaiting(full: readonly string[], env: Readonly<Record<string, string>> | undefined) {
-  const [file, ...args] = full;
-  return execa(file!, args, {
-    stdin: "pipe",
-    reject: false,
-    stripFinalNewline: false,
-    encoding: "utf8",
-    cleanup: true,
-    env: { ...env, LC_ALL: "C" },
-  });
-}
-
-/** Keep `argv` started and waiting for its input, for the next run() of it. */
-export function keepWarm(argv: readonly string[], opts: Pick<RunOptions, "netns" | "env"> = {}): void {
-  const key = warmKey(argv, opts.netns);
-  if (warm.has(key)) return;
-  warm.set(key, startWaiting(netnsArgv(argv, opts.netns), opts.env));
-}
-
-/** Stop every waiting program (they exit on end of input without doing anything). */
-export async function stopWarm(): Promise<void> {
-  const all = [...warm.values()];
-  warm.clear();
-  for (const p of all) p.stdin?.end();
-  await Promise.all(all);
-}
-
-function takeWarm(argv: readonly string[], opts: RunOptions) {
-  const key = warmKey(argv, opts.netns);
-  const p = warm.get(key);
-  if (p === undefined) return undefined;
-  warm.delete(key);
-  warm.set(key, startWaiting(netnsArgv(argv, opts.netns), opts.env));
-  // One that died while waiting cannot be used: start this run afresh.
-  return p.exitCode === null && p.signalCode === null && p.pid !== undefined ? p : undefined;
-}
-
-async function runWarm(p: NonNullable<ReturnType<typeof takeWarm>>, input: string, timeoutMs: number) {
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  p.stdin!.end(input);
-  try {
-    const r = await p;
-    return { ...r, timedOut: r.signal === "SIGKILL" && r.exitCode === undefined };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const full = netnsArgv(argv, opts.netns);
   const [file, ...args] = full;
   if (file === undefined) throw new Error("run: empty command");
   processCounter.started++;
-  const ready = opts.input === undefined ? undefined : takeWarm(argv, opts);
-  const r =
-    ready !== undefined && opts.input !== undefined
-      ? await runWarm(ready, opts.input, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS)
-      : await execa(file, args, {
-          input: opts.input,
-          timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-          reject: false,
-          stripFinalNewline: false,
-          encoding: "utf8",
-          env: { ...opts.env, LC_ALL: "C" },
-        });
+  const r = await execa(file, args, {
+    input: opts.input,
+    timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: "utf8",
+    env: { ...opts.env, LC_ALL: "C" },
+  });
   const tool = argv[0] ?? file;
   if (r.code === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
     throw new CommandError(missingToolMessage(tool), full, undefined, "");

@@ -10,7 +10,8 @@
 //   conntrack -L --src-nat    the flows the kernel source-NAT'ed (read when the tool is there: without
 //                             it, or without connection tracking, no flows are seen and none flushed)
 // Reading (readKernel) and parsing (parseObservation, pure: each kind's driver parses its readings) are
-// separate so benchmarks can time each.
+// separate so benchmarks can time each; the daemon's cache (observe-cache.ts) reads through the same
+// readers, one source at a time.
 import { scopeOf } from "../kinds/services/dhcp-client.js";
 import { currentNetns } from "./netns.js";
 import type { RawSource } from "../kinds/driver.js";
@@ -41,6 +42,89 @@ function sourcesOf(kinds: readonly KindName[]): Set<RawSource> {
   return new Set(kinds.flatMap((k) => DRIVERS[k].sources));
 }
 
+/** The ip batch's sections (`ip -N -j -d -batch -`), in one process. */
+export function readIp(
+  sections: readonly IpSection[],
+  netns?: string,
+): Promise<NonNullable<RawObservation["ip"]>> {
+  return run(["ip", "-N", "-j", "-d", "-batch", "-"], {
+    netns,
+    input: sections.map((s) => `${IP_COMMANDS[s]}\n`).join(""),
+  }).then((r) => ({ out: r.stdout, sections }));
+}
+
+export const RULES6_ARGV = ["ip", "-6", "-N", "-j", "-d", "rule", "show"] as const;
+
+// find exits non-zero on the symlink loops sysfs is full of; its output is still complete.
+export function readFacts(netns?: string): Promise<string> {
+  return run(factsCommand(), { netns, allowFailure: true }).then((r) => r.stdout);
+}
+
+/** Qdiscs, and (with `tree`) the classes and filters of the devices that have a configured tree. */
+export function readTc(
+  netns: string | undefined,
+  tree: boolean,
+): Promise<{ qdiscs: string; tree?: NonNullable<RawObservation["tree"]> }> {
+  return run(["tc", "-j", "-d", "qdisc", "show"], { netns }).then(async (r) => {
+    const cmds = tree ? treeCommands(parseQdiscs(firstJson(r.stdout))) : [];
+    if (cmds.length === 0) return { qdiscs: r.stdout };
+    const out = (await run(["tc", "-j", "-batch", "-"], { netns, input: treeBatch(cmds) })).stdout;
+    return { qdiscs: r.stdout, tree: { out, cmds } };
+  });
+}
+
+export function readNft(netns?: string): Promise<string> {
+  return run(["nft", "-j", "list", "ruleset"], { netns, allowFailure: true }).then((r) => {
+    if (r.exitCode === 0) return r.stdout;
+    throw new Error(`nft -j list ruleset: ${r.stderr.trim()}`);
+  });
+}
+
+/**
+ * Only a live hostapd of ours is asked (hostapd_cli waits on a dead one's socket), briefly; no answer
+ * is a hostapd that does not serve.
+ */
+export function readHostapd(
+  daemons: RawObservation["daemons"],
+  stateDir: string,
+  netns: string | undefined,
+): Promise<RawObservation["hostapd"]> {
+  const scope = scopeOf(netns ?? currentNetns());
+  return Promise.all(
+    daemons.hostapd.map(async ({ iface }) => {
+      const ctrl = hostapdPaths(hostapdDir(stateDir, scope), iface).ctrlDir;
+      const out = await run(["hostapd_cli", "-p", ctrl, "-i", iface], {
+        netns,
+        input: HOSTAPD_CLI_INPUT,
+        allowFailure: true,
+        timeoutMs: 3000,
+      })
+        .then((r) => r.stdout)
+        .catch((e: unknown) => {
+          if (e instanceof CommandError && e.exitCode === undefined && /timed out/.test(e.message)) return "";
+          throw e;
+        });
+      return { iface, out };
+    }),
+  );
+}
+
+/** The source-NAT'ed flows; undefined without the tool or connection tracking. */
+export function readConntrack(netns?: string): Promise<string | undefined> {
+  return run([...CONNTRACK_LIST_ARGV], { netns, allowFailure: true }).then(
+    (r) => (r.exitCode === 0 ? r.stdout : undefined),
+    (e: unknown) => {
+      if (e instanceof CommandError) return undefined;
+      throw e;
+    },
+  );
+}
+
+/** The pid files of our services (no process: the state directory and /proc). */
+export function readDaemons(stateDir: string, netns: string | undefined): RawObservation["daemons"] {
+  return observeDaemons(stateDir, scopeOf(netns ?? currentNetns()));
+}
+
 export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservation> {
   const want = sourcesOf(opts.kinds ?? KIND_NAMES);
   const netns = opts.netns;
@@ -50,84 +134,17 @@ export async function readKernel(opts: ObserveOptions = {}): Promise<RawObservat
     ...(want.has("ip-rule") ? (["rule"] as const) : []),
     ...(want.has("ip-route") ? (["route"] as const) : []),
   ];
-
-  const ip =
-    sections.length === 0
-      ? undefined
-      : run(["ip", "-N", "-j", "-d", "-batch", "-"], {
-          netns,
-          input: sections.map((s) => `${IP_COMMANDS[s]}\n`).join(""),
-        }).then((r) => ({ out: r.stdout, sections }));
-  const rules6 = want.has("ip-rule")
-    ? run(["ip", "-6", "-N", "-j", "-d", "rule", "show"], { netns }).then((r) => r.stdout)
-    : undefined;
-  // find exits non-zero on the symlink loops sysfs is full of; its output is still complete.
-  const facts = want.has("sysfs")
-    ? run(factsCommand(), { netns, allowFailure: true }).then((r) => r.stdout)
-    : undefined;
-  const qdiscsAndTree = want.has("tc")
-    ? run(["tc", "-j", "-d", "qdisc", "show"], { netns }).then(async (r) => {
-        const cmds = want.has("tc-tree") ? treeCommands(parseQdiscs(firstJson(r.stdout))) : [];
-        const tree =
-          cmds.length === 0
-            ? undefined
-            : {
-                out: (await run(["tc", "-j", "-batch", "-"], { netns, input: treeBatch(cmds) })).stdout,
-                cmds,
-              };
-        return { qdiscs: r.stdout, tree };
-      })
-    : undefined;
-  const nft = want.has("nft")
-    ? run(["nft", "-j", "list", "ruleset"], { netns, allowFailure: true }).then((r) => {
-        if (r.exitCode === 0) return r.stdout;
-        throw new Error(`nft -j list ruleset: ${r.stderr.trim()}`);
-      })
-    : undefined;
-  const scope = scopeOf(netns ?? currentNetns());
   const daemons = want.has("service-pids")
-    ? observeDaemons(stateDir, scope)
+    ? readDaemons(stateDir, netns)
     : { dnsmasq: [], dhcp: [], hostapd: [] };
-  // Only a live hostapd of ours is asked (hostapd_cli waits on a dead one's socket), briefly; no answer
-  // is a hostapd that does not serve.
-  const hostapd = want.has("hostapd-ctrl")
-    ? Promise.all(
-        daemons.hostapd.map(async ({ iface }) => {
-          const ctrl = hostapdPaths(hostapdDir(stateDir, scope), iface).ctrlDir;
-          const out = await run(["hostapd_cli", "-p", ctrl, "-i", iface], {
-            netns,
-            input: HOSTAPD_CLI_INPUT,
-            allowFailure: true,
-            timeoutMs: 3000,
-          })
-            .then((r) => r.stdout)
-            .catch((e: unknown) => {
-              if (e instanceof CommandError && e.exitCode === undefined && /timed out/.test(e.message))
-                return "";
-              throw e;
-            });
-          return { iface, out };
-        }),
-      )
-    : Promise.resolve([]);
-  const conntrack = want.has("conntrack")
-    ? run([...CONNTRACK_LIST_ARGV], { netns, allowFailure: true }).then(
-        (r) => (r.exitCode === 0 ? r.stdout : undefined),
-        (e: unknown) => {
-          if (e instanceof CommandError) return undefined;
-          throw e;
-        },
-      )
-    : undefined;
-
   const [ipR, rules6R, factsR, tcR, nftR, hostapdR, conntrackR] = await Promise.all([
-    ip,
-    rules6,
-    facts,
-    qdiscsAndTree,
-    nft,
-    hostapd,
-    conntrack,
+    sections.length === 0 ? undefined : readIp(sections, netns),
+    want.has("ip-rule") ? run(RULES6_ARGV, { netns }).then((r) => r.stdout) : undefined,
+    want.has("sysfs") ? readFacts(netns) : undefined,
+    want.has("tc") ? readTc(netns, want.has("tc-tree")) : undefined,
+    want.has("nft") ? readNft(netns) : undefined,
+    want.has("hostapd-ctrl") ? readHostapd(daemons, stateDir, netns) : Promise.resolve([]),
+    want.has("conntrack") ? readConntrack(netns) : undefined,
   ]);
   return {
     ...(ipR !== undefined ? { ip: ipR } : {}),

@@ -135,15 +135,18 @@ export function describeOp(op: Op): string {
 /** Sort every kind's list by key: the canonical order of a state. */
 export function canonicalState(s: KernelState): KernelState {
   const out: Record<string, readonly KernelObject[]> = {};
-  for (const k of Object.keys(s) as KindName[]) {
-    const key = driver(k).key;
-    // Each key computed once (a large routing table has 100k objects).
-    out[k] = s[k]
-      .map((o) => [key(o), o] as const)
-      .sort(([ka], [kb]) => (ka < kb ? -1 : ka > kb ? 1 : 0))
-      .map(([, o]) => o);
-  }
+  for (const k of Object.keys(s) as KindName[]) out[k] = canonicalKind(k, s[k]);
   return out as unknown as KernelState;
+}
+
+/** One kind's objects sorted by their key. */
+export function canonicalKind(k: KindName, objects: readonly KernelObject[]): KernelObject[] {
+  const key = driver(k).key;
+  // Each key computed once (a large routing table has 100k objects).
+  return objects
+    .map((o) => [key(o), o] as const)
+    .sort(([ka], [kb]) => (ka < kb ? -1 : ka > kb ? 1 : 0))
+    .map(([, o]) => o);
 }
 
 /** Only the objects backhaul owns. */

@@ -8,17 +8,17 @@ import { join } from "node:path";
 import type { Sysctl } from "./types.js";
 import type { LinkFacts } from "./link-class.js";
 
-const NET = "/sys/class/net";
+export const NET = "/sys/class/net";
 const CONF4 = "/proc/sys/net/ipv4";
 const CONF6 = "/proc/sys/net/ipv6";
 
 /** Per-interface (and "all"/"default") sysctl leaves we observe, by family directory. */
-const CONF_LEAVES: readonly (readonly [string, string])[] = [
+export const CONF_LEAVES: readonly (readonly [string, string])[] = [
   ["ipv4", "rp_filter"],
   ["ipv4", "ignore_routes_with_linkdown"],
   ["ipv6", "ignore_routes_with_linkdown"],
 ];
-const GLOBAL_SYSCTLS = ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"];
+export const GLOBAL_SYSCTLS = ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"];
 
 /**
  * The argv of the reading process. `root` prefixes every path: "" on a live system, a fixture

@@ -8,7 +8,7 @@ import {
   type Monitor,
   type MonitorEvent,
   type RestartInfo,
-} from "../../src/daemon/monitor.js";
+} from "../../src/effects/ip-monitor.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
 import { run } from "../../src/effects/exec.js";
 import { eventually, requireKernel } from "../helpers/kernel.js";

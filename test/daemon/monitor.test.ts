@@ -9,7 +9,7 @@ import {
   type ChangeEvent,
   type LinkEvent,
   type MonitorEvent,
-} from "../../src/daemon/monitor.js";
+} from "../../src/effects/ip-monitor.js";
 
 // Recorded from `TZ=UTC ip -ts monitor label link address route rule` in a lab namespace while a veth
 // pair va/vb was created, set up, its peer taken down and up (carrier loss), va itself down and up,

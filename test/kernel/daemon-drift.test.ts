@@ -1,9 +1,12 @@
 // `backhaul run` and drift: what someone changes behind the daemon's back is logged once with its class
 // and healed by the next pass; a foreign rule that overrides ours, and a foreign firewall that drops
 // what our NAT forwards, are each logged once as a conflict and left alone (not ours to remove).
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { activeDev, DaemonProcess, demoPolicyIn, tempDir } from "../helpers/daemon.js";
+import { run } from "../../src/effects/exec.js";
+import { MONITOR_ARGV } from "../../src/effects/ip-monitor.js";
 import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,9 +29,10 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in t
   it("logs each drift once with its class, heals ours, and leaves a foreign conflict in place", async () => {
     const d = DaemonProcess.start(
       lab().node,
-      // nftables sends no event the daemon listens to: its safety-net pass is what sees a firewall.
+      // The safety-net pass every 2 s resyncs the observed-state cache: each of the changes below is
+      // seen through an event, and a resync that finds the cache disagreeing logs it (none may).
       demoPolicyIn(join(dir.path, "a"), (t) =>
-        t.replace("  logLevel: info", "  logLevel: info\n  resyncInterval: 2s"),
+        t.replace("  logLevel: info", "  logLevel: debug\n  resyncInterval: 2s"),
       ),
     );
     running.push(d);
@@ -77,5 +81,62 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in t
     await sleep(2500);
     expect(driftLines(d, mark).map((l) => l.drift.kind)).toEqual(["nft-table"]);
     expect((await sh("nft", "list", "tables")).stdout).toContain("table inet firewall");
+    // Every change above came behind the daemon's back: the resyncs between them found its cache right.
+    expect(d.lines.filter((l) => l.msg.startsWith("resync:")).length).toBeGreaterThanOrEqual(1);
+    expect(d.lines.filter((l) => l["cacheMismatch"] !== undefined)).toEqual([]);
   });
 });
+
+// Its own lab: the daemon above leaves its hotspot's DHCP server running (killed, it cleans nothing up).
+describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))(
+  "backhaul run: a dead ip monitor in the demo lab",
+  () => {
+    const lab = useLab(demoTopology());
+    const dir = tempDir("bhl-run-monitor-");
+    const running: DaemonProcess[] = [];
+    afterEach(async () => {
+      for (const d of running.splice(0)) await d.stop("SIGKILL");
+    });
+    afterAll(() => dir.remove());
+    const sh = (...argv: string[]) => lab().exec(lab().node, argv);
+
+    it("heals what changed while its ip monitor was dead: reads are fresh until the monitor is back", async () => {
+      // No resync comes during the test: what heals the route is the fresh read after the monitor's death.
+      const d = DaemonProcess.start(
+        lab().node,
+        demoPolicyIn(join(dir.path, "m"), (t) =>
+          t.replace("  logLevel: info", "  logLevel: info\n  resyncInterval: 10m"),
+        ),
+      );
+      running.push(d);
+      await d.started();
+      await d.waitFor(
+        (l) => (l["switch"] as { to?: string[] } | undefined)?.to?.includes("fibre") === true,
+        20_000,
+      );
+      const pids = (await run(["ip", "netns", "pids", lab().node])).stdout
+        .split("\n")
+        .filter((p) => p !== "");
+      const monitor = pids.find((p) => {
+        try {
+          return (
+            readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim() === MONITOR_ARGV.join(" ")
+          );
+        } catch {
+          return false;
+        }
+      });
+      expect(monitor).toBeDefined();
+      const mark = d.lines.length;
+      process.kill(Number(monitor), "SIGKILL");
+      await sh("ip", "route", "del", "default", "table", "102");
+      const restarted = await d.waitFor((l) => l.msg.startsWith("ip monitor restarted"), 10_000, mark);
+      expect(restarted.msg).toContain("fresh read");
+      const missing = await d.waitFor((l) => l["drift"] !== undefined, 10_000, mark);
+      expect(missing["drift"]).toMatchObject({ class: "missing", kind: "route" });
+      const table102 = async () => (await ipJson(lab().node, ["route", "show", "table", "102"])) as unknown[];
+      expect(await eventually(async () => (await table102()).length > 0, 5000)).toBe(true);
+      expect(d.lines.filter((l) => l["cacheMismatch"] !== undefined)).toEqual([]);
+    });
+  },
+);

@@ -1,7 +1,8 @@
 // The executor's pure parts: ops → batches with a line→op map, sysctl paths, the fault hook's spec,
 // what makes a saved plan stale, and what a rollback can restore.
 import { describe, expect, it } from "vitest";
-import { executeOps, failingLine, steps } from "../../src/effects/apply/execute.js";
+import { executeOps, steps } from "../../src/effects/apply/execute.js";
+import { failingLine } from "../../src/effects/batch-channel.js";
 import { sysctlPath } from "../../src/kinds/sysctl/names.js";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

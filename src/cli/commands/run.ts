@@ -5,7 +5,6 @@ import { pino, type Logger } from "pino";
 import { Daemon, loadOrErrors } from "../../daemon/daemon.js";
 import { DaemonMetrics, serveMetrics } from "../../daemon/metrics.js";
 import { summarizeDrift } from "../../core/drift.js";
-import { startMonitor } from "../../daemon/monitor.js";
 import { serveStatus, statusSocketPath, type StatusServer } from "../../daemon/status-server.js";
 import { SystemdNotifier } from "../../daemon/systemd.js";
 import { followPolicy } from "../../daemon/policy-watch.js";
@@ -88,6 +87,7 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   let ready = false;
   daemon.onChange(() => status.notify());
   daemon.onServiceExit((x) => metrics.recordServiceExit(x.service, x.iface));
+  daemon.onCacheMismatch((m) => metrics.recordCacheMismatch(m.kind));
   daemon.onPass((r) => {
     const snap = daemon.snapshot();
     metrics.recordPass(r.record);
@@ -101,18 +101,6 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
     } else notify(systemd.status(summary));
     // The watchdog hears from a healthy loop only: a stuck or failing one gets restarted.
     if (r.record.outcome === "no-change" || r.record.outcome === "applied") notify(systemd.healthyPass());
-  });
-  // Kernel events: a link change may take the fast path; every event asks for a pass.
-  const monitor = startMonitor({
-    onEvent: (e) => {
-      if (e.kind === "link") daemon.onLinkChange(e);
-      else daemon.trigger(`${e.kind} ${e.ifname ?? ""}`.trim());
-    },
-    onRestart: (info) => {
-      log.warn(info, "ip monitor restarted: running a full pass for the events it missed");
-      daemon.trigger("monitor restarted");
-    },
-    onError: (e) => log.warn({ err: e }, e.message),
   });
   const watch = await followPolicy(path, {
     accept: (policy) => {
@@ -133,7 +121,6 @@ export async function runDaemon(path: string, o: RunOptions): Promise<number> {
   log.info({ signal: s }, "stopping: finishing the pass in flight");
   notify(systemd.stopping());
   await watch.close();
-  await monitor.stop();
   const cleaned = await daemon.stop({ cleanup: o.cleanupOnExit === true });
   await status.close();
   await metricsServer?.close();

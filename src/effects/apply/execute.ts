@@ -23,6 +23,7 @@ import { tcBatchArgv } from "../../kinds/tc/render.js";
 import { conntrackBatchArgv } from "../../kinds/conntrack/nat-flows.js";
 import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
+import { failingLine, type BatchChannel } from "../batch-channel.js";
 import { reloadService, startService, stopService } from "./service-process.js";
 
 export interface OpFailure {
@@ -64,6 +65,19 @@ export interface ExecOptions {
   /** Called after each batch with the number of ops known to be executed. */
   readonly onProgress?: (executed: number) => void | Promise<void>;
   readonly fault?: FaultHook;
+  /**
+   * Long-lived `ip -batch` processes (the daemon's), one per family: ip lines go to them instead of a
+   * new process per batch, failing lines named the same way.
+   */
+  readonly ipChannel?: (family: Family | undefined) => BatchChannel;
+}
+
+/** One batch through a channel, as the exit code and standard error a fresh `ip -batch` would give. */
+async function viaChannel(channel: BatchChannel, lines: readonly string[]) {
+  const a = await channel.request(lines, "write");
+  return a.ok
+    ? { exitCode: 0, stderr: "" }
+    : { exitCode: 1, stderr: `${a.message}\nCommand failed -:${a.line}\n` };
 }
 
 type Step =
@@ -165,12 +179,6 @@ async function withBatchFile<T>(lines: readonly string[], fn: (file: string) => 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The 1-based failing line iproute2 reports, or undefined. */
-export function failingLine(stderr: string): number | undefined {
-  const m = /Command failed -:(\d+)/.exec(stderr);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
 /** The last op a step holds (lineOp never decreases). */
@@ -281,7 +289,8 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
         return { ok: false, executed, processes, failure: failure(ops, s.start, "nft -j BATCH", message) };
       }
     } else {
-      processes++;
+      const channel = s.tool === "ip" ? o.ipChannel?.(s.family) : undefined;
+      if (channel === undefined) processes++;
       let r;
       try {
         const opts = {
@@ -292,10 +301,12 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
         r =
           s.tool === "conntrack"
             ? await withBatchFile(s.lines, (file) => run(conntrackBatchArgv(file), opts))
-            : await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
-                ...opts,
-                input: s.lines.join("\n") + "\n",
-              });
+            : channel !== undefined
+              ? await viaChannel(channel, s.lines)
+              : await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
+                  ...opts,
+                  input: s.lines.join("\n") + "\n",
+                });
       } catch (e) {
         // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
         // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).

@@ -35,6 +35,7 @@ import {
   executeOps,
   executePrepared,
   prepare,
+  type ExecOptions,
   type ExecResult,
   type FaultHook,
   type OpFailure,
@@ -51,13 +52,36 @@ export interface TxContext {
   readonly verifyTries?: number;
   /** Called once the ops ran, before verification: the moment the kernel holds the change. */
   readonly onExecuted?: () => void;
+  /** The daemon's way to the kernel; without it, every read and write starts its own process. */
+  readonly kernel?: KernelAccess;
+}
+
+/**
+ * How a transaction reads and writes the kernel through long-lived means (the daemon's observed-state
+ * cache and ip channels) instead of a process per observation and per batch.
+ */
+export interface KernelAccess {
+  /** The observed state, with what our ops touched read again. */
+  observe(): Promise<KernelState>;
+  /** These ops ran, or some of them did: what their kinds read is stale. */
+  touched(ops: readonly Op[]): void;
+  readonly ipChannel: NonNullable<ExecOptions["ipChannel"]>;
 }
 
 /** What observing and restoring need (no journal: a pending change's record plays that part). */
-export type RestoreContext = Pick<TxContext, "ownership" | "stateDir" | "verifyTries">;
+export type RestoreContext = Pick<TxContext, "ownership" | "stateDir" | "verifyTries" | "kernel">;
 
 export async function observeOwned(ctx: RestoreContext): Promise<KernelState> {
-  return observe({ stateDir: ctx.stateDir });
+  return ctx.kernel?.observe() ?? observe({ stateDir: ctx.stateDir });
+}
+
+/** Run ops as the context says (through its channels), and tell its cache what they touched. */
+async function executeIn(ctx: RestoreContext, ops: readonly Op[]): Promise<ExecResult> {
+  try {
+    return await executeOps(ops, ctx.kernel === undefined ? {} : { ipChannel: ctx.kernel.ipChannel });
+  } finally {
+    ctx.kernel?.touched(ops);
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,7 +144,7 @@ export async function restore(pre: KernelState, ctx: RestoreContext): Promise<Re
   const target = restorable(pre, now, ctx.ownership);
   const ops = orderOps(diff(now, target, ctx.ownership));
   if (ops.length > 0) {
-    const r = await executeOps(ops);
+    const r = await executeIn(ctx, ops);
     if (!r.ok) return { ok: false, reason: describeFailure(r.failure), left: await remaining(target, ctx) };
   }
   const left = await remaining(target, ctx);
@@ -180,8 +204,9 @@ export async function transact(
   writeJournal(ctx.journalPath, base);
   const exec = await executePrepared(prepared, {
     ...(ctx.fault === undefined ? {} : { fault: ctx.fault }),
+    ...(ctx.kernel === undefined ? {} : { ipChannel: ctx.kernel.ipChannel }),
     onProgress: (executed) => writeProgress(ctx.journalPath, { id: base.id, executed, phase: "applying" }),
-  });
+  }).finally(() => ctx.kernel?.touched(ops));
   ctx.onExecuted?.();
   let reason: string;
   if (exec.ok) {

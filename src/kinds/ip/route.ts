@@ -194,8 +194,14 @@ function routeDeleteSpec(r: Route): string[] {
   return out;
 }
 
-/** Linux identifies an IPv4/IPv6 route by table, destination and metric (tos is never used by us). */
-const routeKey = (o: Route): string => `${o.family} ${o.table} ${o.dst} ${o.metric}`;
+/**
+ * Linux identifies an IPv4 route by table, destination and metric (tos is never used by us). IPv6 keeps
+ * routes without a gateway apart by device as well (every link has its own fe80::/64, metric 256).
+ */
+const routeKey = (o: Route): string =>
+  o.family === 6 && o.gateway === undefined && o.nexthops === undefined && o.dev !== undefined
+    ? `${o.family} ${o.table} ${o.dst} ${o.metric} dev ${o.dev}`
+    : `${o.family} ${o.table} ${o.dst} ${o.metric}`;
 
 function nexthopText(n: Nexthop): string {
   return `nexthop${n.gateway === undefined ? "" : ` via ${n.gateway}`} dev ${n.dev} weight ${n.weight}${n.onlink ? " onlink" : ""}`;

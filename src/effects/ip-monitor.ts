@@ -1,8 +1,17 @@
 // Kernel events from a long-lived `ip -ts monitor label link address route rule`. iproute2 6.1 prints
 // text here even with -j, so the text is parsed: each message is a header line
 // `[TIMESTAMP] [LABEL]...` ("Deleted " before the body for removals) followed by indented
-// continuation lines. A supervisor restarts the process with exponential backoff when it dies.
-import { missingToolMessage, spawnStream } from "../effects/exec.js";
+// continuation lines. A supervisor (effects/supervised.ts) restarts the process with exponential
+// backoff when it dies.
+import {
+  DEFAULT_BACKOFF,
+  supervise,
+  type BackoffOptions,
+  type RestartInfo,
+  type Supervised,
+} from "./supervised.js";
+
+export { restartDelayMs, type BackoffOptions, type RestartInfo } from "./supervised.js";
 
 export interface LinkEvent {
   readonly kind: "link";
@@ -131,34 +140,7 @@ export class MonitorParser {
   }
 }
 
-export interface BackoffOptions {
-  /** Delay before the first restart. */
-  readonly initialMs: number;
-  /** The delay doubles with each quick failure up to this cap. */
-  readonly maxMs: number;
-  /** A process that ran at least this long resets the doubling. */
-  readonly resetAfterMs: number;
-}
-
-export const DEFAULT_MONITOR_BACKOFF: BackoffOptions = {
-  initialMs: 100,
-  maxMs: 10_000,
-  resetAfterMs: 30_000,
-};
-
-/** The wait before restart number `failures` (1 = the first) of a run of quick failures. */
-export function restartDelayMs(failures: number, o: BackoffOptions): number {
-  return Math.min(o.maxMs, o.initialMs * 2 ** Math.max(0, failures - 1));
-}
-
-export interface RestartInfo {
-  /** Restarts so far. */
-  readonly restarts: number;
-  /** How the previous process ended. */
-  readonly reason: string;
-  /** How long we waited before this start. */
-  readonly afterMs: number;
-}
+export const DEFAULT_MONITOR_BACKOFF: BackoffOptions = DEFAULT_BACKOFF;
 
 export interface MonitorOptions {
   readonly onEvent: (e: MonitorEvent) => void;
@@ -169,35 +151,24 @@ export interface MonitorOptions {
   readonly onRestart?: (info: RestartInfo) => void;
   /** The process died (restart pending) or printed something that is not an event. */
   readonly onError?: (e: Error) => void;
+  /** ip said something on standard error (it has lost messages: "No buffer space available"). */
+  readonly onStderr?: (text: string) => void;
   /** Watch this namespace (tests); the daemon itself runs inside the namespace it manages. */
   readonly netns?: string;
   readonly backoff?: Partial<BackoffOptions>;
 }
 
-export interface Monitor {
-  /** The pid of the running ip process (undefined between a death and its restart). */
-  pid(): number | undefined;
-  /** Stop watching: kill the process, cancel any pending restart. */
-  stop(): Promise<void>;
-}
+export type Monitor = Supervised;
 
 export function startMonitor(o: MonitorOptions): Monitor {
-  const backoff = { ...DEFAULT_MONITOR_BACKOFF, ...o.backoff };
-  let stopped = false;
-  let failures = 0;
-  let restarts = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let child: ReturnType<typeof spawnStream> | undefined;
   const report = (e: Error): void => o.onError?.(e);
-
-  const launch = (restart?: Omit<RestartInfo, "restarts">): void => {
-    const startedAt = Date.now();
-    const parser = new MonitorParser();
-    const sub = spawnStream(MONITOR_ARGV, { netns: o.netns, env: MONITOR_ENV });
-    child = sub;
-    let stderr = "";
-    sub.stdout?.setEncoding("utf8");
-    sub.stdout?.on("data", (chunk: string) => {
+  let parser = new MonitorParser();
+  return supervise({
+    argv: MONITOR_ARGV,
+    ...(o.netns === undefined ? {} : { netns: o.netns }),
+    env: MONITOR_ENV,
+    ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+    onStdout: (chunk) => {
       const out = parser.push(chunk);
       for (const e of out.events) {
         // A handler's bug must not take the stream (or the daemon) down with it.
@@ -208,44 +179,13 @@ export function startMonitor(o: MonitorOptions): Monitor {
         }
       }
       for (const p of out.problems) report(new Error(`ip monitor: ${p}`));
-    });
-    sub.stderr?.setEncoding("utf8");
-    sub.stderr?.on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-2000);
-    });
-    if (restart !== undefined) {
-      restarts++;
-      o.onRestart?.({ ...restart, restarts });
-    }
-    void sub.then((r) => {
-      if (child === sub) child = undefined;
-      if (stopped) return;
-      const how =
-        r.code === "ENOENT"
-          ? missingToolMessage(String(MONITOR_ARGV[0]))
-          : r.signal !== undefined
-            ? `killed by ${r.signal}`
-            : `exited with code ${r.exitCode}`;
-      const reason = stderr.trim() === "" ? how : `${how}: ${stderr.trim()}`;
-      failures = Date.now() - startedAt >= backoff.resetAfterMs ? 1 : failures + 1;
-      const afterMs = restartDelayMs(failures, backoff);
-      report(new Error(`ip monitor ${reason}; restarting in ${afterMs} ms`));
-      timer = setTimeout(() => {
-        if (!stopped) launch({ reason, afterMs });
-      }, afterMs);
-    });
-  };
-
-  launch();
-  return {
-    pid: () => child?.pid,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      const c = child;
-      if (c === undefined) return;
-      c.kill("SIGTERM");
-      await c;
     },
-  };
+    onStderr: (text) => o.onStderr?.(text),
+    onRestart: (info) => {
+      parser = new MonitorParser();
+      o.onRestart?.(info);
+    },
+    onMissing: (message) => report(new Error(`ip monitor: ${message}`)),
+    onDeath: (reason, afterMs) => report(new Error(`ip monitor ${reason}; restarting in ${afterMs} ms`)),
+  });
 }

@@ -1,0 +1,445 @@
+// The daemon's observed state, kept current by the kernel's own events instead of read afresh for every
+// pass. Each reading an observation is made of (a RawSource of the kinds' drivers) belongs to a group
+// that some event stream covers:
+//   address, route, rule   `ip monitor` (the daemon's, whose events come through here); a link event
+//                          also covers addresses, routes and rules (the kernel drops IPv4 routes of a
+//                          device that goes down without a message for each)
+//   facts                  sysfs and /proc/sys: read with the file system at every read when the cache
+//                          is for this process's own namespace (no process); otherwise on link events
+//   tc                     `tc monitor` and link events
+//   nft                    `nft monitor`
+//   conntrack              `conntrack -E` (new and ended source-NAT'ed flows)
+// and the pid files and hostapd's control sockets are read at every read. An event marks its groups
+// stale; a read re-reads only the stale ones (ip's through one long-lived `ip -batch` channel per
+// family, no process) and parses only the kinds whose readings changed. While a group's stream is not
+// listening (starting, dead, restarting after a death) the group is stale at every read, so no read
+// ever answers from a cache that may have missed an event. Our own ops mark what they touched
+// (touched()), so verification reads what the ops changed. A resync (resync()) reads everything
+// afresh, compares it with what the cache holds, counts and reports every disagreement, and the
+// kernel wins: the disagreements are the cache's correctness proof, and must never happen.
+import { canonicalKind, driver, KIND_NAMES, TRANSIENT_KINDS } from "../kinds/registry.js";
+import type { RawSource } from "../kinds/driver.js";
+import type { RawObservation } from "../kinds/raw.js";
+import type { KernelObject, KernelState, KindName } from "../kinds/types.js";
+import { IP_COMMANDS } from "../kinds/raw.js";
+import { plainEqual } from "../util/canonical.js";
+import { BatchChannel, type ChannelAnswer } from "./batch-channel.js";
+import {
+  parseObservation,
+  readConntrack,
+  readDaemons,
+  readFacts,
+  readHostapd,
+  readKernel,
+  readNft,
+  readTc,
+} from "./observe.js";
+import { readFactsDirect } from "./read-facts.js";
+import { supervise, type RestartInfo, type Supervised } from "./supervised.js";
+import { startMonitor, type MonitorEvent } from "./ip-monitor.js";
+
+export type Group = "address" | "rule" | "route" | "facts" | "tc" | "nft" | "conntrack";
+const GROUPS: readonly Group[] = ["address", "rule", "route", "facts", "tc", "nft", "conntrack"];
+
+/** The group a reading belongs to; "always" readings are taken at every read. */
+const GROUP_OF: Readonly<Record<RawSource, Group | "always">> = {
+  "ip-address": "address",
+  "ip-rule": "rule",
+  "ip-route": "route",
+  sysfs: "facts",
+  tc: "tc",
+  "tc-tree": "tc",
+  nft: "nft",
+  conntrack: "conntrack",
+  "hostapd-ctrl": "always",
+  "service-pids": "always",
+};
+
+/** The streams: what each covers and how it is started. */
+type StreamName = "ip" | "tc" | "nft" | "conntrack";
+const STREAM_ARGV: Readonly<Record<Exclude<StreamName, "ip">, readonly string[]>> = {
+  tc: ["tc", "monitor"],
+  nft: ["nft", "monitor"],
+  conntrack: ["conntrack", "-E", "-e", "NEW,DESTROY", "-n", "-o", "extended"],
+};
+
+/** The groups an ip monitor event makes stale. */
+function groupsOfEvent(e: MonitorEvent, facts: "direct" | "events"): Group[] {
+  switch (e.kind) {
+    case "link":
+      return ["address", "route", "rule", "tc", ...(facts === "events" ? (["facts"] as const) : [])];
+    case "address":
+      return ["address", "route"];
+    case "route":
+      return ["route"];
+    case "rule":
+      return ["rule"];
+  }
+}
+
+export interface CacheMismatch {
+  readonly kind: KindName;
+  readonly key: string;
+  /** What the cache held and what the kernel holds (undefined: none). */
+  readonly cached?: KernelObject;
+  readonly kernel?: KernelObject;
+}
+
+export interface ObserveCacheOptions {
+  /** Observe this namespace (tests); the daemon runs inside the namespace it manages. */
+  readonly netns?: string;
+  /** Where our services keep their pid files (the policy's, which a reload may change). */
+  readonly stateDir: () => string;
+  /** Every ip monitor event, once the cache took it (the daemon's fast path and pass triggers). */
+  readonly onEvent?: (e: MonitorEvent) => void;
+  /** Something changed that no ip event says (tc, nft): a pass should look. */
+  readonly onChange?: (what: string) => void;
+  /** A stream was started again after a death: what it missed is read afresh by the next read. */
+  readonly onRestart?: (stream: StreamName, info: RestartInfo) => void;
+  /** A stream died, printed what it should not, or a handler failed. */
+  readonly onError?: (e: Error) => void;
+  /** A resync found the cache disagreeing with the kernel (never expected). */
+  readonly onMismatch?: (m: CacheMismatch) => void;
+}
+
+/** What the cache has done, for status and tests. */
+export interface CacheStats {
+  readonly reads: number;
+  readonly resyncs: number;
+  readonly mismatches: Readonly<Partial<Record<KindName, number>>>;
+  /** Per stream: restarts after a death. */
+  readonly restarts: Readonly<Record<StreamName, number>>;
+  /** Per group of readings: how often it was read from the kernel (facts read directly not counted). */
+  readonly taken: Readonly<Record<Group, number>>;
+}
+
+interface Readings {
+  address?: string;
+  rule?: { readonly v4: string; readonly v6: string };
+  route?: string;
+  facts?: string;
+  tc?: { readonly qdiscs: string; readonly tree?: NonNullable<RawObservation["tree"]> };
+  nft?: string;
+  /** undefined inside: no tool or no connection tracking. */
+  conntrack?: { readonly out: string | undefined };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ObserveCache {
+  private readonly readings: Readings = {};
+  /** Bumped by every event of a group: a read or resync knows whether one came while it read. */
+  private readonly events = new Map<Group, number>(GROUPS.map((g) => [g, 0]));
+  private readonly stale = new Set<Group>(GROUPS);
+  private readonly versions = new Map<Group, number>(GROUPS.map((g) => [g, 0]));
+  private readonly parsed = new Map<KindName, { key: string; objects: readonly KernelObject[] }>();
+  private readonly streams = new Map<StreamName, Supervised>();
+  private readonly factsMode: "direct" | "events";
+  private readonly ip4: BatchChannel;
+  private readonly ip6: BatchChannel;
+  private stats = {
+    reads: 0,
+    resyncs: 0,
+    mismatches: {} as Partial<Record<KindName, number>>,
+    restarts: { ip: 0, tc: 0, nft: 0, conntrack: 0 } as Record<StreamName, number>,
+    taken: Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>,
+  };
+  private readQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: ObserveCacheOptions) {
+    this.factsMode = o.netns === undefined ? "direct" : "events";
+    const netns = o.netns === undefined ? {} : { netns: o.netns };
+    this.ip4 = new BatchChannel({ argv: ["ip", "-N", "-j", "-d"], ...netns });
+    this.ip6 = new BatchChannel({ argv: ["ip", "-6", "-N", "-j", "-d"], ...netns });
+  }
+
+  /**
+   * Start the event streams, wait (briefly) until they listen, then read everything: a change made
+   * from then on is either in that read or in an event after it.
+   */
+  async start(): Promise<KernelState> {
+    const netns = this.o.netns === undefined ? {} : { netns: this.o.netns };
+    const error = (e: Error) => this.o.onError?.(e);
+    this.streams.set(
+      "ip",
+      startMonitor({
+        ...netns,
+        onEvent: (e) => {
+          this.mark(groupsOfEvent(e, this.factsMode));
+          this.o.onEvent?.(e);
+        },
+        // ip says something on stderr when its socket overflowed: messages were lost.
+        onStderr: () => this.mark(["address", "route", "rule", "tc", "facts"]),
+        onRestart: (info) => this.restarted("ip", info),
+        onError: error,
+      }),
+    );
+    for (const name of ["tc", "nft", "conntrack"] as const) {
+      const groups: Group[] = [name];
+      this.streams.set(
+        name,
+        supervise({
+          argv: STREAM_ARGV[name],
+          ...netns,
+          onStdout: () => {
+            this.mark(groups);
+            if (name !== "conntrack") this.o.onChange?.(`${name} changed`);
+          },
+          onStderr: () => this.mark(groups),
+          onRestart: (info) => this.restarted(name, info),
+          onMissing: (message) =>
+            error(
+              new Error(`${STREAM_ARGV[name].join(" ")}: ${message}; ${name} is read at every pass instead`),
+            ),
+          onDeath: (reason, afterMs) =>
+            error(new Error(`${STREAM_ARGV[name].join(" ")} ${reason}; restarting in ${afterMs} ms`)),
+        }),
+      );
+    }
+    const ready = () => [...this.streams.values()].every((s) => s.listening() || s.pid() === undefined);
+    for (let i = 0; i < 100 && !ready(); i++) await sleep(10);
+    return this.read();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => s.stop()));
+    this.streams.clear();
+    await Promise.all([this.ip4.close(), this.ip6.close()]);
+  }
+
+  /** Our own ops changed these kinds: what they touched is read again by the next read. */
+  touched(kinds: Iterable<KindName>): void {
+    const groups = new Set<Group>();
+    for (const k of kinds)
+      for (const s of driver(k).sources) {
+        const g = GROUP_OF[s];
+        if (g !== "always") groups.add(g);
+      }
+    this.mark([...groups]);
+  }
+
+  /** Every reading is taken afresh by the next read (a stream restarted, or a caller knows better). */
+  invalidate(): void {
+    this.mark(GROUPS);
+  }
+
+  get status(): CacheStats {
+    return {
+      ...this.stats,
+      mismatches: { ...this.stats.mismatches },
+      restarts: { ...this.stats.restarts },
+      taken: { ...this.stats.taken },
+    };
+  }
+
+  /** The observed state: stale readings taken again, the rest from the cache. One read at a time. */
+  read(): Promise<KernelState> {
+    const next = this.readQueue.then(() => this.readNow());
+    this.readQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Read everything afresh, compare with the cache, report each disagreement, keep the kernel's.
+   * A group that had an event while the fresh read ran is not compared (either side may be the newer).
+   */
+  resync(): Promise<{ state: KernelState; mismatches: readonly CacheMismatch[] }> {
+    const next = this.readQueue.then(() => this.resyncNow());
+    this.readQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private restarted(name: StreamName, info: RestartInfo): void {
+    this.stats.restarts[name]++;
+    this.invalidate();
+    this.o.onRestart?.(name, info);
+  }
+
+  private mark(groups: readonly Group[]): void {
+    for (const g of groups) {
+      this.stale.add(g);
+      this.events.set(g, (this.events.get(g) ?? 0) + 1);
+    }
+  }
+
+  private streamOf(g: Group): StreamName {
+    return g === "tc" || g === "nft" || g === "conntrack" ? g : "ip";
+  }
+
+  private async readNow(): Promise<KernelState> {
+    this.stats.reads++;
+    for (const g of GROUPS)
+      if (!(this.streams.get(this.streamOf(g))?.listening() ?? false)) this.stale.add(g);
+    const due = GROUPS.filter((g) => this.stale.has(g) || !this.has(g));
+    for (const g of due) {
+      this.stale.delete(g);
+      this.stats.taken[g]++;
+    }
+    try {
+      await this.take(due);
+    } catch (e) {
+      for (const g of due) this.stale.add(g);
+      throw e;
+    }
+    return await this.compose();
+  }
+
+  private has(g: Group): boolean {
+    return this.readings[g] !== undefined;
+  }
+
+  /** Read the groups `due` (in parallel) into the readings; versions move for those that changed. */
+  private async take(due: readonly Group[]): Promise<void> {
+    const netns = this.o.netns;
+    const sections = (["address", "rule", "route"] as const).filter((g) => due.includes(g));
+    const [ip, rules6, facts, tc, nft, conntrack] = await Promise.all([
+      sections.length === 0
+        ? undefined
+        : this.ip4.request(
+            sections.map((s) => IP_COMMANDS[s]),
+            "read",
+          ),
+      due.includes("rule") ? this.ip6.request([IP_COMMANDS.rule], "read") : undefined,
+      this.factsMode === "direct" ? readFactsDirect() : due.includes("facts") ? readFacts(netns) : undefined,
+      due.includes("tc") ? readTc(netns, true) : undefined,
+      due.includes("nft") ? readNft(netns) : undefined,
+      due.includes("conntrack") ? readConntrack(netns) : undefined,
+    ]);
+    const answer = (a: ChannelAnswer | undefined): readonly string[] | undefined => {
+      if (a === undefined) return undefined;
+      if (!a.ok) throw new Error(`ip: ${IP_COMMANDS[sections[a.line - 1] ?? "address"]}: ${a.message}`);
+      return a.outputs;
+    };
+    const outs = answer(ip);
+    const six = answer(rules6);
+    sections.forEach((s, i) => {
+      const out = `${outs?.[i] ?? ""}\n`;
+      if (s === "rule") this.put("rule", { v4: out, v6: `${six?.[0] ?? ""}\n` });
+      else this.put(s, out);
+    });
+    if (facts !== undefined) this.put("facts", facts);
+    if (tc !== undefined) this.put("tc", tc);
+    if (nft !== undefined) this.put("nft", nft);
+    if (due.includes("conntrack")) this.put("conntrack", { out: conntrack });
+  }
+
+  private put<G extends Group>(g: G, value: NonNullable<Readings[G]>): void {
+    if (this.readings[g] !== undefined && plainEqual(this.readings[g], value)) return;
+    this.readings[g] = value;
+    this.versions.set(g, (this.versions.get(g) ?? 0) + 1);
+  }
+
+  /** The state from the readings: each kind parsed again only when one of its readings changed. */
+  private async compose(): Promise<KernelState> {
+    const daemons = readDaemons(this.o.stateDir(), this.o.netns);
+    // Only a hostapd of ours is asked, so a node without a hotspot starts no process here.
+    const hostapd =
+      daemons.hostapd.length === 0 ? [] : await readHostapd(daemons, this.o.stateDir(), this.o.netns);
+    const always: Pick<RawObservation, "daemons" | "hostapd"> = { daemons, hostapd };
+    const state: Record<string, readonly KernelObject[]> = {};
+    for (const k of KIND_NAMES) {
+      const groups = driver(k).sources.map((s) => GROUP_OF[s]);
+      const memo = this.parsed.get(k);
+      const key = groups.map((g) => (g === "always" ? "*" : String(this.versions.get(g)))).join(",");
+      if (memo !== undefined && memo.key === key && !groups.includes("always")) {
+        state[k] = memo.objects;
+        continue;
+      }
+      const objects = canonicalKind(k, driver(k).observe(this.rawFor(driver(k).sources, always)));
+      this.parsed.set(k, { key, objects });
+      state[k] = objects;
+    }
+    return state as unknown as KernelState;
+  }
+
+  /** A raw observation holding only the readings `sources` name. */
+  private rawFor(
+    sources: readonly RawSource[],
+    always: Pick<RawObservation, "daemons" | "hostapd">,
+  ): RawObservation {
+    const r = this.readings;
+    const sections = (["address", "rule", "route"] as const).filter(
+      (s) => sources.includes(`ip-${s}`) && r[s] !== undefined,
+    );
+    const out = sections.map((s) => (s === "rule" ? r.rule!.v4 : r[s]!)).join("");
+    return {
+      ...always,
+      ...(sections.length > 0 ? { ip: { out, sections } } : {}),
+      ...(sources.includes("ip-rule") && r.rule !== undefined ? { rules6: r.rule.v6 } : {}),
+      ...(sources.includes("sysfs") && r.facts !== undefined ? { facts: r.facts } : {}),
+      ...(sources.includes("tc") && r.tc !== undefined
+        ? { qdiscs: r.tc.qdiscs, ...(r.tc.tree === undefined ? {} : { tree: r.tc.tree }) }
+        : {}),
+      ...(sources.includes("nft") && r.nft !== undefined ? { nft: r.nft } : {}),
+      ...(sources.includes("conntrack") && r.conntrack?.out !== undefined
+        ? { conntrack: r.conntrack.out }
+        : {}),
+    };
+  }
+
+  private async resyncNow(): Promise<{ state: KernelState; mismatches: readonly CacheMismatch[] }> {
+    const cached = await this.readNow();
+    const before = new Map(this.events);
+    const raw = await readKernel({
+      ...(this.o.netns === undefined ? {} : { netns: this.o.netns }),
+      stateDir: this.o.stateDir(),
+    });
+    // Events of changes the fresh read already saw may still be on their way.
+    await sleep(20);
+    const moved = new Set(GROUPS.filter((g) => this.events.get(g) !== before.get(g)));
+    const fresh = parseObservation(raw);
+    const mismatches: CacheMismatch[] = [];
+    for (const k of KIND_NAMES) {
+      if (TRANSIENT_KINDS.includes(k)) continue;
+      const groups = driver(k).sources.map((s) => GROUP_OF[s]);
+      // A kind read at every read is never cached: nothing to prove.
+      if (groups.every((g) => g === "always" || (g === "facts" && this.factsMode === "direct"))) continue;
+      if (groups.some((g) => g !== "always" && moved.has(g))) continue;
+      mismatches.push(...compareKind(k, cached[k], fresh[k]));
+    }
+    this.stats.resyncs++;
+    for (const m of mismatches) {
+      this.stats.mismatches[m.kind] = (this.stats.mismatches[m.kind] ?? 0) + 1;
+      this.o.onMismatch?.(m);
+    }
+    // The kernel wins: the fresh readings replace the cached ones (the moved groups are stale anyway).
+    this.adopt(raw);
+    return { state: fresh, mismatches };
+  }
+
+  private adopt(raw: RawObservation): void {
+    if (raw.ip !== undefined) {
+      const lines = raw.ip.out.split("\n");
+      raw.ip.sections.forEach((s, i) => {
+        const out = `${lines[i] ?? ""}\n`;
+        if (s === "rule") this.put("rule", { v4: out, v6: raw.rules6 ?? "[]\n" });
+        else this.put(s, out);
+      });
+    }
+    if (raw.facts !== undefined && this.factsMode === "events") this.put("facts", raw.facts);
+    if (raw.qdiscs !== undefined)
+      this.put("tc", { qdiscs: raw.qdiscs, ...(raw.tree === undefined ? {} : { tree: raw.tree }) });
+    if (raw.nft !== undefined) this.put("nft", raw.nft);
+    this.put("conntrack", { out: raw.conntrack });
+  }
+}
+
+/** Each object one side has and the other has not, or has differently. */
+export function compareKind(
+  k: KindName,
+  cached: readonly KernelObject[],
+  kernel: readonly KernelObject[],
+): CacheMismatch[] {
+  const d = driver(k);
+  const byKey = new Map(kernel.map((o) => [d.key(o), o]));
+  const out: CacheMismatch[] = [];
+  for (const c of cached) {
+    const key = d.key(c);
+    const f = byKey.get(key);
+    byKey.delete(key);
+    if (f === undefined) out.push({ kind: k, key, cached: c });
+    else if (!d.equal(c, f)) out.push({ kind: k, key, cached: c, kernel: f });
+  }
+  for (const [key, f] of byKey) out.push({ kind: k, key, kernel: f });
+  return out;
+}
