@@ -4,6 +4,7 @@
 //     for passes, and the periodic pass adds its own. Each "pass: no change" line gives the pass's
 //     whole time (durationMs) and its observation (observeMs). Then the same events again with strace
 //     following the daemon's execve calls: every process a no-change pass starts, and none may write.
+//     Then 20 full passes that apply one change each: an owned route deleted behind the daemon's back.
 //  4. Idle CPU and RSS over 60 s with five uplinks (fixtures/five-uplinks-*.yaml), once with the
 //     production probe defaults (a round every 5 s) and once with the demo's fast profile (250 ms):
 //     utime+stime of the daemon from /proc/PID/stat as % of one core, the processes it started and
@@ -22,6 +23,7 @@ import { build, machine, policyIn, row, sleep, table, type Row } from "./daemon-
 const FIXTURES = new URL("fixtures/", import.meta.url).pathname;
 const TRIGGERS = 30;
 const TRACED_TRIGGERS = 20;
+const HEALS = 20;
 const IDLE_SECONDS = 60;
 
 interface NoChangePass {
@@ -82,7 +84,7 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
   let strace: ReturnType<typeof spawnStream> | undefined;
   try {
     const policy = demoPolicyIn(dir.path, (t) => t.replace("logLevel: info", "logLevel: debug"));
-    daemon = DaemonProcess.start(lab.node, policy, [], {}, "build");
+    daemon = DaemonProcess.start(lab.node, policy);
     await daemon.started();
     await daemon.waitFor((l) => l["uplink"] === "lte" && l["to"] === "up", 20_000);
     await sleep(2000);
@@ -118,6 +120,22 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
     strace.kill("SIGINT");
     await strace;
     strace = undefined;
+    // A full pass that applies one change: an owned route deleted behind the daemon's back, put back.
+    const heals: number[] = [];
+    for (let i = 0; i < HEALS; i++) {
+      const from = daemon.lines.length;
+      await lab.exec(lab.node, ["ip", "route", "del", "default", "table", "102"]);
+      const healed = await daemon.waitFor(
+        (l) => {
+          const p = l["pass"] as { path?: string; outcome?: string; ops?: number } | undefined;
+          return p?.path === "full" && p.outcome === "applied" && p.ops === 1;
+        },
+        10_000,
+        from,
+      );
+      heals.push((healed["pass"] as { durationMs: number }).durationMs);
+      await sleep(300 + Math.random() * 300);
+    }
     const tracedPasses = noChangePasses(daemon.lines.slice(traced)).length;
     const tracedChanged = writingPasses(daemon.lines.slice(traced));
     const argvs = execs(dir.path, prefix);
@@ -143,6 +161,7 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
           passes.map((p) => p.durationMs - p.observeMs),
           "ms",
         ),
+        row("full pass applying one change (durationMs)", heals, "ms", { limit: 20, on: "p95" }),
       ],
       notes: [
         `no-change passes: ${passes.length} (${changed} passes with ops > 0 in the same period)`,
@@ -208,7 +227,7 @@ async function idleFiveUplinks(
       dir.path,
       edit,
     );
-    daemon = DaemonProcess.start(lab.node, policy, [], {}, "build");
+    daemon = DaemonProcess.start(lab.node, policy);
     await daemon.started();
     // At rest: every uplink verified (start-up and first probes are not idle).
     for (const name of ["fibre", "cable", "dsl", "lte", "phone"])

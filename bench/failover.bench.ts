@@ -262,7 +262,7 @@ async function runBench(): Promise<void> {
         .replace("switchMargin: 25", "switchMargin: 10")
         .replace("logLevel: info", "logLevel: debug"),
     );
-    daemon = DaemonProcess.start(lab.node, policy, [], {}, "build");
+    daemon = DaemonProcess.start(lab.node, policy);
     await daemon.started();
     // Both uplinks verified (a loss with LTE still probing would keep the last route, not switch).
     await daemon.waitFor((l) => l["uplink"] === "lte" && l["to"] === "up", 20_000);

@@ -109,6 +109,8 @@ export class Daemon {
   private book: PassBook = emptyBook();
   private clock: PassClock | undefined;
   private mutex: Promise<unknown> = Promise.resolve();
+  /** When the cache was last read whole (its start, or a resync). */
+  private resyncedAt = Date.now();
   /** Link events waiting for the mutex: a full pass that finds one gives way to its fast path. */
   private linksWaiting = 0;
   /** The loop runs (start() is done): kernel events become fast paths and passes. */
@@ -283,6 +285,7 @@ export class Daemon {
           : "recovered an unfinished apply: restored the state before it",
       );
     const observed = await this.cache.start();
+    this.resyncedAt = Date.now();
     this.state = startedOn(this.state, observed);
     const opened = await UsageLedger.open({ path: usageLedgerPath(this.stateDir, this.o.netns) });
     if (opened.corrupt !== undefined)
@@ -404,9 +407,10 @@ export class Daemon {
       let r: PassReport | undefined;
       try {
         this.rotateHotspotPassphrase(at);
-        // The safety net compares the cache with a fresh read of everything (the kernel's is kept).
+        // Once per resyncInterval (whatever asked for the pass: probes may ask more often than that),
+        // the cache is compared with a fresh read of everything, and the kernel's is kept.
         const observed =
-          req.reasons.length === 1 && req.reasons[0] === "periodic"
+          at - this.resyncedAt >= this.state.policy.daemon.resyncInterval
             ? await this.resync()
             : await this.observeKernel();
         // A link event came while this pass waited or read: its fast path goes first (a carrier loss
@@ -443,14 +447,19 @@ export class Daemon {
     });
   }
 
-  /** The cache against a fresh read of everything; each disagreement is logged as it is found. */
+  /** The cache against a fresh read of everything; each disagreement is logged once it is judged. */
   private async resync(): Promise<KernelState> {
+    this.resyncedAt = Date.now();
     const r = await this.cache.resync();
-    const n = r.mismatches.length;
-    this.o.log.debug(
-      { resync: { mismatches: n } },
-      n === 0 ? "resync: the cache agreed with the kernel" : `resync: the cache was wrong on ${n} object(s)`,
-    );
+    void r.judged.then((missed) => {
+      const n = missed.length;
+      this.o.log.debug(
+        { resync: { mismatches: n } },
+        n === 0
+          ? "resync: the cache agreed with the kernel"
+          : `resync: the cache was wrong on ${n} object(s)`,
+      );
+    });
     return r.state;
   }
 

@@ -126,6 +126,12 @@ interface Readings {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a disagreement waits for its event before it counts: the kernel's link watch tells of a
+ * carrier change up to a second after the change shows in a read.
+ */
+const SETTLE_MS = 2000;
+
 export class ObserveCache {
   private readonly readings: Readings = {};
   /** Bumped by every event of a group: a read or resync knows whether one came while it read. */
@@ -240,10 +246,12 @@ export class ObserveCache {
   }
 
   /**
-   * Read everything afresh, compare with the cache, report each disagreement, keep the kernel's.
-   * A group that had an event while the fresh read ran is not compared (either side may be the newer).
+   * Read everything afresh and keep the kernel's. Each object the cache had otherwise is judged a
+   * moment later (`judged`): the kernel tells of some changes only after a delay (a carrier change up
+   * to a second later, when its link watch runs), so a disagreement counts only when no event for its
+   * readings came by then; `onMismatch` hears of each that counts.
    */
-  resync(): Promise<{ state: KernelState; mismatches: readonly CacheMismatch[] }> {
+  resync(): Promise<{ state: KernelState; judged: Promise<readonly CacheMismatch[]> }> {
     const next = this.readQueue.then(() => this.resyncNow());
     this.readQueue = next.catch(() => undefined);
     return next;
@@ -377,34 +385,44 @@ export class ObserveCache {
     };
   }
 
-  private async resyncNow(): Promise<{ state: KernelState; mismatches: readonly CacheMismatch[] }> {
-    const cached = await this.readNow();
+  private async resyncNow(): Promise<{ state: KernelState; judged: Promise<readonly CacheMismatch[]> }> {
+    // Events counted from before the cache's side is read: a change after that moves its group.
     const before = new Map(this.events);
+    const cached = await this.readNow();
     const raw = await readKernel({
       ...(this.o.netns === undefined ? {} : { netns: this.o.netns }),
       stateDir: this.o.stateDir(),
     });
-    // Events of changes the fresh read already saw may still be on their way.
-    await sleep(20);
-    const moved = new Set(GROUPS.filter((g) => this.events.get(g) !== before.get(g)));
     const fresh = parseObservation(raw);
-    const mismatches: CacheMismatch[] = [];
+    const candidates: CacheMismatch[] = [];
     for (const k of KIND_NAMES) {
       if (TRANSIENT_KINDS.includes(k)) continue;
       const groups = driver(k).sources.map((s) => GROUP_OF[s]);
       // A kind read at every read is never cached: nothing to prove.
       if (groups.every((g) => g === "always" || (g === "facts" && this.factsMode === "direct"))) continue;
-      if (groups.some((g) => g !== "always" && moved.has(g))) continue;
-      mismatches.push(...compareKind(k, cached[k], fresh[k]));
+      candidates.push(...compareKind(k, cached[k], fresh[k]));
     }
     this.stats.resyncs++;
-    for (const m of mismatches) {
-      this.stats.mismatches[m.kind] = (this.stats.mismatches[m.kind] ?? 0) + 1;
-      this.o.onMismatch?.(m);
-    }
-    // The kernel wins: the fresh readings replace the cached ones (the moved groups are stale anyway).
+    // The kernel wins: the fresh readings replace the cached ones (a group with news is stale anyway).
     this.adopt(raw);
-    return { state: fresh, mismatches };
+    const judged =
+      candidates.length === 0
+        ? Promise.resolve([])
+        : sleep(SETTLE_MS).then(() => {
+            const moved = new Set(GROUPS.filter((g) => this.events.get(g) !== before.get(g)));
+            const missed = candidates.filter(
+              (m) =>
+                !driver(m.kind).sources.some(
+                  (s) => GROUP_OF[s] !== "always" && moved.has(GROUP_OF[s] as Group),
+                ),
+            );
+            for (const m of missed) {
+              this.stats.mismatches[m.kind] = (this.stats.mismatches[m.kind] ?? 0) + 1;
+              this.o.onMismatch?.(m);
+            }
+            return missed;
+          });
+    return { state: fresh, judged };
   }
 
   private adopt(raw: RawObservation): void {

@@ -6,17 +6,14 @@
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { run, type RunResult } from "../../src/effects/exec.js";
+import { BUILT_MAIN } from "../helpers/cli.js";
 
 const here = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 const EXAMPLE = here("examples/gitops");
-const MAIN = here("src/cli/main.ts");
-// tsx by its file: the shim runs from copies outside this checkout, where "tsx" would not resolve.
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 /** Few histories: the workflow's own count is for the user's CI, this checks the steps work. */
 const VERIFY_RUNS = "10";
 
@@ -28,7 +25,7 @@ beforeAll(() => {
   mkdirSync(bin);
   writeFileSync(
     join(bin, "backhaul"),
-    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} --import ${JSON.stringify(TSX)} ${JSON.stringify(MAIN)} "$@"\n`,
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BUILT_MAIN)} "$@"\n`,
   );
   chmodSync(join(bin, "backhaul"), 0o755);
 });

@@ -9,11 +9,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runPlan } from "../../src/cli/commands/plan.js";
 import { run } from "../../src/effects/exec.js";
 import { validatePlanDocument } from "../../src/effects/plan-file.js";
+import { BUILT_MAIN } from "../helpers/cli.js";
 
 const here = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 const POLICY = here("examples/gitops/policy");
 const NODE = here("examples/gitops/node.json");
-const MAIN = here("src/cli/main.ts");
 
 const tmp = mkdtempSync(join(tmpdir(), "bh-against-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,9 +37,7 @@ describe("plan --against a recorded node state", () => {
         "--regid=65534",
         "--clear-groups",
         process.execPath,
-        "--import",
-        "tsx",
-        MAIN,
+        BUILT_MAIN,
         "plan",
         POLICY,
         "--against",

@@ -15,10 +15,9 @@ import {
 } from "../../src/daemon/status-server.js";
 import type { DaemonStatus } from "../../src/daemon/status-model.js";
 import { run } from "../../src/effects/exec.js";
-import { cli } from "../helpers/cli.js";
+import { BUILT_MAIN, cli } from "../helpers/cli.js";
 import { STATUS_FIXTURE } from "../support/status-fixture.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 
 let dir: string;
@@ -94,13 +93,9 @@ describe("the status socket", () => {
   });
 
   it("streams a snapshot at once and another on each notify with --watch --json, until interrupted", async () => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", MAIN, "status", "--watch", "--json", "--socket", socket],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(process.execPath, [BUILT_MAIN, "status", "--watch", "--json", "--socket", socket], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     try {
       const lines: DaemonStatus[] = [];
       let buffered = "";
@@ -139,7 +134,7 @@ describe("the status socket", () => {
     const path = join(dir, "watch-human", "status.sock");
     let snapshot: DaemonStatus = STATUS_FIXTURE;
     const own = await serveStatus(path, () => snapshot, { heartbeatMs: 60_000 });
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "status", "--watch", "--socket", path], {
+    const child = spawn(process.execPath, [BUILT_MAIN, "status", "--watch", "--socket", path], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
@@ -234,9 +229,7 @@ describe("the status socket", () => {
           "--regid=65534",
           "--clear-groups",
           process.execPath,
-          "--import",
-          "tsx",
-          MAIN,
+          BUILT_MAIN,
           "status",
           "--socket",
           socket,

@@ -1,11 +1,14 @@
-// Running the real backhaul CLI from tests (through tsx, no build needed).
+// Running the real backhaul CLI from tests: the build of the sources that test/global-setup.ts makes at
+// the start of every run (a start through tsx transpiles again, at about twice the CPU, and the suite
+// starts the CLI hundreds of times).
 import { run, type RunResult } from "../../src/effects/exec.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+/** The compiled CLI (`npm run build`; the test run builds it first). */
+export const BUILT_MAIN = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 
 /** `backhaul ARGS` from this process's namespace (a `--netns` among ARGS re-runs it inside). */
 export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return run([process.execPath, "--import", "tsx", MAIN, ...args], {
+  return run([process.execPath, BUILT_MAIN, ...args], {
     allowFailure: true,
     timeoutMs: 30_000,
     ...(Object.keys(env).length > 0 ? { env } : {}),
@@ -18,7 +21,7 @@ export function cliIn(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<RunResult> {
-  return run([process.execPath, "--import", "tsx", MAIN, ...args], {
+  return run([process.execPath, BUILT_MAIN, ...args], {
     netns,
     allowFailure: true,
     timeoutMs: 30_000,

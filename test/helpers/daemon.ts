@@ -7,10 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { run } from "../../src/effects/exec.js";
+import { BUILT_MAIN } from "./cli.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-/** The compiled CLI (`npm run build`), for benchmarks that measure the daemon as it is deployed. */
-export const BUILT_MAIN = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 export const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 
 export interface LogLine {
@@ -21,7 +19,13 @@ export interface LogLine {
 }
 
 export interface PassLine extends LogLine {
-  readonly pass: { readonly path: "full" | "fast"; readonly outcome: string; readonly ops: number };
+  readonly pass: {
+    readonly path: "full" | "fast";
+    readonly outcome: string;
+    readonly ops: number;
+    /** ISO time the pass began. */
+    readonly startedAt: string;
+  };
   readonly switch?: {
     readonly from: string[];
     readonly to: string[];
@@ -70,21 +74,23 @@ export class DaemonProcess {
   }
 
   /**
-   * `backhaul run POLICY` inside `netns`, as `--netns` would start it: from the sources through tsx,
-   * or from the build. `ip netns exec` execs node, so the child's pid is the daemon's.
+   * `backhaul run POLICY` inside `netns`, as `--netns` would start it, from the build (as deployed).
+   * `ip netns exec` execs node, so the child's pid is the daemon's.
    */
   static start(
     netns: string,
     policy: string,
     args: readonly string[] = [],
     env: Record<string, string> = {},
-    from: "source" | "build" = "source",
   ) {
-    const main = from === "source" ? ["--import", "tsx", MAIN] : [BUILT_MAIN];
-    const child = spawn("ip", ["netns", "exec", netns, process.execPath, ...main, "run", policy, ...args], {
-      env: { ...process.env, BACKHAUL_NETNS: netns, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      "ip",
+      ["netns", "exec", netns, process.execPath, BUILT_MAIN, "run", policy, ...args],
+      {
+        env: { ...process.env, BACKHAUL_NETNS: netns, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     return new DaemonProcess(child);
   }
 

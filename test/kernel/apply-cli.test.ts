@@ -16,8 +16,8 @@ import { journalPath } from "../../src/effects/state/journal.js";
 import { acquireLock, lockPath } from "../../src/effects/state/lock.js";
 import { run } from "../../src/effects/exec.js";
 import { demoTopology, ipJson, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
+import { BUILT_MAIN } from "../helpers/cli.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 // Its machinery is tested on a plan that does not change by itself (test/helpers/policies.ts).
 const DEMO_POLICY = staticDemoPolicy();
 /** The demo policy's daemon.stateDir. */
@@ -504,19 +504,7 @@ function killedAt(
 ): Promise<NodeJS.Signals | null> {
   const child = spawn(
     "ip",
-    [
-      "netns",
-      "exec",
-      netns,
-      process.execPath,
-      "--import",
-      "tsx",
-      MAIN,
-      "apply",
-      DEMO_POLICY,
-      ...health,
-      "--auto-approve",
-    ],
+    ["netns", "exec", netns, process.execPath, BUILT_MAIN, "apply", DEMO_POLICY, ...health, "--auto-approve"],
     {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, BACKHAUL_NETNS: netns, BACKHAUL_FAULT: `pause-at:${k}:/nonexistent/never` },

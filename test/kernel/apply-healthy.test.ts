@@ -10,10 +10,9 @@ import { canonicalState } from "../../src/kinds/registry.js";
 import type { KernelState } from "../../src/kinds/types.js";
 import { observe } from "../../src/effects/observe.js";
 import { pendingPath } from "../../src/effects/state/pending.js";
-import { cliIn } from "../helpers/cli.js";
+import { BUILT_MAIN, cliIn } from "../helpers/cli.js";
 import { demoTopology, LAB_TOOLS, requireKernel, useLab } from "../helpers/kernel.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const DEMO_POLICY = new URL("../../examples/lab-demo.yaml", import.meta.url).pathname;
 
 const full = async (netns: string): Promise<KernelState> => canonicalState(await observe({ netns }));
@@ -107,9 +106,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul apply --confirm-when-health
           "exec",
           lab().node,
           process.execPath,
-          "--import",
-          "tsx",
-          MAIN,
+          BUILT_MAIN,
           "apply",
           policy,
           ...toLte,

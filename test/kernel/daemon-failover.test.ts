@@ -23,7 +23,10 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
   let policy: string;
 
   beforeAll(async () => {
-    policy = demoPolicyIn(dir.path);
+    // A resync every 2 s: the daemon's cache is compared with the kernel all through the failovers.
+    policy = demoPolicyIn(dir.path, (t) =>
+      t.replace("  logLevel: info", "  logLevel: info\n  resyncInterval: 2s"),
+    );
     daemon = DaemonProcess.start(lab().node, policy);
     await daemon.started();
     client = ClientProbe.start(lab().client!, "198.51.100.10", 443);
@@ -50,11 +53,18 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
 
   it("(a) carrier loss on the active uplink moves traffic to the next at once, by the fast path", async () => {
     const from = daemon.lines.length;
+    const cut = Date.now();
     await lab().carrierLoss("eth0");
     const s = await daemon.nextSwitch(from);
     switchTimes.push(s.time);
     expect(s.switch).toMatchObject({ from: ["fibre"], to: ["lte"], cause: "physical" });
-    expect(s.pass.path).toBe("fast");
+    // The fast path, unless a full pass already under way when the carrier went read the loss first
+    // (its read came back before the link event did): that pass switches in the same moment.
+    const path =
+      s.pass.path === "fast" || Date.parse(s.pass.startedAt) <= cut
+        ? "fast, or a pass under way"
+        : "a later full pass";
+    expect(path, JSON.stringify(s.pass)).toBe("fast, or a pass under way");
     expect(await activeDev(lab().node)).toBe("wwan0");
   });
 
@@ -124,5 +134,9 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: failover in the demo l
       healed,
     );
     expect(back.switch?.to).toEqual(["fibre"]);
+  });
+
+  it("no resync found the observed-state cache disagreeing with the kernel, through every failover", () => {
+    expect(daemon.lines.filter((l) => l["cacheMismatch"] !== undefined)).toEqual([]);
   });
 });

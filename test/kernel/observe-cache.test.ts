@@ -206,9 +206,27 @@ describe.skipIf(!kernel)("the observed-state cache against the kernel", () => {
 
   it("a resync at the end finds nothing the events missed", async () => {
     const r = await cache.resync();
-    expect(r.mismatches).toEqual([]);
+    expect(await r.judged).toEqual([]);
     expect(mismatches).toEqual([]);
     expect(cache.status.mismatches).toEqual({});
     expect(differences(r.state, await fresh())).toEqual([]);
+  });
+
+  it("a change no event tells of is what a resync catches: reported, counted, the kernel's kept", async () => {
+    // For another namespace the sysctls are read again on link events only, and a sysctl write sends none.
+    await run(["sysctl", "-q", "-w", "net.ipv4.conf.eth0.rp_filter=2"], { netns: node });
+    const stale = await cache.read();
+    expect(stale.sysctl.find((x) => x.name === "net.ipv4.conf.eth0.rp_filter")?.value).not.toBe("2");
+    const r = await cache.resync();
+    expect(r.state.sysctl.find((x) => x.name === "net.ipv4.conf.eth0.rp_filter")?.value).toBe("2");
+    const missed = await r.judged;
+    expect(missed).toEqual([
+      expect.objectContaining({ kind: "sysctl", key: "net.ipv4.conf.eth0.rp_filter" }),
+    ]);
+    expect(mismatches).toEqual(missed);
+    expect(cache.status.mismatches).toEqual({ sysctl: 1 });
+    expect((await cache.read()).sysctl.find((x) => x.name === "net.ipv4.conf.eth0.rp_filter")?.value).toBe(
+      "2",
+    );
   });
 });

@@ -12,6 +12,7 @@ import { showText } from "../../src/cli/commands/show.js";
 import type { KernelObject, KernelState, Route, Rule } from "../../src/kinds/types.js";
 import { keyOf } from "../../src/kinds/registry.js";
 import { requireKernel } from "../helpers/kernel.js";
+import { BUILT_MAIN } from "../helpers/cli.js";
 import { dhcpDir } from "../../src/kinds/services/dhcp-client.js";
 import { dnsmasqArgv, dnsmasqDir, dnsmasqPaths } from "../../src/kinds/services/dnsmasq.js";
 import { startService } from "../../src/effects/apply/service-process.js";
@@ -431,8 +432,8 @@ describe.skipIf(!kernel)("observing a real kernel", () => {
   });
 
   it("`show --json` prints a versioned document through the real CLI", async () => {
-    const cli = ["node", "--import", "tsx", "src/cli/main.ts", "show"];
-    // The CLI compiles itself through tsx first: slow on a busy machine, so more than exec's default.
+    const cli = [process.execPath, BUILT_MAIN, "show"];
+    // Slow on a busy machine: more than exec's default.
     const r = await run([...cli, "--json", "--netns", node, "--state-dir", stateDir], { timeoutMs: 60_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.format_version).toBe(1);

@@ -4,7 +4,7 @@
 // Nothing here logs or returns a secret to anything but the file hostapd reads and `hotspot token`'s
 // own output; everything else sees a fingerprint.
 import { randomInt } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ServicePrepare } from "../../kinds/driver.js";
 import { confText, credentialFiles, parseConf, type OnboardingToken } from "../../kinds/services/hostapd.js";
@@ -132,7 +132,13 @@ export function writeHostapdFiles(p: HostapdPrepare, o: { now?: number; restore?
     return;
   }
   const creds = wanted(p, o.now ?? Date.now());
-  for (const f of [p.conf, p.wpaPsk]) if (existsSync(f)) renameSync(f, `${f}.prev`);
+  // The file in use stays in place until the new one is renamed over it: hostapd (and anyone reading
+  // its files) never finds one missing. The previous version is a second link to the old file.
+  for (const f of [p.conf, p.wpaPsk])
+    if (existsSync(f)) {
+      rmSync(`${f}.prev`, { force: true });
+      linkSync(f, `${f}.prev`);
+    }
   writeTextAtomic(p.wpaPsk, creds.wpaPsk, 0o600);
   writeTextAtomic(p.conf, confText(p, creds.confLines), 0o600);
 }
