@@ -120,6 +120,13 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
     strace.kill("SIGINT");
     await strace;
     strace = undefined;
+    const tracedPasses = noChangePasses(daemon.lines.slice(traced)).length;
+    const tracedChanged = writingPasses(daemon.lines.slice(traced));
+    const argvs = execs(dir.path, prefix);
+    const writing = argvs.filter(writes);
+    const shapes = new Map<string, number>();
+    for (const a of argvs) shapes.set(a.join(" "), (shapes.get(a.join(" ")) ?? 0) + 1);
+
     // A full pass that applies one change: an owned route deleted behind the daemon's back, put back.
     const heals: number[] = [];
     for (let i = 0; i < HEALS; i++) {
@@ -136,12 +143,6 @@ async function idlePass(): Promise<{ rows: Row[]; notes: string[] }> {
       heals.push((healed["pass"] as { durationMs: number }).durationMs);
       await sleep(300 + Math.random() * 300);
     }
-    const tracedPasses = noChangePasses(daemon.lines.slice(traced)).length;
-    const tracedChanged = writingPasses(daemon.lines.slice(traced));
-    const argvs = execs(dir.path, prefix);
-    const writing = argvs.filter(writes);
-    const shapes = new Map<string, number>();
-    for (const a of argvs) shapes.set(a.join(" "), (shapes.get(a.join(" ")) ?? 0) + 1);
 
     return {
       rows: [
