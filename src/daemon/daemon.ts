@@ -8,8 +8,8 @@
 // at a time: passes and the fast path share one mutex, and the daemon holds the namespace's writer lock
 // for its whole life. It reads the kernel from its observed-state cache (effects/observe-cache.ts),
 // which the kernel's own events keep current, and writes through long-lived `ip -batch` channels: a
-// pass starts no process unless something changed that only a process can read. The periodic pass
-// resyncs the cache (a fresh read, every disagreement logged and counted).
+// pass starts no process unless something changed that only a process can read. Once per
+// resyncInterval a pass resyncs the cache (a fresh read, every disagreement logged and counted).
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { FAULT_ENV, faultFromEnv } from "../effects/apply/fault-env.js";
