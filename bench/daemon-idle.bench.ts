@@ -18,6 +18,7 @@ import { DaemonProcess, demoPolicyIn, tempDir, type LogLine } from "../test/help
 import { Lab } from "../src/lab/lab.js";
 import { DEMO_TOPOLOGY_FILE, loadTopology } from "../src/lab/topology.js";
 import { run, spawnStream } from "../src/effects/exec.js";
+import { MONITOR_ARGV } from "../src/effects/ip-monitor.js";
 import { build, machine, policyIn, row, sleep, table, type Row } from "./daemon-support.js";
 
 const FIXTURES = new URL("fixtures/", import.meta.url).pathname;
@@ -236,7 +237,11 @@ async function idleFiveUplinks(
     await sleep(2000);
     const pid = daemon.child.pid;
     if (pid === undefined) throw new Error("the daemon has no pid");
-    const monitor = children(pid).find((c) => readFileSync(`/proc/${c}/cmdline`, "utf8").includes("monitor"));
+    // The ip monitor among the daemon's long-lived children (tc, nft and conntrack have their own).
+    const monitor = children(pid).find(
+      (c) =>
+        readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0").join(" ").trim() === MONITOR_ARGV.join(" "),
+    );
     const first = sample(pid);
     const monitorFirst = monitor === undefined ? undefined : sample(monitor);
     const mark = daemon.lines.length;

@@ -18,6 +18,14 @@ export function failingLine(stderr: string): number | undefined {
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
+/** What a batch tool said on standard error, one line, without iproute2's "Command failed" line. */
+export function failureMessage(stderr: string): string {
+  return stderr
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !/^Command failed/.test(l))
+    .join("; ");
+}
+
 export type ChannelAnswer =
   | {
       readonly ok: true;
@@ -175,10 +183,7 @@ export class BatchChannel {
     const n = failingLine(w.stderr);
     const line = n === undefined ? undefined : n - w.base;
     if (line !== undefined && line >= 1 && line <= w.count) {
-      const message = w.stderr
-        .split("\n")
-        .filter((l) => l.trim() !== "" && !/^Command failed/.test(l))
-        .join("; ");
+      const message = failureMessage(w.stderr);
       // A failing request is an answer, not a fault of the channel.
       this.quickFailures = 0;
       w.resolve({ ok: false, line, message: message || "failed" });

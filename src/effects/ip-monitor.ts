@@ -4,14 +4,12 @@
 // continuation lines. A supervisor (effects/supervised.ts) restarts the process with exponential
 // backoff when it dies.
 import {
-  DEFAULT_BACKOFF,
   supervise,
   type BackoffOptions,
   type RestartInfo,
   type Supervised,
 } from "./supervised.js";
 
-export { restartDelayMs, type BackoffOptions, type RestartInfo } from "./supervised.js";
 
 export interface LinkEvent {
   readonly kind: "link";
@@ -139,8 +137,6 @@ export class MonitorParser {
     return { events, problems };
   }
 }
-
-export const DEFAULT_MONITOR_BACKOFF: BackoffOptions = DEFAULT_BACKOFF;
 
 export interface MonitorOptions {
   readonly onEvent: (e: MonitorEvent) => void;

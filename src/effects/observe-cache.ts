@@ -104,7 +104,6 @@ export interface ObserveCacheOptions {
 
 /** What the cache has done, for status and tests. */
 export interface CacheStats {
-  readonly reads: number;
   readonly resyncs: number;
   readonly mismatches: Readonly<Partial<Record<KindName, number>>>;
   /** Per stream: restarts after a death. */
@@ -144,7 +143,6 @@ export class ObserveCache {
   private readonly ip4: BatchChannel;
   private readonly ip6: BatchChannel;
   private stats = {
-    reads: 0,
     resyncs: 0,
     mismatches: {} as Partial<Record<KindName, number>>,
     restarts: { ip: 0, tc: 0, nft: 0, conntrack: 0 } as Record<StreamName, number>,
@@ -215,18 +213,15 @@ export class ObserveCache {
 
   /** Our own ops changed these kinds: what they touched is read again by the next read. */
   touched(kinds: Iterable<KindName>): void {
-    const groups = new Set<Group>();
-    for (const k of kinds)
-      for (const s of driver(k).sources) {
-        const g = GROUP_OF[s];
-        if (g !== "always") groups.add(g);
-      }
-    this.mark([...groups]);
+    this.mark([...new Set([...kinds].flatMap((k) => this.cachedGroups(k)))]);
   }
 
-  /** Every reading is taken afresh by the next read (a stream restarted, or a caller knows better). */
-  invalidate(): void {
-    this.mark(GROUPS);
+  /** The groups a kind's readings are cached in (none: it is read at every read). */
+  private cachedGroups(k: KindName): Group[] {
+    return driver(k).sources.flatMap((s) => {
+      const g = GROUP_OF[s];
+      return g === "always" || (g === "facts" && this.factsMode === "direct") ? [] : [g];
+    });
   }
 
   get status(): CacheStats {
@@ -259,7 +254,8 @@ export class ObserveCache {
 
   private restarted(name: StreamName, info: RestartInfo): void {
     this.stats.restarts[name]++;
-    this.invalidate();
+    // What it missed is unknown: every reading is taken afresh by the next read.
+    this.mark(GROUPS);
     this.o.onRestart?.(name, info);
   }
 
@@ -275,7 +271,6 @@ export class ObserveCache {
   }
 
   private async readNow(): Promise<KernelState> {
-    this.stats.reads++;
     for (const g of GROUPS)
       if (!(this.streams.get(this.streamOf(g))?.listening() ?? false)) this.stale.add(g);
     const due = GROUPS.filter((g) => this.stale.has(g) || !this.has(g));
@@ -346,15 +341,19 @@ export class ObserveCache {
     const always: Pick<RawObservation, "daemons" | "hostapd"> = { daemons, hostapd };
     const state: Record<string, readonly KernelObject[]> = {};
     for (const k of KIND_NAMES) {
-      const groups = driver(k).sources.map((s) => GROUP_OF[s]);
+      const sources = driver(k).sources;
+      // A kind with a reading taken at every read is parsed at every read; the others when one of
+      // their readings changed.
+      const key = sources.some((s) => GROUP_OF[s] === "always")
+        ? undefined
+        : sources.map((s) => String(this.versions.get(GROUP_OF[s] as Group))).join(",");
       const memo = this.parsed.get(k);
-      const key = groups.map((g) => (g === "always" ? "*" : String(this.versions.get(g)))).join(",");
-      if (memo !== undefined && memo.key === key && !groups.includes("always")) {
+      if (key !== undefined && memo?.key === key) {
         state[k] = memo.objects;
         continue;
       }
-      const objects = canonicalKind(k, driver(k).observe(this.rawFor(driver(k).sources, always)));
-      this.parsed.set(k, { key, objects });
+      const objects = canonicalKind(k, driver(k).observe(this.rawFor(sources, always)));
+      if (key !== undefined) this.parsed.set(k, { key, objects });
       state[k] = objects;
     }
     return state as unknown as KernelState;
@@ -396,10 +395,8 @@ export class ObserveCache {
     const fresh = parseObservation(raw);
     const candidates: CacheMismatch[] = [];
     for (const k of KIND_NAMES) {
-      if (TRANSIENT_KINDS.includes(k)) continue;
-      const groups = driver(k).sources.map((s) => GROUP_OF[s]);
       // A kind read at every read is never cached: nothing to prove.
-      if (groups.every((g) => g === "always" || (g === "facts" && this.factsMode === "direct"))) continue;
+      if (TRANSIENT_KINDS.includes(k) || this.cachedGroups(k).length === 0) continue;
       candidates.push(...compareKind(k, cached[k], fresh[k]));
     }
     this.stats.resyncs++;
@@ -410,12 +407,7 @@ export class ObserveCache {
         ? Promise.resolve([])
         : sleep(SETTLE_MS).then(() => {
             const moved = new Set(GROUPS.filter((g) => this.events.get(g) !== before.get(g)));
-            const missed = candidates.filter(
-              (m) =>
-                !driver(m.kind).sources.some(
-                  (s) => GROUP_OF[s] !== "always" && moved.has(GROUP_OF[s] as Group),
-                ),
-            );
+            const missed = candidates.filter((m) => !this.cachedGroups(m.kind).some((g) => moved.has(g)));
             for (const m of missed) {
               this.stats.mismatches[m.kind] = (this.stats.mismatches[m.kind] ?? 0) + 1;
               this.o.onMismatch?.(m);

@@ -7,8 +7,8 @@ import {
   type LinkEvent,
   type Monitor,
   type MonitorEvent,
-  type RestartInfo,
 } from "../../src/effects/ip-monitor.js";
+import type { RestartInfo } from "../../src/effects/supervised.js";
 import { addNamespace, deleteNamespace, newLabId } from "../../src/lab/netns.js";
 import { run } from "../../src/effects/exec.js";
 import { eventually, requireKernel } from "../helpers/kernel.js";

@@ -3,13 +3,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fc } from "../support/fc.js";
 import {
-  DEFAULT_MONITOR_BACKOFF,
   MonitorParser,
-  restartDelayMs,
   type ChangeEvent,
   type LinkEvent,
   type MonitorEvent,
 } from "../../src/effects/ip-monitor.js";
+import { DEFAULT_BACKOFF, restartDelayMs } from "../../src/effects/supervised.js";
 
 // Recorded from `TZ=UTC ip -ts monitor label link address route rule` in a lab namespace while a veth
 // pair va/vb was created, set up, its peer taken down and up (carrier loss), va itself down and up,
@@ -138,7 +137,7 @@ describe("ip monitor parsing (recorded output)", () => {
 
 describe("monitor restart backoff", () => {
   it("doubles from the initial delay and never exceeds the cap", () => {
-    expect([1, 2, 3, 4].map((n) => restartDelayMs(n, DEFAULT_MONITOR_BACKOFF))).toEqual([100, 200, 400, 800]);
+    expect([1, 2, 3, 4].map((n) => restartDelayMs(n, DEFAULT_BACKOFF))).toEqual([100, 200, 400, 800]);
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 200 }),

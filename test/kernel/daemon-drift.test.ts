@@ -11,15 +11,40 @@ import { demoTopology, eventually, ipJson, LAB_TOOLS, requireKernel, useLab } fr
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in the demo lab", () => {
+/** The demo lab for a describe block, and a way to start daemons in it, killed after each test. */
+function demoLabWithDaemons(prefix: string) {
   const lab = useLab(demoTopology());
-  const dir = tempDir("bhl-run-drift-");
+  const dir = tempDir(prefix);
   const running: DaemonProcess[] = [];
   afterEach(async () => {
     for (const d of running.splice(0)) await d.stop("SIGKILL");
   });
   afterAll(() => dir.remove());
-  const sh = (...argv: string[]) => lab().exec(lab().node, argv);
+  return {
+    lab,
+    sh: (...argv: string[]) => lab().exec(lab().node, argv),
+    /**
+     * The daemon on the demo policy with `daemon` lines added (in `dir/name`), started, once it has
+     * switched to fibre (that switch is logged once its pass is over).
+     */
+    async onFibre(name: string, daemon: string): Promise<DaemonProcess> {
+      const d = DaemonProcess.start(
+        lab().node,
+        demoPolicyIn(join(dir.path, name), (t) => t.replace("  logLevel: info\n", daemon)),
+      );
+      running.push(d);
+      await d.started();
+      await d.waitFor(
+        (l) => (l["switch"] as { to?: string[] } | undefined)?.to?.includes("fibre") === true,
+        20_000,
+      );
+      return d;
+    },
+  };
+}
+
+describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in the demo lab", () => {
+  const { lab, sh, onFibre } = demoLabWithDaemons("bhl-run-drift-");
   const driftLines = (d: DaemonProcess, from: number) =>
     d.lines.slice(from).filter((l) => l["drift"] !== undefined) as unknown as {
       drift: { class: string; kind: string; key: string };
@@ -27,24 +52,13 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in t
     }[];
 
   it("logs each drift once with its class, heals ours, and leaves a foreign conflict in place", async () => {
-    const d = DaemonProcess.start(
-      lab().node,
-      // The safety-net pass every 2 s resyncs the observed-state cache: each of the changes below is
-      // seen through an event, and a resync that finds the cache disagreeing logs it (none may).
-      demoPolicyIn(join(dir.path, "a"), (t) =>
-        t.replace("  logLevel: info", "  logLevel: debug\n  resyncInterval: 2s"),
-      ),
-    );
-    running.push(d);
-    await d.started();
+    // The safety-net pass every 2 s resyncs the observed-state cache: each of the changes below is
+    // seen through an event, and a resync that finds the cache disagreeing logs it (none may).
+    const d = await onFibre("a", "  logLevel: debug\n  resyncInterval: 2s\n");
     // Change nothing while a pass is applying: an owned object removed in its verification window fails
-    // the pass and its rollback puts the object back, which is not the drift this test is about. The
-    // switch to fibre is logged once its pass is over; lte up is the last health change of the start.
+    // the pass and its rollback puts the object back, which is not the drift this test is about. lte up
+    // is the last health change of the start.
     await d.waitFor((l) => l["uplink"] === "lte" && l["to"] === "up", 20_000);
-    await d.waitFor(
-      (l) => (l["switch"] as { to?: string[] } | undefined)?.to?.includes("fibre") === true,
-      20_000,
-    );
     expect(await activeDev(lab().node)).toBe("eth0");
     const table102 = async () => (await ipJson(lab().node, ["route", "show", "table", "102"])) as unknown[];
     expect((await table102()).length).toBeGreaterThan(0);
@@ -91,29 +105,11 @@ describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))("backhaul run: drift in t
 describe.skipIf(!requireKernel([...LAB_TOOLS, "nft"]))(
   "backhaul run: a dead ip monitor in the demo lab",
   () => {
-    const lab = useLab(demoTopology());
-    const dir = tempDir("bhl-run-monitor-");
-    const running: DaemonProcess[] = [];
-    afterEach(async () => {
-      for (const d of running.splice(0)) await d.stop("SIGKILL");
-    });
-    afterAll(() => dir.remove());
-    const sh = (...argv: string[]) => lab().exec(lab().node, argv);
+    const { lab, sh, onFibre } = demoLabWithDaemons("bhl-run-monitor-");
 
     it("heals what changed while its ip monitor was dead: reads are fresh until the monitor is back", async () => {
       // No resync comes during the test: what heals the route is the fresh read after the monitor's death.
-      const d = DaemonProcess.start(
-        lab().node,
-        demoPolicyIn(join(dir.path, "m"), (t) =>
-          t.replace("  logLevel: info", "  logLevel: info\n  resyncInterval: 10m"),
-        ),
-      );
-      running.push(d);
-      await d.started();
-      await d.waitFor(
-        (l) => (l["switch"] as { to?: string[] } | undefined)?.to?.includes("fibre") === true,
-        20_000,
-      );
+      const d = await onFibre("m", "  logLevel: info\n  resyncInterval: 10m\n");
       const pids = (await run(["ip", "netns", "pids", lab().node])).stdout
         .split("\n")
         .filter((p) => p !== "");

@@ -23,7 +23,7 @@ import { tcBatchArgv } from "../../kinds/tc/render.js";
 import { conntrackBatchArgv } from "../../kinds/conntrack/nat-flows.js";
 import type { Family, Op } from "../../kinds/types.js";
 import { run } from "../exec.js";
-import { failingLine, type BatchChannel } from "../batch-channel.js";
+import { failingLine, failureMessage, type BatchChannel, type ChannelAnswer } from "../batch-channel.js";
 import { reloadService, startService, stopService } from "./service-process.js";
 
 export interface OpFailure {
@@ -72,12 +72,12 @@ export interface ExecOptions {
   readonly ipChannel?: (family: Family | undefined) => BatchChannel;
 }
 
-/** One batch through a channel, as the exit code and standard error a fresh `ip -batch` would give. */
-async function viaChannel(channel: BatchChannel, lines: readonly string[]) {
-  const a = await channel.request(lines, "write");
-  return a.ok
-    ? { exitCode: 0, stderr: "" }
-    : { exitCode: 1, stderr: `${a.message}\nCommand failed -:${a.line}\n` };
+/** A batch process's exit as a channel's answer: done, or the failing line and what the tool said. */
+function answerOf(r: { readonly exitCode: number; readonly stderr: string }): ChannelAnswer {
+  // conntrack names no failing line: the batch counts as not run from its first op.
+  return r.exitCode === 0
+    ? { ok: true, outputs: [] }
+    : { ok: false, line: failingLine(r.stderr) ?? 1, message: failureMessage(r.stderr) };
 }
 
 type Step =
@@ -291,7 +291,7 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
     } else {
       const channel = s.tool === "ip" ? o.ipChannel?.(s.family) : undefined;
       if (channel === undefined) processes++;
-      let r;
+      let r: ChannelAnswer;
       try {
         const opts = {
           allowFailure: true,
@@ -300,30 +300,27 @@ export async function executePrepared(p: Prepared, o: ExecOptions = {}): Promise
         } as const;
         r =
           s.tool === "conntrack"
-            ? await withBatchFile(s.lines, (file) => run(conntrackBatchArgv(file), opts))
+            ? answerOf(await withBatchFile(s.lines, (file) => run(conntrackBatchArgv(file), opts)))
             : channel !== undefined
-              ? await viaChannel(channel, s.lines)
-              : await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
-                  ...opts,
-                  input: s.lines.join("\n") + "\n",
-                });
+              ? await channel.request(s.lines, "write")
+              : answerOf(
+                  await run(s.tool === "tc" ? tcBatchArgv() : batchArgv(s), {
+                    ...opts,
+                    input: s.lines.join("\n") + "\n",
+                  }),
+                );
       } catch (e) {
         // A timeout or a missing ip: how far the batch got is unknown, so nothing in it counts as done
         // (rollback re-plans from what the kernel holds, so a line that did run is undone all the same).
         const message = e instanceof Error ? e.message : String(e);
         return { ok: false, executed, processes, failure: failure(ops, s.start, s.lines[0] ?? "", message) };
       }
-      if (r.exitCode !== 0) {
-        // conntrack names no failing line: the batch counts as not run from its first op.
-        const line = failingLine(r.stderr) ?? 1;
+      if (!r.ok) {
+        const { line, message } = r;
         const index = s.lineOp[line - 1] ?? s.start;
         // Every op whose lines all come before the failing line is done.
         executed = index;
         const partial = line >= 2 && s.lineOp[line - 2] === index;
-        const message = r.stderr
-          .split("\n")
-          .filter((l) => l.trim() !== "" && !/^Command failed/.test(l))
-          .join("; ");
         await o.onProgress?.(executed);
         return {
           ok: false,
