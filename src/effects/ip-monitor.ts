@@ -3,13 +3,7 @@
 // `[TIMESTAMP] [LABEL]...` ("Deleted " before the body for removals) followed by indented
 // continuation lines. A supervisor (effects/supervised.ts) restarts the process with exponential
 // backoff when it dies.
-import {
-  supervise,
-  type BackoffOptions,
-  type RestartInfo,
-  type Supervised,
-} from "./supervised.js";
-
+import { supervise, type BackoffOptions, type RestartInfo, type Supervised } from "./supervised.js";
 
 export interface LinkEvent {
   readonly kind: "link";
