@@ -117,6 +117,8 @@ export interface StreamOptions {
   readonly netns?: string;
   /** Added to this process's environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Keep standard input open for the caller to write to (an interactive program). */
+  readonly input?: boolean;
 }
 
 /**
@@ -130,7 +132,7 @@ export function spawnStream(argv: readonly string[], opts: StreamOptions = {}) {
   if (file === undefined) throw new Error("spawnStream: empty command");
   processCounter.started++;
   return execa(file, args, {
-    stdin: "ignore",
+    stdin: opts.input === true ? "pipe" : "ignore",
     buffer: false,
     reject: false,
     cleanup: true,

@@ -9,9 +9,11 @@
 //   tc                     `tc monitor` and link events
 //   nft                    `nft monitor`
 //   conntrack              `conntrack -E` (new and ended source-NAT'ed flows)
-// and the pid files and hostapd's control sockets are read at every read. An event marks its groups
+//   hostapd                one interactive `hostapd_cli` per access point of ours (hostapd-session.ts),
+//                          which prints hostapd's events and answers `status` without a new process
+// and the pid files are read at every read (the file system only). An event marks its groups
 // stale; a read re-reads only the stale ones (ip's through one long-lived `ip -batch` channel per
-// family, no process) and parses only the kinds whose readings changed. While a group's stream is not
+// family, hostapd's through its session: no process) and parses only the kinds whose readings changed. While a group's stream is not
 // listening (starting, dead, restarting after a death) the group is stale at every read, so no read
 // ever answers from a cache that may have missed an event. Our own ops mark what they touched
 // (touched()), so verification reads what the ops changed. A resync (resync()) reads everything
@@ -29,7 +31,6 @@ import {
   readConntrack,
   readDaemons,
   readFacts,
-  readHostapd,
   readKernel,
   readNft,
   readTc,
@@ -37,9 +38,13 @@ import {
 import { readFactsDirect } from "./read-facts.js";
 import { supervise, type RestartInfo, type Supervised } from "./supervised.js";
 import { startMonitor, type MonitorEvent } from "./ip-monitor.js";
+import { HostapdSession } from "./hostapd-session.js";
+import { hostapdDir, hostapdPaths } from "../kinds/services/hostapd.js";
+import { scopeOf } from "../kinds/services/dhcp-client.js";
+import { currentNetns } from "./netns.js";
 
-export type Group = "address" | "rule" | "route" | "facts" | "tc" | "nft" | "conntrack";
-const GROUPS: readonly Group[] = ["address", "rule", "route", "facts", "tc", "nft", "conntrack"];
+export type Group = "address" | "rule" | "route" | "facts" | "tc" | "nft" | "conntrack" | "hostapd";
+const GROUPS: readonly Group[] = ["address", "rule", "route", "facts", "tc", "nft", "conntrack", "hostapd"];
 
 /** The group a reading belongs to; "always" readings are taken at every read. */
 const GROUP_OF: Readonly<Record<RawSource, Group | "always">> = {
@@ -51,13 +56,13 @@ const GROUP_OF: Readonly<Record<RawSource, Group | "always">> = {
   "tc-tree": "tc",
   nft: "nft",
   conntrack: "conntrack",
-  "hostapd-ctrl": "always",
+  "hostapd-ctrl": "hostapd",
   "service-pids": "always",
 };
 
 /** The streams: what each covers and how it is started. */
-type StreamName = "ip" | "tc" | "nft" | "conntrack";
-const STREAM_ARGV: Readonly<Record<Exclude<StreamName, "ip">, readonly string[]>> = {
+type StreamName = "ip" | "tc" | "nft" | "conntrack" | "hostapd";
+const STREAM_ARGV: Readonly<Record<Exclude<StreamName, "ip" | "hostapd">, readonly string[]>> = {
   tc: ["tc", "monitor"],
   nft: ["nft", "monitor"],
   conntrack: ["conntrack", "-E", "-e", "NEW,DESTROY", "-n", "-o", "extended"],
@@ -92,7 +97,7 @@ export interface ObserveCacheOptions {
   readonly stateDir: () => string;
   /** Every ip monitor event, once the cache took it (the daemon's fast path and pass triggers). */
   readonly onEvent?: (e: MonitorEvent) => void;
-  /** Something changed that no ip event says (tc, nft): a pass should look. */
+  /** Something changed that no ip event says (tc, nft, hostapd): a pass should look. */
   readonly onChange?: (what: string) => void;
   /** A stream was started again after a death: what it missed is read afresh by the next read. */
   readonly onRestart?: (stream: StreamName, info: RestartInfo) => void;
@@ -121,6 +126,13 @@ interface Readings {
   nft?: string;
   /** undefined inside: no tool or no connection tracking. */
   conntrack?: { readonly out: string | undefined };
+  hostapd?: RawObservation["hostapd"];
+}
+
+/** A session with one hostapd of ours: a new hostapd (another pid) gets a new session. */
+interface ApSession {
+  readonly iface: string;
+  readonly session: HostapdSession;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,14 +150,15 @@ export class ObserveCache {
   private readonly stale = new Set<Group>(GROUPS);
   private readonly versions = new Map<Group, number>(GROUPS.map((g) => [g, 0]));
   private readonly parsed = new Map<KindName, { key: string; objects: readonly KernelObject[] }>();
-  private readonly streams = new Map<StreamName, Supervised>();
+  private readonly streams = new Map<Exclude<StreamName, "hostapd">, Supervised>();
+  private readonly sessions = new Map<string, ApSession>();
   private readonly factsMode: "direct" | "events";
   private readonly ip4: BatchChannel;
   private readonly ip6: BatchChannel;
   private stats = {
     resyncs: 0,
     mismatches: {} as Partial<Record<KindName, number>>,
-    restarts: { ip: 0, tc: 0, nft: 0, conntrack: 0 } as Record<StreamName, number>,
+    restarts: { ip: 0, tc: 0, nft: 0, conntrack: 0, hostapd: 0 } as Record<StreamName, number>,
     taken: Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>,
   };
   private readQueue: Promise<unknown> = Promise.resolve();
@@ -206,8 +219,12 @@ export class ObserveCache {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.streams.values()].map((s) => s.stop()));
+    await Promise.all([
+      ...[...this.streams.values()].map((s) => s.stop()),
+      ...[...this.sessions.values()].map((s) => s.session.stop()),
+    ]);
     this.streams.clear();
+    this.sessions.clear();
     await Promise.all([this.ip4.close(), this.ip6.close()]);
   }
 
@@ -217,7 +234,7 @@ export class ObserveCache {
   }
 
   /** The groups a kind's readings are cached in (none: it is read at every read). */
-  private cachedGroups(k: KindName): Group[] {
+  cachedGroups(k: KindName): Group[] {
     return driver(k).sources.flatMap((s) => {
       const g = GROUP_OF[s];
       return g === "always" || (g === "facts" && this.factsMode === "direct") ? [] : [g];
@@ -266,13 +283,60 @@ export class ObserveCache {
     }
   }
 
-  private streamOf(g: Group): StreamName {
-    return g === "tc" || g === "nft" || g === "conntrack" ? g : "ip";
+  /** The group's stream runs and listens: every change from now on reaches us. */
+  private listening(g: Group): boolean {
+    if (g === "hostapd") return [...this.sessions.values()].every((s) => s.session.attached());
+    const stream = g === "tc" || g === "nft" || g === "conntrack" ? g : "ip";
+    return this.streams.get(stream)?.listening() ?? false;
+  }
+
+  /** One session per hostapd of ours that runs (by pid); the others are ended. */
+  private syncSessions(daemons: RawObservation["daemons"]): void {
+    const scope = scopeOf(this.o.netns ?? currentNetns());
+    const dir = hostapdDir(this.o.stateDir(), scope);
+    const wanted = new Map<string, string>(
+      daemons.hostapd.map((h) => [`${h.iface}\0${h.pid}\0${dir}`, h.iface] as const),
+    );
+    let changed = false;
+    for (const [key, s] of this.sessions) {
+      if (wanted.has(key)) continue;
+      this.sessions.delete(key);
+      void s.session.stop();
+      changed = true;
+    }
+    for (const [key, iface] of wanted) {
+      if (this.sessions.has(key)) continue;
+      changed = true;
+      const session = new HostapdSession({
+        ctrlDir: hostapdPaths(dir, iface).ctrlDir,
+        iface,
+        ...(this.o.netns === undefined ? {} : { netns: this.o.netns }),
+        onChange: (what) => {
+          this.mark(["hostapd"]);
+          this.o.onChange?.(what);
+        },
+        onRestart: (info) => this.restarted("hostapd", info),
+      });
+      this.sessions.set(key, { iface, session });
+    }
+    if (changed) this.mark(["hostapd"]);
+  }
+
+  /** Each session's answer to `status` ("" when hostapd did not answer), by interface. */
+  private async askSessions(): Promise<NonNullable<Readings["hostapd"]>> {
+    const answers = await Promise.all(
+      [...this.sessions.values()].map(async (s) => ({
+        iface: s.iface,
+        out: (await s.session.status()) ?? "",
+      })),
+    );
+    return answers.sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
   }
 
   private async readNow(): Promise<KernelState> {
-    for (const g of GROUPS)
-      if (!(this.streams.get(this.streamOf(g))?.listening() ?? false)) this.stale.add(g);
+    const daemons = readDaemons(this.o.stateDir(), this.o.netns);
+    this.syncSessions(daemons);
+    for (const g of GROUPS) if (!this.listening(g)) this.stale.add(g);
     const due = GROUPS.filter((g) => this.stale.has(g) || !this.has(g));
     for (const g of due) {
       this.stale.delete(g);
@@ -284,7 +348,9 @@ export class ObserveCache {
       for (const g of due) this.stale.add(g);
       throw e;
     }
-    return await this.compose();
+    // hostapd that did not answer is asked again (through its session) by the next read.
+    if (this.readings.hostapd?.some((a) => a.out === "")) this.stale.add("hostapd");
+    return this.compose(daemons);
   }
 
   private has(g: Group): boolean {
@@ -295,7 +361,7 @@ export class ObserveCache {
   private async take(due: readonly Group[]): Promise<void> {
     const netns = this.o.netns;
     const sections = (["address", "rule", "route"] as const).filter((g) => due.includes(g));
-    const [ip, rules6, facts, tc, nft, conntrack] = await Promise.all([
+    const [ip, rules6, facts, tc, nft, conntrack, hostapd] = await Promise.all([
       sections.length === 0
         ? undefined
         : this.ip4.request(
@@ -307,6 +373,7 @@ export class ObserveCache {
       due.includes("tc") ? readTc(netns, true) : undefined,
       due.includes("nft") ? readNft(netns) : undefined,
       due.includes("conntrack") ? readConntrack(netns) : undefined,
+      due.includes("hostapd") ? this.askSessions() : undefined,
     ]);
     const answer = (a: ChannelAnswer | undefined): readonly string[] | undefined => {
       if (a === undefined) return undefined;
@@ -324,6 +391,7 @@ export class ObserveCache {
     if (tc !== undefined) this.put("tc", tc);
     if (nft !== undefined) this.put("nft", nft);
     if (due.includes("conntrack")) this.put("conntrack", { out: conntrack });
+    if (hostapd !== undefined) this.put("hostapd", hostapd);
   }
 
   private put<G extends Group>(g: G, value: NonNullable<Readings[G]>): void {
@@ -333,12 +401,8 @@ export class ObserveCache {
   }
 
   /** The state from the readings: each kind parsed again only when one of its readings changed. */
-  private async compose(): Promise<KernelState> {
-    const daemons = readDaemons(this.o.stateDir(), this.o.netns);
-    // Only a hostapd of ours is asked, so a node without a hotspot starts no process here.
-    const hostapd =
-      daemons.hostapd.length === 0 ? [] : await readHostapd(daemons, this.o.stateDir(), this.o.netns);
-    const always: Pick<RawObservation, "daemons" | "hostapd"> = { daemons, hostapd };
+  private compose(daemons: RawObservation["daemons"]): KernelState {
+    const always: Pick<RawObservation, "daemons"> = { daemons };
     const state: Record<string, readonly KernelObject[]> = {};
     for (const k of KIND_NAMES) {
       const sources = driver(k).sources;
@@ -360,10 +424,7 @@ export class ObserveCache {
   }
 
   /** A raw observation holding only the readings `sources` name. */
-  private rawFor(
-    sources: readonly RawSource[],
-    always: Pick<RawObservation, "daemons" | "hostapd">,
-  ): RawObservation {
+  private rawFor(sources: readonly RawSource[], always: Pick<RawObservation, "daemons">): RawObservation {
     const r = this.readings;
     const sections = (["address", "rule", "route"] as const).filter(
       (s) => sources.includes(`ip-${s}`) && r[s] !== undefined,
@@ -371,6 +432,7 @@ export class ObserveCache {
     const out = sections.map((s) => (s === "rule" ? r.rule!.v4 : r[s]!)).join("");
     return {
       ...always,
+      hostapd: r.hostapd ?? [],
       ...(sections.length > 0 ? { ip: { out, sections } } : {}),
       ...(sources.includes("ip-rule") && r.rule !== undefined ? { rules6: r.rule.v6 } : {}),
       ...(sources.includes("sysfs") && r.facts !== undefined ? { facts: r.facts } : {}),
@@ -431,10 +493,19 @@ export class ObserveCache {
       this.put("tc", { qdiscs: raw.qdiscs, ...(raw.tree === undefined ? {} : { tree: raw.tree }) });
     if (raw.nft !== undefined) this.put("nft", raw.nft);
     this.put("conntrack", { out: raw.conntrack });
+    // Only the answers of the sessions we have (a hostapd that started meanwhile gets one next read).
+    const ours = new Set([...this.sessions.values()].map((s) => s.iface));
+    this.put(
+      "hostapd",
+      raw.hostapd.filter((a) => ours.has(a.iface)),
+    );
   }
 }
 
-/** Each object one side has and the other has not, or has differently. */
+/**
+ * Each object one side has and the other has not, or has differently: every field, the observed-only
+ * ones too (hostapd's state, a link's carrier), since the cache must say what a fresh read says.
+ */
 export function compareKind(
   k: KindName,
   cached: readonly KernelObject[],
@@ -448,7 +519,7 @@ export function compareKind(
     const f = byKey.get(key);
     byKey.delete(key);
     if (f === undefined) out.push({ kind: k, key, cached: c });
-    else if (!d.equal(c, f)) out.push({ kind: k, key, cached: c, kernel: f });
+    else if (!plainEqual(c, f)) out.push({ kind: k, key, cached: c, kernel: f });
   }
   for (const [key, f] of byKey) out.push({ kind: k, key, kernel: f });
   return out;

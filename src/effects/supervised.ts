@@ -38,6 +38,8 @@ export interface SuperviseOptions {
   readonly netns?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly backoff?: Partial<BackoffOptions>;
+  /** Keep standard input open: the program is interactive (see write()). */
+  readonly input?: boolean;
   /** A chunk of standard output, as it arrives. */
   readonly onStdout: (chunk: string) => void;
   /** A chunk of standard error (a monitor that says something there has usually lost messages). */
@@ -58,6 +60,10 @@ export interface Supervised {
    * now (Node may not have reaped a death yet). What it prints from then on is every change.
    */
   listening(): boolean;
+  /** Write to the running process's standard input (with `input`); false when none runs. */
+  write(text: string): boolean;
+  /** Kill the running process (it does not answer): it is started again as after any death. */
+  kill(): void;
   /** Stop: kill the process, cancel any pending restart. */
   stop(): Promise<void>;
 }
@@ -98,8 +104,10 @@ export function supervise(o: SuperviseOptions): Supervised {
 
   const launch = (restart?: Omit<RestartInfo, "restarts">): void => {
     const startedAt = Date.now();
-    const sub = spawnStream(o.argv, { netns: o.netns, env: o.env ?? {} });
+    const sub = spawnStream(o.argv, { netns: o.netns, env: o.env ?? {}, input: o.input === true });
     child = sub;
+    // A write racing the process's death fails with EPIPE: its exit says what happened.
+    sub.stdin?.on("error", () => undefined);
     socketSeen = false;
     let stderr = "";
     sub.stdout?.setEncoding("utf8");
@@ -141,6 +149,16 @@ export function supervise(o: SuperviseOptions): Supervised {
       if (state === undefined || state === "Z" || state === "X") return false;
       if (!socketSeen) socketSeen = hasSocket(pid);
       return socketSeen;
+    },
+    write(text) {
+      const c = child;
+      if (c?.stdin === null || c?.stdin === undefined || c.exitCode !== null || c.stdin.destroyed)
+        return false;
+      c.stdin.write(text);
+      return true;
+    },
+    kill() {
+      child?.kill("SIGKILL");
     },
     async stop() {
       stopped = true;

@@ -13,8 +13,27 @@ import { processCounter, run } from "../../src/effects/exec.js";
 import { KIND_NAMES, TRANSIENT_KINDS } from "../../src/kinds/registry.js";
 import type { KernelState } from "../../src/kinds/types.js";
 import { requireKernel } from "../helpers/kernel.js";
+import {
+  hostapd,
+  hostapdDir,
+  hostapdOf,
+  hostapdPaths,
+  type Hostapd,
+} from "../../src/kinds/services/hostapd.js";
+import { scopeOf } from "../../src/kinds/services/dhcp-client.js";
+import { startService, stopService } from "../../src/effects/apply/service-process.js";
 
-const kernel = requireKernel(["conntrack"]);
+const kernel = requireKernel(["conntrack", "hostapd", "hostapd_cli"]);
+
+/** Our access point's start and stop lines, as the executor runs them. */
+function apLines(h: Hostapd) {
+  if (hostapd.command.tool !== "service") throw new Error("hostapd is a service");
+  const ctx = { replacedRoots: new Set<string>() };
+  const [start] = hostapd.command.render({ op: "add", after: h }, ctx);
+  const [stop] = hostapd.command.render({ op: "delete", before: h }, ctx);
+  if (start?.action !== "start" || stop?.action !== "stop") throw new Error("unexpected service lines");
+  return { start, stop };
+}
 
 describe.skipIf(!kernel)("the observed-state cache against the kernel", () => {
   const id = newLabId();
@@ -202,6 +221,74 @@ describe.skipIf(!kernel)("the observed-state cache against the kernel", () => {
     for (let i = 0; i < 3 && state === undefined; i++) state = await cache.read().catch(() => undefined);
     expect(state?.route.some((r) => r.table === 311)).toBe(true);
     await expectCaughtUp();
+  });
+
+  it("follows an access point of ours through one hostapd_cli session: its events, its session killed, hostapd replaced", async () => {
+    await ip("link", "add", "ap0", "type", "veth", "peer", "name", "pap0", "netns", peer);
+    await ip("link", "set", "ap0", "up");
+    await run(["ip", "link", "set", "pap0", "up"], { netns: peer });
+    const dir = hostapdDir(stateDir, scopeOf(node));
+    const h = hostapdOf(dir, {
+      iface: "ap0",
+      driver: "wired",
+      ssid: "cache",
+      channel: 1,
+      security: "open",
+      pmf: "disabled",
+      clientIsolation: false,
+      maxClients: 4,
+    });
+    const { start, stop } = apLines(h);
+    const ctrl = hostapdPaths(dir, "ap0").ctrlDir;
+    const session = ["hostapd_cli", "-p", ctrl, "-i", "ap0"];
+    const stateOf = (s: KernelState) => s.hostapd.find((a) => a.iface === "ap0")?.state;
+    const caughtUpWith = async (state: string | undefined) => {
+      for (let i = 0; i < 100; i++) {
+        const got = await expectCaughtUp();
+        if (stateOf(got) === state) return got;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`hostapd never read as ${state}`);
+    };
+    const first = await startService(start, { netns: node });
+    await caughtUpWith("ENABLED");
+    // Serving and nothing changed: a read asks nothing and starts nothing.
+    const before = processCounter.started;
+    const taken = cache.status.taken;
+    await cache.read();
+    await cache.read();
+    expect(processCounter.started).toBe(before);
+    expect(cache.status.taken).toEqual(taken);
+
+    // Behind its back, through hostapd's own control socket: the events say so.
+    await run(["hostapd_cli", "-p", ctrl, "-i", "ap0", "disable"], { netns: node });
+    await caughtUpWith("DISABLED");
+    await run(["hostapd_cli", "-p", ctrl, "-i", "ap0", "enable"], { netns: node });
+    await caughtUpWith("ENABLED");
+
+    const cli = await pidOf(session);
+    expect(cli).toBeDefined();
+    process.kill(cli!, "SIGKILL");
+    for (let i = 0; i < 100 && cache.status.restarts.hostapd === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(cache.status.restarts.hostapd).toBe(1);
+    await run(["hostapd_cli", "-p", ctrl, "-i", "ap0", "disable"], { netns: node });
+    await caughtUpWith("DISABLED");
+    expect(await pidOf(session)).not.toBe(cli);
+
+    // A new hostapd (another pid) gets a session of its own; the old one ends with its hostapd.
+    await stopService(stop);
+    const gone = await expectCaughtUp();
+    expect(gone.hostapd).toEqual([]);
+    const second = await startService(start, { netns: node });
+    expect(second).not.toBe(first);
+    await caughtUpWith("ENABLED");
+    await stopService(stop);
+    await expectCaughtUp();
+    for (let i = 0; i < 100 && (await pidOf(session)) !== undefined; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await pidOf(session)).toBeUndefined();
+    await ip("link", "del", "ap0");
   });
 
   it("a resync at the end finds nothing the events missed", async () => {
