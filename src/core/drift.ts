@@ -88,7 +88,8 @@ export function driftItems(
   }
   // The kernel as it would be once ours are as desired: what both model-kernel judgements ask.
   const target = converged(seen, wanted, own);
-  return [...out, ...overrides(target, own, flows), ...filterDrops(target, wanted, own)];
+  const kernel = ModelKernel.from(target);
+  return [...out, ...overrides(target, kernel, own, flows), ...filterDrops(target, kernel, wanted, own)];
 }
 
 function item(
@@ -133,9 +134,16 @@ const decidedBy = (r: LookupResult): string =>
     ? `rule ${r.rulePriority} → table ${r.table} → ${r.route.dst} ${r.nexthops.map((h) => `dev ${h.dev}`).join(",")}`
     : `${r.error}${r.rulePriority === undefined ? "" : ` (rule ${r.rulePriority})`}`;
 
-function overrides(target: KernelState, own: Ownership, flows: DriftFlows): DriftItem[] {
-  const withForeign = ModelKernel.from(target);
-  const ours = ModelKernel.from(withoutOverriders(target, own));
+function overrides(
+  target: KernelState,
+  withForeign: ModelKernel,
+  own: Ownership,
+  flows: DriftFlows,
+): DriftItem[] {
+  const without = withoutOverriders(target, own);
+  // No foreign rule or route that could override ours: nothing decides instead of ours.
+  if (without.rule.length === target.rule.length && without.route.length === target.route.length) return [];
+  const ours = ModelKernel.from(without);
   const queries: LookupQuery[] = genericDestinations(target).flatMap((dst) => [
     { dst },
     ...flows.uplinkSources.filter((s) => s.includes(":") === dst.includes(":")).map((src) => ({ dst, src })),
@@ -187,7 +195,12 @@ function clientIn(addr: string, len: number, own: string): string {
  * generic destination, routed as ours decide, judged by the model kernel's packet filter over every
  * table. Only a drop whatever the filter's unknowns are is a conflict.
  */
-function filterDrops(target: KernelState, desired: KernelState, own: Ownership): DriftItem[] {
+function filterDrops(
+  target: KernelState,
+  kernel: ModelKernel,
+  desired: KernelState,
+  own: Ownership,
+): DriftItem[] {
   const ourNat = desired["nft-table"].find((t) => isOwned(t, own));
   const nat = ourNat === undefined ? undefined : natOf(ourNat);
   if (ourNat === undefined || nat?.subnet === undefined) return [];
@@ -203,7 +216,6 @@ function filterDrops(target: KernelState, desired: KernelState, own: Ownership):
   if (hotspot === undefined) return [];
   const node = hotspot.local.split("/")[0]!;
   const client = clientIn(addr, len, node);
-  const kernel = ModelKernel.from(target);
   const out = new Map<string, DriftItem>();
   for (const dst of genericDestinations(target).filter((d) => !d.includes(":"))) {
     const r = kernel.lookup({ dst, src: client });

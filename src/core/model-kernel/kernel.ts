@@ -150,7 +150,14 @@ export class ModelKernel {
       if (kind === "route" || kind === "rule" || kind === "address") continue;
       for (const o of state[kind]) k.objects.get(kind)!.set(keyOf(o), o);
     }
-    for (const a of state.address) k.insertAddress(a);
+    // Each device's derived routes are made once, after all its addresses, in the order one insert
+    // after another leaves them: a device's entries go in when its last address does.
+    const last = new Map<string, number>();
+    state.address.forEach((a, i) => {
+      k.objects.get("address")!.set(keyOf(a), a);
+      last.set(a.dev, i);
+    });
+    for (const [dev] of [...last].sort((a, b) => a[1] - b[1])) k.rederive(dev);
     for (const r of state.rule) k.insertRule(r);
     for (const r of state.route) k.insertRoute(r);
     return k;
@@ -658,7 +665,17 @@ export function nexthopsOf(r: Route): { gateway?: string; dev?: string; weight: 
  * The routes the kernel adds for an address: IPv4 keeps the local route while the device is down;
  * connected and broadcast routes exist only while it is up. IPv6 drops the address with the device.
  */
-export function derivedRoutes(a: AddressObject, link: Link): Route[] {
+export function derivedRoutes(a: AddressObject, link: Link): readonly Route[] {
+  // Addresses are immutable and the same objects pass after pass: their routes are made once.
+  let memo = derivedMemo.get(a);
+  if (memo === undefined) derivedMemo.set(a, (memo = {}));
+  const key = link.adminUp ? "up" : "down";
+  return (memo[key] ??= deriveRoutes(a, link));
+}
+
+const derivedMemo = new WeakMap<AddressObject, { up?: readonly Route[]; down?: readonly Route[] }>();
+
+function deriveRoutes(a: AddressObject, link: Link): Route[] {
   const ifp = parseInterfacePrefix(a.local);
   const bits = familyBits(ifp.family);
   const host = formatAddress(ifp.family, ifp.net);

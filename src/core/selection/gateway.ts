@@ -20,7 +20,22 @@ export interface ObservedIndex {
   readonly leaseRouters: ReadonlyMap<string, string>;
 }
 
+// States are immutable: an index, and the attachments found in it, hold for as long as the state lives.
+// The daemon selects again on every probe round on the same observation, and parsing addresses for
+// each round was most of what a round cost.
+const indexes = new WeakMap<KernelState, ObservedIndex>();
+const attachments = new WeakMap<ObservedIndex, Map<string, AttachResult>>();
+
+/** The state's index (made once per state). */
 export function indexObserved(s: KernelState): ObservedIndex {
+  const known = indexes.get(s);
+  if (known !== undefined) return known;
+  const ix = buildIndex(s);
+  indexes.set(s, ix);
+  return ix;
+}
+
+function buildIndex(s: KernelState): ObservedIndex {
   const links = new Map(s.link.map((l) => [l.name, l]));
   const addresses = new Map<string, Address[]>();
   for (const a of s.address) {
@@ -62,6 +77,18 @@ export function linkProblem(iface: string, ix: ObservedIndex): string | undefine
 
 /** The uplink's address and gateway in one family (link state is checked by the caller). */
 export function attach(spec: UplinkSpec, family: 4 | 6, ix: ObservedIndex): AttachResult {
+  let memo = attachments.get(ix);
+  if (memo === undefined) attachments.set(ix, (memo = new Map()));
+  // Everything of the spec that attaching reads.
+  const key = `${family} ${spec.iface} ${spec.gateway} ${spec.gateway6 ?? ""}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const r = attachIn(spec, family, ix);
+  memo.set(key, r);
+  return r;
+}
+
+function attachIn(spec: UplinkSpec, family: 4 | 6, ix: ObservedIndex): AttachResult {
   const fam = family === 4 ? "IPv4" : "IPv6";
   const address = (ix.addresses.get(spec.iface) ?? []).find(
     (a) => a.family === family && a.scope === "global",
