@@ -33,6 +33,7 @@ import { formatOneLine } from "../policy/diagnostic-line.js";
 import type { LinkChange } from "../core/decide/fast-path.js";
 import {
   hotspotDue,
+  prepareFastPlans,
   initialState,
   startedOn,
   step,
@@ -95,6 +96,9 @@ export function meteredUplinks(policy: EffectivePolicy, inputs: PlannerInputs): 
 
 const round2 = (ms: number): number => Math.round(ms * 100) / 100;
 
+/** How long passes must have been quiet before the carrier-loss plans are made ahead. */
+const PREPARE_AFTER_MS = 250;
+
 /** When the pass in flight began, and what of it has been measured so far. */
 interface PassClock {
   readonly at: number;
@@ -111,6 +115,7 @@ export class Daemon {
   private mutex: Promise<unknown> = Promise.resolve();
   /** When the cache was last read whole (its start, or a resync). */
   private resyncedAt = Date.now();
+  private prepareTimer: NodeJS.Timeout | undefined;
   /** Link events waiting for the mutex: a full pass that finds one gives way to its fast path. */
   private linksWaiting = 0;
   /** The loop runs (start() is done): kernel events become fast paths and passes. */
@@ -307,6 +312,7 @@ export class Daemon {
    */
   async stop(o: { readonly cleanup?: boolean } = {}): Promise<TxResult | undefined> {
     this.running = false;
+    clearTimeout(this.prepareTimer);
     await this.scheduler.stop();
     this.hotspot.disarm();
     this.services.stop();
@@ -380,7 +386,25 @@ export class Daemon {
       this.linksWaiting--;
       this.clock = { at: Date.now(), t0: performance.now() };
       return this.dispatch({ type: "link", change, usage: this.usage(), battery: onBattery() });
-    }).catch((e: unknown) => this.o.log.error({ err: e }, "fast path failed"));
+    })
+      .then(() => this.prepareAhead())
+      .catch((e: unknown) => this.o.log.error({ err: e }, "fast path failed"));
+  }
+
+  /**
+   * Once passes have settled (none for PREPARE_AFTER_MS), the carrier-loss plans for the active
+   * uplinks are made on what the last one left, so a loss only has to send one; a loss before that
+   * plans as it always did. Never ahead of a waiting link event: its fast path comes first.
+   */
+  private prepareAhead(): void {
+    clearTimeout(this.prepareTimer);
+    this.prepareTimer = setTimeout(() => {
+      void this.exclusive(async () => {
+        if (this.linksWaiting > 0 || !this.running) return;
+        this.state = prepareFastPlans(this.state, { usage: this.usage(), battery: onBattery() }, Date.now());
+      }).catch((e: unknown) => this.o.log.error({ err: e }, "preparing the fast path failed"));
+    }, PREPARE_AFTER_MS);
+    this.prepareTimer.unref();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -440,6 +464,7 @@ export class Daemon {
         r = await this.dispatch({ type: "pass-failed", triggers: req.reasons, error });
         return { ok: false, error: new Error(r?.record.error ?? error) };
       }
+      this.prepareAhead();
       const outcome = r?.record.outcome;
       return outcome === undefined || outcome === "no-change" || outcome === "applied"
         ? { ok: true }
@@ -631,6 +656,7 @@ export class Daemon {
       ...(clock.writtenAt === undefined ? {} : { writtenAfterMs: round2(clock.writtenAt - clock.t0) }),
       ...(result.error === undefined ? {} : { error: result.error }),
       ...(result.healed === undefined ? {} : { healed: result.healed }),
+      ...(result.prepared === undefined ? {} : { prepared: result.prepared }),
       ...(result.switched === undefined ? {} : { switched: result.switched }),
     };
     const report: PassReport = {

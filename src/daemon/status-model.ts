@@ -66,6 +66,8 @@ export interface PassRecord {
   readonly error?: string;
   /** Drifted objects of ours the pass put back. */
   readonly healed?: number;
+  /** A fast pass that sent the carrier-loss plan made ahead of the event. */
+  readonly prepared?: true;
   readonly switched?: {
     readonly from: readonly string[];
     readonly to: readonly string[];

@@ -26,6 +26,7 @@ import {
   type Tracked,
 } from "../health/uplink.js";
 import type { ProbeRound } from "../health/stats.js";
+import { plainEqual } from "../../util/canonical.js";
 import { linkLost, patchLink, type LinkChange } from "./fast-path.js";
 import {
   activationDue,
@@ -74,6 +75,8 @@ export interface PassResult {
   readonly switched?: Switched;
   /** Drifted objects of ours this pass put back. */
   readonly healed?: number;
+  /** The fast path sent a plan made ahead of the event (prepareFastPlans). */
+  readonly prepared?: true;
 }
 
 /** A transaction asked for and not yet answered: what settling it needs. */
@@ -91,6 +94,8 @@ interface Pending {
   readonly at: number;
   /** Drifted objects of ours the plan puts back. */
   readonly healed: number;
+  /** The plan was made ahead of the event. */
+  readonly prepared: boolean;
 }
 
 export interface DaemonState {
@@ -122,6 +127,23 @@ export interface DaemonState {
   readonly pending?: Pending;
   /** The hotspot's activation (a policy hotspot that may run), and the uplinks usable when last stepped. */
   readonly hotspot?: { readonly activation: Activation; readonly usable: readonly string[] };
+  /** Carrier-loss plans made ahead for the active uplinks' links (prepareFastPlans). */
+  readonly ready?: readonly ReadyFastPlan[];
+}
+
+/**
+ * The fast path's plan for losing one active uplink's carrier, computed (and checked against every
+ * invariant) ahead of the event, on the facts it names: the event uses it only while they all still
+ * hold and selection, made again at the event, picks the same uplinks the same way.
+ */
+export interface ReadyFastPlan {
+  readonly change: LinkChange;
+  readonly known: KernelState;
+  readonly selection: Selection | undefined;
+  readonly digest: string;
+  readonly hotspot: DaemonState["hotspot"];
+  readonly drift: readonly DriftItem[];
+  readonly pass: Extract<PlanPass, { ok: true }>;
 }
 
 export type DaemonEvent =
@@ -317,6 +339,15 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
       if (!linkLost(e.change) || !activeIfaces(s).has(e.change.ifname) || s.known === undefined || s.pending)
         return { state: s, intents: [trigger] };
       const patched = patchLink(s.known, e.change);
+      const ready = s.ready?.find(
+        (r) =>
+          r.known === s.known &&
+          r.selection === s.selection &&
+          r.digest === s.digest &&
+          r.hotspot === s.hotspot &&
+          r.drift === s.drift &&
+          plainEqual(r.change, e.change),
+      );
       const r = decide(
         s,
         patched,
@@ -325,6 +356,7 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
         "fast",
         [`${reason} lost`],
         now,
+        ready,
       );
       return { state: r.state, intents: [...r.intents, trigger] };
     }
@@ -398,6 +430,7 @@ function decide(
   path: "full" | "fast",
   triggers: readonly string[],
   now: number,
+  ready?: ReadyFastPlan,
 ): Step {
   const ix = indexObserved(observed);
   const cfg = healthConfig(s0.policy.probes);
@@ -444,7 +477,8 @@ function decide(
   const leave = !s.policy.daemon.drift.heal && ownDrift.length > 0;
   const planWith = (desired: DesiredInput, heal = !leave): PlanPass =>
     planChecked(desired, planInputs, s.digest, heal ? {} : { towards: (d) => leavingDrift(d, s.drift) });
-  let pass = planWith(base);
+  const preparedPass = ready === undefined ? undefined : readyPass(ready, base);
+  let pass = preparedPass ?? planWith(base);
   let healingPlan = !leave;
   if (leave && !pass.ok) {
     // Leaving the drift would break an invariant: safety comes before the policy's wish to only report.
@@ -487,6 +521,7 @@ function decide(
     physicallyLost: new Set([...tracked].filter(([, t]) => !t.physical.ok).map(([n]) => n)),
     battery: facts.battery,
     at: now,
+    prepared: preparedPass !== undefined && pass === preparedPass,
     healed: healingPlan
       ? ownDrift.filter((d) =>
           pass.ops.some((op) => objectOfOp(op).kind === d.kind && keyOf(objectOfOp(op)) === d.key),
@@ -501,6 +536,56 @@ function decide(
     state: { ...s, pending },
     intents: [...logs, { type: "transact", observed, ops: pass.ops, inputs: planInputs }],
   };
+}
+
+/**
+ * The uplinks a selection routes by and how: what the desired state is built from (its reasons and
+ * scores, which carry times and the latest probe figures, aside).
+ */
+function routingOf(x: Selection): unknown {
+  return {
+    strategy: x.strategy,
+    active: x.active,
+    ranked: x.ranked,
+    noneUsable: x.noneUsable,
+    switched: x.switched,
+    verdicts: x.verdicts.map((v) => [v.name, v.iface, v.attached, v.usable, v.tier, v.attachments]),
+  };
+}
+
+/**
+ * The prepared plan when selection, made now, routes as it did when the plan was made: its ops,
+ * their disruption classes and its invariant check stand; the selection (its reasons) is today's.
+ */
+function readyPass(ready: ReadyFastPlan, base: DesiredInput): PlanPass | undefined {
+  const selection = select({ ...base, observed: indexObserved(base.observed) });
+  if (!plainEqual(routingOf(selection), routingOf(ready.pass.desired.selection))) return undefined;
+  return { ...ready.pass, desired: { ...ready.pass.desired, selection } };
+}
+
+/**
+ * Plan ahead for the loss of each active uplink's carrier, on what the daemon knows now, so the
+ * event only checks that the facts still hold and sends the plan. Pure, like step; the daemon calls
+ * it after a pass, when it is idle.
+ */
+export function prepareFastPlans(
+  s: DaemonState,
+  facts: { readonly usage: Usage; readonly battery: boolean },
+  now: number,
+): DaemonState {
+  const known = s.known;
+  if (known === undefined || s.pending !== undefined) return s.ready === undefined ? s : { ...s, ready: [] };
+  const ready = [...activeIfaces(s)].flatMap((ifname): ReadyFastPlan[] => {
+    const change: LinkChange = { ifname, deleted: false, adminUp: true, carrier: false };
+    const patched = patchLink(known, change);
+    const r = decide(s, patched, plannerInputs(s.policy, patched, s.netns), facts, "fast", [], now);
+    const pass = r.state.pending?.pass;
+    if (pass === undefined) return [];
+    return [
+      { change, known, selection: s.selection, digest: s.digest, hotspot: s.hotspot, drift: s.drift, pass },
+    ];
+  });
+  return { ...s, ready };
 }
 
 /** What a pass's outcome means for the daemon: its knowledge of the kernel, the selection, switches. */
@@ -567,6 +652,7 @@ function settle(s: DaemonState, p: Pending, tx: TxOutcome | undefined, txError: 
         ...(txError === undefined ? {} : { error: txError }),
         ...(switched === undefined ? {} : { switched }),
         ...(outcome === "applied" && p.healed > 0 ? { healed: p.healed } : {}),
+        ...(p.prepared ? { prepared: true as const } : {}),
       },
     },
   );

@@ -13,7 +13,14 @@ import {
 } from "../../support/daemon-sim.js";
 
 const node = (o?: Parameters<typeof bareNode>[0]) => withConnected(bareNode(o));
-import { activeIfaces, healthAt, previousFromKernel, step } from "../../../src/core/decide/daemon-step.js";
+import {
+  activeIfaces,
+  healthAt,
+  prepareFastPlans,
+  previousFromKernel,
+  step,
+  type DaemonState,
+} from "../../../src/core/decide/daemon-step.js";
 import { applyOps } from "../../../src/core/model-kernel/index.js";
 import { patchLink } from "../../../src/core/decide/fast-path.js";
 import { layoutFor } from "../../../src/core/plan/desired.js";
@@ -247,6 +254,51 @@ describe("the daemon's pure step, driven by generated event histories", () => {
       { numRuns: 200 },
     );
     expect(moved).toBeGreaterThan(0);
+  });
+
+  it("a carrier-loss plan made ahead is what the event would plan, and is sent only while its facts hold", () => {
+    let used = 0;
+    let missed = 0;
+    const lossOf = (s: DaemonState, at: number) => {
+      const lost = [...activeIfaces(s)][0];
+      if (lost === undefined) return undefined;
+      const change = { ifname: lost, deleted: false, adminUp: true, carrier: false };
+      return step(s, { type: "link", change, usage: {}, battery: false }, at);
+    };
+    const txOf = (r: ReturnType<typeof step>) => r.intents.find((i) => i.type === "transact");
+    fc.assert(
+      fc.property(
+        fc.array(worldEvent, { maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 2 }), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (events, between, later) => {
+          const sim = run(POLICY(20, "1m"), node(), events);
+          sim.state = prepareFastPlans(sim.state, { usage: {}, battery: false }, sim.now);
+          const ready = sim.state.ready ?? [];
+          // Probe rounds between the plan and the loss (each may ask for a pass, which plans anew).
+          for (const i of between) happen(sim, { dt: 200, type: "round", iface: IFACES[i]! });
+          const at = sim.now + later;
+          const withReady = lossOf(sim.state, at);
+          const without = lossOf({ ...sim.state, ready: [] }, at);
+          if (withReady === undefined || without === undefined) return;
+          // The same step, whichever way the plan came: the same ops, selection, logs and state.
+          expect(withReady.intents).toEqual(without.intents);
+          expect(withReady.state.selection).toEqual(without.state.selection);
+          expect(withReady.state.pending?.pass.ops).toEqual(without.state.pending?.pass.ops);
+          const tx = txOf(withReady);
+          if (tx?.type !== "transact") return;
+          if (ready.some((r) => r.pass.ops === tx.ops)) used++;
+          else missed++;
+          // Planned on another kernel than the one the daemon knows now: never sent.
+          const elsewhere = lossOf({ ...sim.state, known: structuredClone(sim.state.known) }, at);
+          const other = elsewhere === undefined ? undefined : txOf(elsewhere);
+          if (other?.type === "transact") expect(ready.some((r) => r.pass.ops === other.ops)).toBe(false);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(used).toBeGreaterThan(0);
+    expect(missed).toBeGreaterThan(0);
   });
 
   it("after a rollback knows nothing of the kernel and keeps its selection until a pass observes again", () => {
