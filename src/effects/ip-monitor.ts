@@ -1,4 +1,6 @@
-// Kernel events from a long-lived `ip -ts monitor label link address route rule`. iproute2 6.1 prints
+// Kernel events from a long-lived `ip -ts monitor label link address route rule netconf` (netconf: a
+// device's or the namespace's forwarding, rp_filter or ignore_routes_with_linkdown written, which
+// every sysctl backhaul observes notifies). iproute2 6.1 prints
 // text here even with -j, so the text is parsed: each message is a header line
 // `[TIMESTAMP] [LABEL]...` ("Deleted " before the body for removals) followed by indented
 // continuation lines. A supervisor (effects/supervised.ts) restarts the process with exponential
@@ -22,18 +24,29 @@ export interface LinkEvent {
 }
 
 export interface ChangeEvent {
-  readonly kind: "address" | "route" | "rule";
+  readonly kind: "address" | "route" | "rule" | "netconf";
   /** The message as ip printed it (without timestamp, label and "Deleted "), continuation lines joined by "\n". */
   readonly text: string;
   readonly deleted: boolean;
-  /** The interface it concerns: the address's interface, the route's `dev`; absent for rules. */
+  /** The interface it concerns: the address's interface, the route's `dev`, the netconf's device
+   * ("all" and "default" for the namespace's); absent for rules. */
   readonly ifname?: string;
   readonly at: number;
 }
 
 export type MonitorEvent = LinkEvent | ChangeEvent;
 
-export const MONITOR_ARGV = ["ip", "-ts", "monitor", "label", "link", "address", "route", "rule"] as const;
+export const MONITOR_ARGV = [
+  "ip",
+  "-ts",
+  "monitor",
+  "label",
+  "link",
+  "address",
+  "route",
+  "rule",
+  "netconf",
+] as const;
 /** ip prints local time without a zone: run it in UTC so the timestamps parse unambiguously. */
 const MONITOR_ENV = { TZ: "UTC" } as const;
 
@@ -41,11 +54,14 @@ const HEADER = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?\] \[([A-Z]+)
 const LINK = /^(\d+): ([^@:\s]+)(?:@[^:\s]*)?: <([^>]*)>(.*)$/;
 const ADDRESS = /^\d+: (\S+)\s/;
 const DEV = /(?:^| )dev (\S+)/;
+/** "inet6 eth0 forwarding on": the family, then the device. */
+const NETCONF = /^\S+ (\S+)/;
 const KIND_OF_LABEL: Readonly<Record<string, ChangeEvent["kind"] | "link">> = {
   LINK: "link",
   ADDR: "address",
   ROUTE: "route",
   RULE: "rule",
+  NETCONF: "netconf",
 };
 
 function timeOf(seconds: string, fraction: string | undefined): number {
@@ -65,7 +81,13 @@ function parseHeader(line: string): Header {
   if (kind === undefined) return { problem: `unexpected ip monitor message kind [${label}]` };
   if (kind !== "link") {
     const ifname =
-      kind === "address" ? ADDRESS.exec(body)?.[1] : kind === "route" ? DEV.exec(body)?.[1] : undefined;
+      kind === "address"
+        ? ADDRESS.exec(body)?.[1]
+        : kind === "route"
+          ? DEV.exec(body)?.[1]
+          : kind === "netconf"
+            ? NETCONF.exec(body)?.[1]
+            : undefined;
     const text = body.trimEnd();
     return {
       event: ifname === undefined ? { kind, text, deleted, at } : { kind, text, deleted, ifname, at },

@@ -4,8 +4,9 @@
 //   address, route, rule   `ip monitor` (the daemon's, whose events come through here); a link event
 //                          also covers addresses, routes and rules (the kernel drops IPv4 routes of a
 //                          device that goes down without a message for each)
-//   facts                  sysfs and /proc/sys: read with the file system at every read when the cache
-//                          is for this process's own namespace (no process); otherwise on link events
+//   facts                  sysfs and /proc/sys: link events, and netconf events (every sysctl we
+//                          observe notifies when written); read with the file system in this
+//                          process's own namespace (no process), with `find` in another
 //   tc                     `tc monitor` and link events
 //   nft                    `nft monitor`
 //   conntrack              `conntrack -E` (new and ended source-NAT'ed flows)
@@ -13,8 +14,8 @@
 //                          which prints hostapd's events and answers `status` without a new process
 // and the pid files are read at every read (the file system only). An event marks its groups
 // stale; a read re-reads only the stale ones (ip's through one long-lived `ip -batch` channel per
-// family, hostapd's through its session: no process) and parses only the kinds whose readings changed. While a group's stream is not
-// listening (starting, dead, restarting after a death) the group is stale at every read, so no read
+// family, hostapd's through its session: no process) and parses only the kinds whose readings
+// changed. While a group's stream is not listening (starting, dead, restarting after a death) the group is stale at every read, so no read
 // ever answers from a cache that may have missed an event. Our own ops mark what they touched
 // (touched()), so verification reads what the ops changed. A resync (resync()) reads everything
 // afresh, compares it with what the cache holds, counts and reports every disagreement, and the
@@ -69,10 +70,12 @@ const STREAM_ARGV: Readonly<Record<Exclude<StreamName, "ip" | "hostapd">, readon
 };
 
 /** The groups an ip monitor event makes stale. */
-function groupsOfEvent(e: MonitorEvent, facts: "direct" | "events"): Group[] {
+function groupsOfEvent(e: MonitorEvent): Group[] {
   switch (e.kind) {
     case "link":
-      return ["address", "route", "rule", "tc", ...(facts === "events" ? (["facts"] as const) : [])];
+      return ["address", "route", "rule", "tc", "facts"];
+    case "netconf":
+      return ["facts"];
     case "address":
       return ["address", "route"];
     case "route":
@@ -152,7 +155,8 @@ export class ObserveCache {
   private readonly parsed = new Map<KindName, { key: string; objects: readonly KernelObject[] }>();
   private readonly streams = new Map<Exclude<StreamName, "hostapd">, Supervised>();
   private readonly sessions = new Map<string, ApSession>();
-  private readonly factsMode: "direct" | "events";
+  /** This process's own namespace: its facts are read with the file system, not a `find`. */
+  private readonly ownNamespace: boolean;
   private readonly ip4: BatchChannel;
   private readonly ip6: BatchChannel;
   private stats = {
@@ -164,7 +168,7 @@ export class ObserveCache {
   private readQueue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: ObserveCacheOptions) {
-    this.factsMode = o.netns === undefined ? "direct" : "events";
+    this.ownNamespace = o.netns === undefined;
     const netns = o.netns === undefined ? {} : { netns: o.netns };
     this.ip4 = new BatchChannel({ argv: ["ip", "-N", "-j", "-d"], ...netns });
     this.ip6 = new BatchChannel({ argv: ["ip", "-6", "-N", "-j", "-d"], ...netns });
@@ -182,7 +186,7 @@ export class ObserveCache {
       startMonitor({
         ...netns,
         onEvent: (e) => {
-          this.mark(groupsOfEvent(e, this.factsMode));
+          this.mark(groupsOfEvent(e));
           this.o.onEvent?.(e);
         },
         // ip says something on stderr when its socket overflowed: messages were lost.
@@ -237,7 +241,7 @@ export class ObserveCache {
   cachedGroups(k: KindName): Group[] {
     return driver(k).sources.flatMap((s) => {
       const g = GROUP_OF[s];
-      return g === "always" || (g === "facts" && this.factsMode === "direct") ? [] : [g];
+      return g === "always" ? [] : [g];
     });
   }
 
@@ -369,7 +373,7 @@ export class ObserveCache {
             "read",
           ),
       due.includes("rule") ? this.ip6.request([IP_COMMANDS.rule], "read") : undefined,
-      this.factsMode === "direct" ? readFactsDirect() : due.includes("facts") ? readFacts(netns) : undefined,
+      !due.includes("facts") ? undefined : this.ownNamespace ? readFactsDirect() : readFacts(netns),
       due.includes("tc") ? readTc(netns, true) : undefined,
       due.includes("nft") ? readNft(netns) : undefined,
       due.includes("conntrack") ? readConntrack(netns) : undefined,
@@ -488,7 +492,7 @@ export class ObserveCache {
         else this.put(s, out);
       });
     }
-    if (raw.facts !== undefined && this.factsMode === "events") this.put("facts", raw.facts);
+    if (raw.facts !== undefined) this.put("facts", raw.facts);
     if (raw.qdiscs !== undefined)
       this.put("tc", { qdiscs: raw.qdiscs, ...(raw.tree === undefined ? {} : { tree: raw.tree }) });
     if (raw.nft !== undefined) this.put("nft", raw.nft);
