@@ -27,15 +27,7 @@ import type { KernelObject, KernelState, KindName } from "../kinds/types.js";
 import { IP_COMMANDS } from "../kinds/raw.js";
 import { plainEqual } from "../util/canonical.js";
 import { BatchChannel, type ChannelAnswer } from "./batch-channel.js";
-import {
-  parseObservation,
-  readConntrack,
-  readDaemons,
-  readFacts,
-  readKernel,
-  readNft,
-  readTc,
-} from "./observe.js";
+import { readHostapd, readConntrack, readDaemons, readFacts, readNft, readTc } from "./observe.js";
 import { readFactsDirect } from "./read-facts.js";
 import { supervise, type RestartInfo, type Supervised } from "./supervised.js";
 import { startMonitor, type MonitorEvent } from "./ip-monitor.js";
@@ -347,7 +339,7 @@ export class ObserveCache {
       this.stats.taken[g]++;
     }
     try {
-      await this.take(due);
+      this.store(await this.readGroups(due));
     } catch (e) {
       for (const g of due) this.stale.add(g);
       throw e;
@@ -361,8 +353,8 @@ export class ObserveCache {
     return this.readings[g] !== undefined;
   }
 
-  /** Read the groups `due` (in parallel) into the readings; versions move for those that changed. */
-  private async take(due: readonly Group[]): Promise<void> {
+  /** Read the groups `due` from the kernel, in parallel (the cache is not touched). */
+  private async readGroups(due: readonly Group[]): Promise<Readings> {
     const netns = this.o.netns;
     const sections = (["address", "rule", "route"] as const).filter((g) => due.includes(g));
     const [ip, rules6, facts, tc, nft, conntrack, hostapd] = await Promise.all([
@@ -386,16 +378,26 @@ export class ObserveCache {
     };
     const outs = answer(ip);
     const six = answer(rules6);
+    const out: Readings = {};
     sections.forEach((s, i) => {
-      const out = `${outs?.[i] ?? ""}\n`;
-      if (s === "rule") this.put("rule", { v4: out, v6: `${six?.[0] ?? ""}\n` });
-      else this.put(s, out);
+      const text = `${outs?.[i] ?? ""}\n`;
+      if (s === "rule") out.rule = { v4: text, v6: `${six?.[0] ?? ""}\n` };
+      else out[s] = text;
     });
-    if (facts !== undefined) this.put("facts", facts);
-    if (tc !== undefined) this.put("tc", tc);
-    if (nft !== undefined) this.put("nft", nft);
-    if (due.includes("conntrack")) this.put("conntrack", { out: conntrack });
-    if (hostapd !== undefined) this.put("hostapd", hostapd);
+    if (facts !== undefined) out.facts = facts;
+    if (tc !== undefined) out.tc = tc;
+    if (nft !== undefined) out.nft = nft;
+    if (due.includes("conntrack")) out.conntrack = { out: conntrack };
+    if (hostapd !== undefined) out.hostapd = hostapd;
+    return out;
+  }
+
+  /** Keep these readings; versions move for those that changed. */
+  private store(readings: Readings): void {
+    for (const g of GROUPS) {
+      const value = readings[g];
+      if (value !== undefined) this.put(g, value as NonNullable<Readings[typeof g]>);
+    }
   }
 
   private put<G extends Group>(g: G, value: NonNullable<Readings[G]>): void {
@@ -420,45 +422,35 @@ export class ObserveCache {
         state[k] = memo.objects;
         continue;
       }
-      const objects = canonicalKind(k, driver(k).observe(this.rawFor(sources, always)));
+      const objects = canonicalKind(k, driver(k).observe(rawFor(this.readings, sources, always)));
       if (key !== undefined) this.parsed.set(k, { key, objects });
       state[k] = objects;
     }
     return state as unknown as KernelState;
   }
 
-  /** A raw observation holding only the readings `sources` name. */
-  private rawFor(sources: readonly RawSource[], always: Pick<RawObservation, "daemons">): RawObservation {
-    const r = this.readings;
-    const sections = (["address", "rule", "route"] as const).filter(
-      (s) => sources.includes(`ip-${s}`) && r[s] !== undefined,
-    );
-    const out = sections.map((s) => (s === "rule" ? r.rule!.v4 : r[s]!)).join("");
-    return {
-      ...always,
-      hostapd: r.hostapd ?? [],
-      ...(sections.length > 0 ? { ip: { out, sections } } : {}),
-      ...(sources.includes("ip-rule") && r.rule !== undefined ? { rules6: r.rule.v6 } : {}),
-      ...(sources.includes("sysfs") && r.facts !== undefined ? { facts: r.facts } : {}),
-      ...(sources.includes("tc") && r.tc !== undefined
-        ? { qdiscs: r.tc.qdiscs, ...(r.tc.tree === undefined ? {} : { tree: r.tc.tree }) }
-        : {}),
-      ...(sources.includes("nft") && r.nft !== undefined ? { nft: r.nft } : {}),
-      ...(sources.includes("conntrack") && r.conntrack?.out !== undefined
-        ? { conntrack: r.conntrack.out }
-        : {}),
-    };
+  /** Every kind parsed from these readings (no memo: the resync's side). */
+  private parseAll(readings: Readings, daemons: RawObservation["daemons"]): KernelState {
+    const state: Record<string, readonly KernelObject[]> = {};
+    for (const k of KIND_NAMES)
+      state[k] = canonicalKind(k, driver(k).observe(rawFor(readings, driver(k).sources, { daemons })));
+    return state as unknown as KernelState;
   }
 
   private async resyncNow(): Promise<{ state: KernelState; judged: Promise<readonly CacheMismatch[]> }> {
     // Events counted from before the cache's side is read: a change after that moves its group.
     const before = new Map(this.events);
     const cached = await this.readNow();
-    const raw = await readKernel({
-      ...(this.o.netns === undefined ? {} : { netns: this.o.netns }),
-      stateDir: this.o.stateDir(),
-    });
-    const fresh = parseObservation(raw);
+    // Everything read again through the same readers (no event consulted). hostapd is asked by a
+    // process of its own rather than its session, so a session that fails to attach shows here.
+    const daemons = readDaemons(this.o.stateDir(), this.o.netns);
+    const [readings, hostapd] = await Promise.all([
+      this.readGroups(GROUPS.filter((g) => g !== "hostapd")),
+      daemons.hostapd.length === 0 ? [] : readHostapd(daemons, this.o.stateDir(), this.o.netns),
+    ]);
+    const ours = new Set([...this.sessions.values()].map((s) => s.iface));
+    readings.hostapd = hostapd.filter((a) => ours.has(a.iface));
+    const fresh = this.parseAll(readings, daemons);
     const candidates: CacheMismatch[] = [];
     for (const k of KIND_NAMES) {
       // A kind read at every read is never cached: nothing to prove.
@@ -467,7 +459,7 @@ export class ObserveCache {
     }
     this.stats.resyncs++;
     // The kernel wins: the fresh readings replace the cached ones (a group with news is stale anyway).
-    this.adopt(raw);
+    this.store(readings);
     const judged =
       candidates.length === 0
         ? Promise.resolve([])
@@ -482,28 +474,32 @@ export class ObserveCache {
           });
     return { state: fresh, judged };
   }
+}
 
-  private adopt(raw: RawObservation): void {
-    if (raw.ip !== undefined) {
-      const lines = raw.ip.out.split("\n");
-      raw.ip.sections.forEach((s, i) => {
-        const out = `${lines[i] ?? ""}\n`;
-        if (s === "rule") this.put("rule", { v4: out, v6: raw.rules6 ?? "[]\n" });
-        else this.put(s, out);
-      });
-    }
-    if (raw.facts !== undefined) this.put("facts", raw.facts);
-    if (raw.qdiscs !== undefined)
-      this.put("tc", { qdiscs: raw.qdiscs, ...(raw.tree === undefined ? {} : { tree: raw.tree }) });
-    if (raw.nft !== undefined) this.put("nft", raw.nft);
-    this.put("conntrack", { out: raw.conntrack });
-    // Only the answers of the sessions we have (a hostapd that started meanwhile gets one next read).
-    const ours = new Set([...this.sessions.values()].map((s) => s.iface));
-    this.put(
-      "hostapd",
-      raw.hostapd.filter((a) => ours.has(a.iface)),
-    );
-  }
+/** A raw observation holding only the readings `sources` name. */
+function rawFor(
+  r: Readings,
+  sources: readonly RawSource[],
+  always: Pick<RawObservation, "daemons">,
+): RawObservation {
+  const sections = (["address", "rule", "route"] as const).filter(
+    (s) => sources.includes(`ip-${s}`) && r[s] !== undefined,
+  );
+  const out = sections.map((s) => (s === "rule" ? r.rule!.v4 : r[s]!)).join("");
+  return {
+    ...always,
+    hostapd: r.hostapd ?? [],
+    ...(sections.length > 0 ? { ip: { out, sections } } : {}),
+    ...(sources.includes("ip-rule") && r.rule !== undefined ? { rules6: r.rule.v6 } : {}),
+    ...(sources.includes("sysfs") && r.facts !== undefined ? { facts: r.facts } : {}),
+    ...(sources.includes("tc") && r.tc !== undefined
+      ? { qdiscs: r.tc.qdiscs, ...(r.tc.tree === undefined ? {} : { tree: r.tc.tree }) }
+      : {}),
+    ...(sources.includes("nft") && r.nft !== undefined ? { nft: r.nft } : {}),
+    ...(sources.includes("conntrack") && r.conntrack?.out !== undefined
+      ? { conntrack: r.conntrack.out }
+      : {}),
+  };
 }
 
 /**
