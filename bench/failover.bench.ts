@@ -48,6 +48,8 @@ const pause = (): Promise<void> => sleep(300 + Math.random() * 700);
 interface CarrierTrial {
   readonly latencyMs: number;
   readonly path: "full" | "fast";
+  /** The fast pass sent the plan made ahead of the event. */
+  readonly prepared: boolean;
   readonly durationMs: number;
   readonly writtenAfterMs: number | undefined;
   /** From the pass's "pass timings" debug line: planning, then journal + ip -batch + journal. */
@@ -97,6 +99,7 @@ async function carrierTrials(lab: Lab, daemon: DaemonProcess, observer: Observer
     const pass = s.pass as PassLine["pass"] & {
       durationMs: number;
       writtenAfterMs?: number;
+      prepared?: true;
       startedAt: string;
     };
     if (s.switch?.to.includes("lte") !== true) throw new Error(`unexpected switch: ${s.msg}`);
@@ -106,6 +109,7 @@ async function carrierTrials(lab: Lab, daemon: DaemonProcess, observer: Observer
     trials.push({
       latencyMs: replaced.at - lost.at,
       path: pass.path,
+      prepared: pass.prepared === true,
       durationMs: pass.durationMs,
       writtenAfterMs: pass.writtenAfterMs,
       planMs: timings?.["planMs"] as number | undefined,
@@ -319,6 +323,7 @@ async function runBench(): Promise<void> {
     process.stdout.write(
       `demo lab, daemon from dist/ (node ${process.version}), ${machine()}\n` +
         `carrier-loss switches by the fast path: ${fast.length}/${carrier.length}` +
+        `, with the plan made ahead: ${fast.filter((t) => t.prepared).length}/${fast.length}` +
         `; trials in order (ms): ${carrier.map((t) => t.latencyMs.toFixed(1)).join(" ")}\n\n` +
         table(rows),
     );

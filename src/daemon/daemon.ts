@@ -402,6 +402,11 @@ export class Daemon {
       void this.exclusive(async () => {
         if (this.linksWaiting > 0 || !this.running) return;
         this.state = prepareFastPlans(this.state, { usage: this.usage(), battery: onBattery() }, Date.now());
+        const ready = (this.state.ready ?? []).map((r) => r.change.ifname);
+        this.o.log.debug(
+          { fastPath: { ready } },
+          `carrier-loss plans made ahead for ${ready.join(", ") || "none"}`,
+        );
       }).catch((e: unknown) => this.o.log.error({ err: e }, "preparing the fast path failed"));
     }, PREPARE_AFTER_MS);
     this.prepareTimer.unref();

@@ -25,6 +25,8 @@ export interface PassLine extends LogLine {
     readonly ops: number;
     /** ISO time the pass began. */
     readonly startedAt: string;
+    /** A fast pass that sent the carrier-loss plan made ahead of the event. */
+    readonly prepared?: true;
   };
   readonly switch?: {
     readonly from: string[];

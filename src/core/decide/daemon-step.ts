@@ -346,7 +346,7 @@ export function step(s: DaemonState, e: DaemonEvent, now: number): Step {
           r.digest === s.digest &&
           r.hotspot === s.hotspot &&
           r.drift === s.drift &&
-          plainEqual(r.change, e.change),
+          sameChange(r.change, e.change),
       );
       const r = decide(
         s,
@@ -537,6 +537,10 @@ function decide(
     intents: [...logs, { type: "transact", observed, ops: pass.ops, inputs: planInputs }],
   };
 }
+
+/** The same news of a link (an event carries more than a LinkChange: its index, flags, time). */
+const sameChange = (a: LinkChange, b: LinkChange): boolean =>
+  a.ifname === b.ifname && a.deleted === b.deleted && a.adminUp === b.adminUp && a.carrier === b.carrier;
 
 /**
  * The uplinks a selection routes by and how: what the desired state is built from (its reasons and

@@ -262,7 +262,18 @@ describe("the daemon's pure step, driven by generated event histories", () => {
     const lossOf = (s: DaemonState, at: number) => {
       const lost = [...activeIfaces(s)][0];
       if (lost === undefined) return undefined;
-      const change = { ifname: lost, deleted: false, adminUp: true, carrier: false };
+      // As the monitor reports it: more than the LinkChange the plan was made for.
+      const change = {
+        kind: "link" as const,
+        ifindex: 2,
+        ifname: lost,
+        deleted: false,
+        adminUp: true,
+        carrier: false,
+        operstate: "LOWERLAYERDOWN",
+        flags: ["NO-CARRIER", "UP"],
+        at,
+      };
       return step(s, { type: "link", change, usage: {}, battery: false }, at);
     };
     const txOf = (r: ReturnType<typeof step>) => r.intents.find((i) => i.type === "transact");
