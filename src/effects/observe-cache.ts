@@ -61,11 +61,19 @@ const STREAM_ARGV: Readonly<Record<Exclude<StreamName, "ip" | "hostapd">, readon
   conntrack: ["conntrack", "-E", "-e", "NEW,DESTROY", "-n", "-o", "extended"],
 };
 
-/** The groups an ip monitor event makes stale. */
-function groupsOfEvent(e: MonitorEvent): Group[] {
+/**
+ * The groups an ip monitor event makes stale. A link's carrier coming or going changes its addresses'
+ * and routes' flags (and the kernel drops IPv4 routes of a device that goes down without a message for
+ * each), never its qdiscs or its sysfs and sysctl facts: those change when a device comes, goes, or is
+ * set up or down (its first up attaches the default qdisc, with no tc message). `known`: the device's
+ * administrative state at its last event, if it had one.
+ */
+function groupsOfEvent(e: MonitorEvent, known: boolean | undefined): Group[] {
   switch (e.kind) {
     case "link":
-      return ["address", "route", "rule", "tc", "facts"];
+      return e.deleted || known !== e.adminUp
+        ? ["address", "route", "rule", "tc", "facts"]
+        : ["address", "route", "rule"];
     case "netconf":
       return ["facts"];
     case "address":
@@ -147,6 +155,8 @@ export class ObserveCache {
   private readonly parsed = new Map<KindName, { key: string; objects: readonly KernelObject[] }>();
   private readonly streams = new Map<Exclude<StreamName, "hostapd">, Supervised>();
   private readonly sessions = new Map<string, ApSession>();
+  /** Each device's administrative state at its last link event (by ifindex). */
+  private readonly adminUp = new Map<number, boolean>();
   /** This process's own namespace: its facts are read with the file system, not a `find`. */
   private readonly ownNamespace: boolean;
   private readonly ip4: BatchChannel;
@@ -178,7 +188,11 @@ export class ObserveCache {
       startMonitor({
         ...netns,
         onEvent: (e) => {
-          this.mark(groupsOfEvent(e));
+          if (e.kind === "link") {
+            this.mark(groupsOfEvent(e, this.adminUp.get(e.ifindex)));
+            if (e.deleted) this.adminUp.delete(e.ifindex);
+            else this.adminUp.set(e.ifindex, e.adminUp);
+          } else this.mark(groupsOfEvent(e, undefined));
           this.o.onEvent?.(e);
         },
         // ip says something on stderr when its socket overflowed: messages were lost.
@@ -211,7 +225,11 @@ export class ObserveCache {
     }
     const ready = () => [...this.streams.values()].every((s) => s.listening() || s.pid() === undefined);
     for (let i = 0; i < 100 && !ready(); i++) await sleep(10);
-    return this.read();
+    const state = await this.read();
+    // The devices there at the start, read in full: a later event of theirs that leaves the
+    // administrative state as it was is a carrier change (one the read missed is still seen as one).
+    for (const l of state.link) if (!this.adminUp.has(l.index)) this.adminUp.set(l.index, l.adminUp);
+    return state;
   }
 
   async stop(): Promise<void> {
@@ -269,6 +287,7 @@ export class ObserveCache {
     this.stats.restarts[name]++;
     // What it missed is unknown: every reading is taken afresh by the next read.
     this.mark(GROUPS);
+    if (name === "ip") this.adminUp.clear();
     this.o.onRestart?.(name, info);
   }
 
