@@ -9,6 +9,7 @@
 // line-buffered, so each event arrives as it is printed. Until it says "Interactive mode" it is still connecting and reads no command, so a request
 // then gets no answer at once (hostapd does not serve yet) instead of waiting.
 import { HOSTAPD_CLI_INPUT } from "../kinds/services/hostapd.js";
+import { missingToolMessage } from "./exec.js";
 import { supervise, type RestartInfo, type Supervised } from "./supervised.js";
 
 export interface HostapdSessionOptions {
@@ -19,6 +20,8 @@ export interface HostapdSessionOptions {
   /** hostapd said something happened (an event), or the connection to it came or went. */
   readonly onChange: (what: string) => void;
   readonly onRestart?: (info: RestartInfo) => void;
+  /** hostapd_cli (or stdbuf) is not installed: the access point's state stays unknown. */
+  readonly onMissing?: (message: string) => void;
   /** How long an answer may take before the process is taken for hung and replaced. */
   readonly timeoutMs?: number;
 }
@@ -38,6 +41,7 @@ export class HostapdSession {
   private connected = false;
   private buffer = "";
   private pending: Pending | undefined;
+  private missingTold = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: HostapdSessionOptions) {
@@ -46,7 +50,15 @@ export class HostapdSession {
       ...(o.netns === undefined ? {} : { netns: o.netns }),
       input: true,
       onStdout: (chunk) => this.onStdout(chunk),
-      onDeath: () => this.lost("hostapd_cli died"),
+      ...(o.onMissing === undefined ? {} : { onMissing: o.onMissing }),
+      onDeath: (reason) => {
+        // stdbuf runs, and says so, when hostapd_cli is not there: told once, tried again with backoff.
+        if (/failed to run command/.test(reason) && !this.missingTold) {
+          this.missingTold = true;
+          o.onMissing?.(missingToolMessage("hostapd_cli"));
+        }
+        this.lost("hostapd_cli died");
+      },
       onRestart: (info) => {
         this.buffer = "";
         o.onRestart?.(info);

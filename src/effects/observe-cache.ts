@@ -331,6 +331,8 @@ export class ObserveCache {
           this.o.onChange?.(what);
         },
         onRestart: (info) => this.restarted("hostapd", info),
+        onMissing: (message) =>
+          this.o.onError?.(new Error(`${message}; the access point on ${iface} shows no state`)),
       });
       this.sessions.set(key, { iface, session });
     }
