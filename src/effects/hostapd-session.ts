@@ -68,7 +68,7 @@ export class HostapdSession {
 
   /** The process runs and is attached to hostapd: its events reach us. */
   attached(): boolean {
-    return this.connected && this.proc.pid() !== undefined;
+    return this.connected && this.proc.listening();
   }
 
   /**

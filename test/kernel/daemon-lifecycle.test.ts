@@ -85,7 +85,12 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: its life in the demo l
       await lab().carrierReturn("eth0");
       await sleep(150);
     }
-    expect(d.switches(begin).map((s) => s.switch?.cause)).toEqual(["physical"]);
+    // Away from fibre once: by its carrier (the fast path), or by its failed probes when a transaction
+    // was in flight as the carrier went (the fast path then leaves the decision to the next pass,
+    // which may find the carrier back already).
+    const causes = () => d.switches(begin).map((s) => s.switch?.cause);
+    expect(causes()).toHaveLength(1);
+    expect(["physical", "health"]).toContain(causes()[0]);
     // Fibre recovers: going back to it is the second switch in the window, within the limit.
     const back = await d.nextSwitch(d.lines.indexOf(d.switches(begin)[0]!) + 1, 20_000);
     expect(back.switch).toMatchObject({ to: ["fibre"], cause: "preference" });
@@ -98,7 +103,7 @@ describe.skipIf(!requireKernel(LAB_TOOLS))("backhaul run: its life in the demo l
     await d.waitFor((l) => l["uplink"] === "fibre" && l["to"] === "up", 15_000, again);
     await sleep(1000);
     expect(await activeDev(lab().node)).toBe("wwan0");
-    expect(d.switches(begin).map((s) => s.switch?.cause)).toEqual(["physical", "preference", "physical"]);
+    expect(causes().slice(1)).toEqual(["preference", "physical"]);
   });
 
   it("(g) killed and restarted, it resumes without a blackhole; killed mid-apply, it recovers the journal", async () => {
