@@ -257,7 +257,7 @@ export class Daemon {
     return {
       ...txContextOf(this.state.policy, inputs.ownership, this.o.netns, this.fault),
       kernel: {
-        observe: () => this.cache.read(),
+        observe: () => this.observeKernel(),
         touched: (ops) => this.cache.touched(new Set(ops.map((op) => objectOfOp(op).kind))),
         ipChannel: (family) => this.writeChannel(family),
       },
@@ -386,15 +386,14 @@ export class Daemon {
       this.linksWaiting--;
       this.clock = { at: Date.now(), t0: performance.now() };
       return this.dispatch({ type: "link", change, usage: this.usage(), battery: onBattery() });
-    })
-      .then(() => this.prepareAhead())
-      .catch((e: unknown) => this.o.log.error({ err: e }, "fast path failed"));
+    }).catch((e: unknown) => this.o.log.error({ err: e }, "fast path failed"));
   }
 
   /**
-   * Once passes have settled (none for PREPARE_AFTER_MS), the carrier-loss plans for the active
-   * uplinks are made on what the last one left, so a loss only has to send one; a loss before that
-   * plans as it always did. Never ahead of a waiting link event: its fast path comes first.
+   * After each full pass (every link event asks for one), once passes have settled (none for
+   * PREPARE_AFTER_MS), the carrier-loss plans for the active uplinks are made on what the last one
+   * left, so a loss only has to send one; a loss before that plans as it always did. Never ahead of
+   * a waiting link event: its fast path comes first.
    */
   private prepareAhead(): void {
     clearTimeout(this.prepareTimer);

@@ -10,7 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { netnsArgv, processCounter } from "./exec.js";
 import { DEFAULT_BACKOFF, restartDelayMs, type BackoffOptions } from "./supervised.js";
 
-export const SENTINEL = "link show dev lo";
+const SENTINEL = "link show dev lo";
 
 /** The 1-based failing line iproute2 reports ("Command failed -:N"), or undefined. */
 export function failingLine(stderr: string): number | undefined {

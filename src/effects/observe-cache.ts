@@ -110,7 +110,7 @@ export interface ObserveCacheOptions {
   readonly onMismatch?: (m: CacheMismatch) => void;
 }
 
-/** What the cache has done, for status and tests. */
+/** What the cache has done (for tests; disagreements also reach the daemon through onMismatch). */
 export interface CacheStats {
   readonly resyncs: number;
   readonly mismatches: Readonly<Partial<Record<KindName, number>>>;

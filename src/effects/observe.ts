@@ -43,7 +43,7 @@ function sourcesOf(kinds: readonly KindName[]): Set<RawSource> {
 }
 
 /** The ip batch's sections (`ip -N -j -d -batch -`), in one process. */
-export function readIp(
+function readIp(
   sections: readonly IpSection[],
   netns?: string,
 ): Promise<NonNullable<RawObservation["ip"]>> {
@@ -53,7 +53,7 @@ export function readIp(
   }).then((r) => ({ out: r.stdout, sections }));
 }
 
-export const RULES6_ARGV = ["ip", "-6", "-N", "-j", "-d", "rule", "show"] as const;
+const RULES6_ARGV = ["ip", "-6", "-N", "-j", "-d", "rule", "show"] as const;
 
 // find exits non-zero on the symlink loops sysfs is full of; its output is still complete.
 export function readFacts(netns?: string): Promise<string> {

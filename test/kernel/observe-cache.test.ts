@@ -132,12 +132,18 @@ describe.skipIf(!kernel)("the observed-state cache against the kernel", () => {
     await ip("link", "set", "wwan0", "down");
     await expectCaughtUp();
     await ip("link", "set", "wwan0", "up");
+    await expectCaughtUp();
+    // A carrier change re-reads addresses, routes and rules; qdiscs and facts stay as they were.
+    const before = cache.status.taken;
     await run(["ip", "link", "set", "p0", "down"], { netns: peer });
     const lost = await expectCaughtUp();
     expect(lost.link.find((l) => l.name === "eth0")?.carrier).toBe(false);
     await run(["ip", "link", "set", "p0", "up"], { netns: peer });
     const back = await expectCaughtUp();
     expect(back.link.find((l) => l.name === "eth0")?.carrier).toBe(true);
+    const after = cache.status.taken;
+    expect(after.route).toBeGreaterThan(before.route);
+    expect({ tc: after.tc, facts: after.facts }).toEqual({ tc: before.tc, facts: before.facts });
   });
 
   it("follows addresses added and removed, with the routes the kernel adds and drops for them", async () => {
