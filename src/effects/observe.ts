@@ -43,10 +43,7 @@ function sourcesOf(kinds: readonly KindName[]): Set<RawSource> {
 }
 
 /** The ip batch's sections (`ip -N -j -d -batch -`), in one process. */
-function readIp(
-  sections: readonly IpSection[],
-  netns?: string,
-): Promise<NonNullable<RawObservation["ip"]>> {
+function readIp(sections: readonly IpSection[], netns?: string): Promise<NonNullable<RawObservation["ip"]>> {
   return run(["ip", "-N", "-j", "-d", "-batch", "-"], {
     netns,
     input: sections.map((s) => `${IP_COMMANDS[s]}\n`).join(""),
